@@ -1,0 +1,1 @@
+"""Qt-free, torch-free heart of PiggyDesk: images, colour maths, hints, documents and export."""

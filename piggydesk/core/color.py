@@ -1,0 +1,105 @@
+"""Exact, vectorised sRGB <-> CIE L*a*b* (D65) conversion in float32.
+
+Formulas: IEC 61966-2-1 sRGB transfer curve, the sRGB primaries' matrix to XYZ (D65),
+and CIE 1976 L*a*b* with the D65 reference white. All functions take and return
+``float32`` arrays with the channel axis last; they work on any leading shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_RGB_TO_XYZ = np.array(
+    [
+        [0.4124564, 0.3575761, 0.1804375],
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ],
+    dtype=np.float64,
+)
+_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
+_WHITE_D65 = np.array([0.95047, 1.0, 1.08883], dtype=np.float64)
+_EPS = 216.0 / 24389.0
+_KAPPA = 24389.0 / 27.0
+
+
+def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values in [0, 1] to linear light."""
+    rgb = np.asarray(rgb, dtype=np.float32)
+    return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4).astype(
+        np.float32
+    )
+
+
+def linear_to_srgb(lin: np.ndarray) -> np.ndarray:
+    """Linear light to sRGB-encoded values (not clipped)."""
+    lin = np.asarray(lin, dtype=np.float32)
+    safe = np.maximum(lin, 0.0)
+    return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * safe ** (1.0 / 2.4) - 0.055).astype(
+        np.float32
+    )
+
+
+def _f(t: np.ndarray) -> np.ndarray:
+    return np.where(t > _EPS, np.cbrt(t), (_KAPPA * t + 16.0) / 116.0)
+
+
+def _f_inv(f: np.ndarray) -> np.ndarray:
+    f3 = f**3
+    return np.where(f3 > _EPS, f3, (116.0 * f - 16.0) / _KAPPA)
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB in [0, 1] (``...x3``) to L*a*b* (L in [0, 100], a/b roughly [-128, 127])."""
+    lin = srgb_to_linear(rgb)
+    xyz = lin @ _RGB_TO_XYZ.T.astype(np.float32)
+    xyz = xyz / _WHITE_D65.astype(np.float32)
+    f = _f(xyz)
+    L = 116.0 * f[..., 1] - 16.0
+    a = 500.0 * (f[..., 0] - f[..., 1])
+    b = 200.0 * (f[..., 1] - f[..., 2])
+    return np.stack([L, a, b], axis=-1).astype(np.float32)
+
+
+def lab_to_rgb(lab: np.ndarray, clip: bool = True) -> np.ndarray:
+    """L*a*b* (``...x3``) to sRGB in [0, 1]; ``clip=False`` keeps out-of-gamut values."""
+    lab = np.asarray(lab, dtype=np.float32)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    fx = fy + lab[..., 1] / 500.0
+    fz = fy - lab[..., 2] / 200.0
+    xyz = np.stack([_f_inv(fx), _f_inv(fy), _f_inv(fz)], axis=-1) * _WHITE_D65.astype(np.float32)
+    lin = xyz @ _XYZ_TO_RGB.T.astype(np.float32)
+    rgb = linear_to_srgb(lin)
+    return np.clip(rgb, 0.0, 1.0) if clip else rgb
+
+
+def rgb_to_lightness(rgb: np.ndarray) -> np.ndarray:
+    """Only the L* channel of ``rgb_to_lab`` (cheaper: one matrix row)."""
+    lin = srgb_to_linear(rgb)
+    y = lin @ _RGB_TO_XYZ[1].astype(np.float32)
+    return (116.0 * _f(y) - 16.0).astype(np.float32)
+
+
+def lightness_to_gray_rgb(lightness: np.ndarray) -> np.ndarray:
+    """L* (``HxW``) to the neutral sRGB gray (``HxWx3``) of exactly that lightness."""
+    fy = (np.asarray(lightness, dtype=np.float32) + 16.0) / 116.0
+    gray = linear_to_srgb(_f_inv(fy).astype(np.float32))
+    return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=-1)
+
+
+def to_unit_float(pixels: np.ndarray) -> np.ndarray:
+    """uint8 / uint16 / float image to float32 in [0, 1]."""
+    if pixels.dtype == np.uint8:
+        return pixels.astype(np.float32) / 255.0
+    if pixels.dtype == np.uint16:
+        return pixels.astype(np.float32) / 65535.0
+    return np.clip(pixels.astype(np.float32), 0.0, 1.0)
+
+
+def from_unit_float(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
+    """float image in [0, 1] to uint8 (``bit_depth=8``) or uint16 (``bit_depth=16``), rounded."""
+    if bit_depth == 8:
+        return np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
+    if bit_depth == 16:
+        return np.clip(np.rint(pixels * 65535.0), 0, 65535).astype(np.uint16)
+    raise ValueError(f"bit depth must be 8 or 16, not {bit_depth}")

@@ -1,0 +1,1 @@
+"""Colorization engines behind one interface (``base.Colorizer``), created through ``registry``."""

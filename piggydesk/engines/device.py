@@ -1,0 +1,57 @@
+"""Pick the compute device: CUDA, then Apple MPS, then CPU, unless the user chose one."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    name: str  # "cuda", "mps" or "cpu"
+    description: str  # what a person sees, e.g. "NVIDIA GeForce RTX 3060 (CUDA)"
+    reason: str = ""  # why this device, when it is not the one asked for
+
+
+def available_devices() -> list[str]:
+    """The devices torch can use on this machine, best first (always ends with "cpu")."""
+    import torch
+
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    found.append("cpu")
+    return found
+
+
+def pick_device(preference: str = "auto") -> DeviceChoice:
+    """Resolve ``preference`` (one of ``DEVICE_CHOICES``) to a device that exists here."""
+    import torch
+
+    if preference not in DEVICE_CHOICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}, not '{preference}'")
+    found = available_devices()
+    reason = ""
+    if preference == "auto":
+        name = found[0]
+    elif preference in found:
+        name = preference
+    else:
+        name = "cpu"
+        reason = f"{preference.upper()} is not available on this computer; using the CPU instead."
+    if name == "cuda":
+        description = f"{torch.cuda.get_device_name(0)} (CUDA)"
+    elif name == "mps":
+        description = "Apple GPU (MPS)"
+    else:
+        description = f"CPU ({torch.get_num_threads()} threads)"
+    choice = DeviceChoice(name=name, description=description, reason=reason)
+    logger.info("device: %s %s", choice.description, reason)
+    return choice

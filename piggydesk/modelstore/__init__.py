@@ -1,0 +1,1 @@
+"""The model store: catalogue, resumable downloads, and installed model bundles."""
