@@ -1,0 +1,293 @@
+"""Shared machinery of the piggyback training scripts: logging, checkpoints, EMA, contact sheets.
+
+Checkpoints (``OUT/checkpoints/step-00000100/``) hold everything needed to resume a run
+*exactly*: the trainable weights (safetensors), the optimisers' and the fp16 grad scaler's
+states, the EMA weights, the RNG states (the training noise generator, torch's global RNGs)
+and ``state.json`` (step, samples seen, the run's arguments). Checkpoints are our own files, so
+optimiser states are stored with ``torch.save`` and read back with ``weights_only=True``
+(no arbitrary unpickling). A checkpoint is written to a temporary folder and renamed into
+place, so an interrupted save never leaves a half checkpoint that ``latest_checkpoint`` picks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = "checkpoints"
+_PREFIX = "step-"
+
+
+def setup_logging(out_dir: Path, name: str, verbose: bool = False) -> Path:
+    """Log to ``OUT/<name>.log`` (appending, so resumed runs keep one log) and to stderr."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / f"{name}.log"
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in list(root.handlers):
+        if getattr(handler, "_piggydesk_training", False):
+            root.removeHandler(handler)
+            handler.close()
+    file_handler = logging.FileHandler(log_path, encoding="utf-8")
+    console = logging.StreamHandler(sys.stderr)
+    for handler in (file_handler, console):
+        handler.setFormatter(formatter)
+        handler._piggydesk_training = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    return log_path
+
+
+def close_logging() -> None:
+    """Detach the handlers ``setup_logging`` added (tests call the scripts several times)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_piggydesk_training", False):
+            root.removeHandler(handler)
+            handler.close()
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def count_parameters(params: Iterable[torch.Tensor]) -> int:
+    return sum(p.numel() for p in params)
+
+
+class EMA:
+    """Exponential moving average of a set of parameters (kept in fp32 on their device)."""
+
+    def __init__(self, named_params: Mapping[str, torch.Tensor], decay: float) -> None:
+        self.decay = float(decay)
+        self.shadow = {name: p.detach().float().clone() for name, p in named_params.items()}
+
+    @torch.no_grad()
+    def update(self, named_params: Mapping[str, torch.Tensor], step: int) -> None:
+        # the usual warm-up so early averages are not dominated by the initial weights
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for name, p in named_params.items():
+            self.shadow[name].lerp_(p.detach().float(), 1.0 - decay)
+
+    @torch.no_grad()
+    def copy_to(self, named_params: Mapping[str, torch.Tensor]) -> None:
+        for name, p in named_params.items():
+            p.copy_(self.shadow[name].to(p.dtype))
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {name: t.contiguous() for name, t in self.shadow.items()}
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        for name in self.shadow:
+            self.shadow[name].copy_(state[name])
+
+
+@dataclass
+class RunState:
+    """Counters that a checkpoint stores besides tensors."""
+
+    step: int = 0
+    samples_seen: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def checkpoint_root(out_dir: Path) -> Path:
+    return Path(out_dir) / CHECKPOINT_DIR
+
+
+def list_checkpoints(out_dir: Path) -> list[Path]:
+    root = checkpoint_root(out_dir)
+    if not root.is_dir():
+        return []
+    found = [
+        p
+        for p in root.iterdir()
+        if p.is_dir() and p.name.startswith(_PREFIX) and (p / "state.json").is_file()
+    ]
+    return sorted(found, key=lambda p: int(p.name[len(_PREFIX) :]))
+
+
+def latest_checkpoint(out_dir: Path) -> Path | None:
+    found = list_checkpoints(out_dir)
+    return found[-1] if found else None
+
+
+def _rng_state(generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+    state = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            state[f"torch_cuda_{i}"] = s
+    if generator is not None:
+        state["generator"] = generator.get_state()
+    return state
+
+
+def _restore_rng(state: Mapping[str, torch.Tensor], generator: torch.Generator | None) -> None:
+    torch.set_rng_state(state["torch_cpu"])
+    if torch.cuda.is_available():
+        cuda = [state[k] for k in sorted(state) if k.startswith("torch_cuda_")]
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+    if generator is not None and "generator" in state:
+        generator.set_state(state["generator"])
+
+
+def save_checkpoint(
+    out_dir: Path,
+    run: RunState,
+    weights: Mapping[str, Mapping[str, torch.Tensor]],
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    scaler: object | None = None,
+    generator: torch.Generator | None = None,
+    keep: int = 3,
+) -> Path:
+    """Write ``OUT/checkpoints/step-N`` atomically and keep only the newest ``keep`` of them.
+
+    ``weights`` maps a file stem to a state dict (trainable weights, EMA weights...).
+    """
+    root = checkpoint_root(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"{_PREFIX}{run.step:08d}"
+    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    for stem, state in weights.items():
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in state.items()},
+            tmp / f"{stem}.safetensors",
+        )
+    for name, optimizer in optimizers.items():
+        torch.save(optimizer.state_dict(), tmp / f"optimizer-{name}.pt")
+    if scaler is not None and hasattr(scaler, "state_dict"):
+        torch.save(scaler.state_dict(), tmp / "scaler.pt")
+    torch.save(_rng_state(generator), tmp / "rng.pt")
+    (tmp / "state.json").write_text(
+        json.dumps(
+            {"step": run.step, "samples_seen": run.samples_seen, "extra": run.extra}, indent=2
+        ),
+        encoding="utf-8",
+    )
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in list_checkpoints(out_dir)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    logger.info("checkpoint saved: %s", final)
+    return final
+
+
+def load_checkpoint(
+    path: Path,
+    weights: Mapping[str, Mapping[str, torch.Tensor] | nn.Module | EMA],
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    scaler: object | None = None,
+    generator: torch.Generator | None = None,
+) -> RunState:
+    """Restore what ``save_checkpoint`` wrote into the given live objects; returns the counters.
+
+    ``weights`` maps a file stem to an ``nn.Module`` / ``EMA`` (``load_state_dict``) or to a
+    dict of live tensors that are overwritten in place.
+    """
+    path = Path(path)
+    for stem, target in weights.items():
+        file = path / f"{stem}.safetensors"
+        if not file.is_file():
+            raise FileNotFoundError(f"The checkpoint {path} has no {file.name}.")
+        state = load_file(file)
+        if isinstance(target, nn.Module):
+            target.load_state_dict(state, strict=True)
+        elif isinstance(target, EMA):
+            target.load_state_dict(state)
+        else:
+            with torch.no_grad():
+                for name, tensor in target.items():
+                    tensor.copy_(state[name])
+    for name, optimizer in optimizers.items():
+        optimizer.load_state_dict(torch.load(path / f"optimizer-{name}.pt", weights_only=True))
+    if scaler is not None and (path / "scaler.pt").is_file() and hasattr(scaler, "load_state_dict"):
+        scaler.load_state_dict(torch.load(path / "scaler.pt", weights_only=True))
+    _restore_rng(torch.load(path / "rng.pt", weights_only=True), generator)
+    data = json.loads((path / "state.json").read_text(encoding="utf-8"))
+    logger.info("resumed from %s (step %d)", path, data["step"])
+    return RunState(
+        step=int(data["step"]), samples_seen=int(data["samples_seen"]), extra=data.get("extra", {})
+    )
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(rgb, np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def contact_sheet(
+    rows: list[list[np.ndarray]], column_titles: list[str], tile: int = 160
+) -> Image.Image:
+    """A grid of (H,W,3) float [0,1] images, each fitted into ``tile``² with column titles."""
+    title_h = 16
+    n_cols = max(len(r) for r in rows)
+    sheet = Image.new("RGB", (n_cols * tile, title_h + len(rows) * tile), (24, 24, 24))
+    draw = ImageDraw.Draw(sheet)
+    for c, title in enumerate(column_titles[:n_cols]):
+        draw.text((c * tile + 4, 2), title, fill=(230, 230, 230))
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            pil = Image.fromarray(to_uint8(image))
+            pil.thumbnail((tile, tile), Image.Resampling.LANCZOS)
+            x = c * tile + (tile - pil.width) // 2
+            y = title_h + r * tile + (tile - pil.height) // 2
+            sheet.paste(pil, (x, y))
+    return sheet
+
+
+def hint_overlay(
+    gray_rgb: np.ndarray, hint_ab: np.ndarray, hint_mask: np.ndarray, lightness: np.ndarray
+) -> np.ndarray:
+    """The gray image with the hint regions painted in their hint colour (for contact sheets)."""
+    from piggydesk.core.color import lab_to_rgb
+
+    lab = np.stack([lightness, hint_ab[0], hint_ab[1]], axis=-1)
+    painted = lab_to_rgb(lab)
+    m = hint_mask[0][..., None] > 0.5
+    return np.where(m, painted, gray_rgb)
+
+
+class StepTimer:
+    """Mean seconds per optimiser step over the last logging window."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.count = 0
+
+    def tick(self) -> None:
+        self.count += 1
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        mean = (now - self.start) / max(self.count, 1)
+        self.start, self.count = now, 0
+        return mean
+
+
+def check_finite(value: float, step: int) -> None:
+    if not math.isfinite(value):
+        raise FloatingPointError(
+            f"The training loss became {value} at step {step}; lower the learning rate or use "
+            "bf16/fp32 instead of fp16."
+        )
