@@ -1,0 +1,296 @@
+"""The prompt panel: what the next run uses (prompt, engine, device, variants, seed, steps...).
+
+The panel only shows values and reports edits: ``edited(name, value)`` for document settings
+(the main window turns them into undoable, typing-merged commands) and ``set_value`` to show a
+value without echoing it back. Unavailable engines are greyed out with the reason as tooltip;
+devices that do not exist here are greyed out too. Steps and guidance appear only for engines
+that use them (the diffusion engine); Live mode is offered for the instant engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from piggydesk.engines.base import EngineInfo
+
+logger = logging.getLogger(__name__)
+
+DEVICE_LABELS = {"auto": "Auto", "cuda": "CUDA (NVIDIA)", "mps": "MPS (Apple)", "cpu": "CPU"}
+MAX_SEED = 2**31 - 1
+LIVE_ENGINES = ("instant",)
+
+
+def random_seed() -> int:
+    return random.randint(0, MAX_SEED)
+
+
+class PromptPanel(QWidget):
+    edited = Signal(str, object)  # document setting name, new value
+    device_changed = Signal(str)
+    live_toggled = Signal(bool)
+    colorize_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("promptPanel")
+        self._engines: dict[str, EngineInfo] = {}
+        self._updating = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+
+        self.engine_combo = QComboBox()
+        self.engine_combo.setObjectName("engineCombo")
+        self.engine_combo.setModel(QStandardItemModel(self.engine_combo))
+        self.engine_combo.setToolTip("How the photo is coloured")
+        form.addRow("Engine", self.engine_combo)
+        self.engine_note = QLabel()
+        self.engine_note.setWordWrap(True)
+        self.engine_note.setObjectName("engineNote")
+        form.addRow("", self.engine_note)
+
+        self.device_combo = QComboBox()
+        self.device_combo.setObjectName("deviceCombo")
+        self.device_combo.setModel(QStandardItemModel(self.device_combo))
+        for key, label in DEVICE_LABELS.items():
+            item = QStandardItem(label)
+            item.setData(key, Qt.ItemDataRole.UserRole)
+            self.device_combo.model().appendRow(item)
+        form.addRow("Device", self.device_combo)
+
+        self.prompt_edit = QPlainTextEdit()
+        self.prompt_edit.setObjectName("promptEdit")
+        self.prompt_edit.setPlaceholderText("Describe the photo, e.g. “a girl in a red dress, 1950s”")
+        self.prompt_edit.setFixedHeight(64)
+        self.prompt_edit.setTabChangesFocus(True)
+        self.prompt_label = QLabel("Prompt")
+        form.addRow(self.prompt_label, self.prompt_edit)
+        self.negative_edit = QLineEdit()
+        self.negative_edit.setObjectName("negativeEdit")
+        self.negative_edit.setPlaceholderText("What to avoid, e.g. “oversaturated”")
+        self.negative_label = QLabel("Avoid")
+        form.addRow(self.negative_label, self.negative_edit)
+
+        self.variants_spin = QSpinBox()
+        self.variants_spin.setRange(1, 8)
+        self.variants_spin.setToolTip("How many different results each run makes")
+        form.addRow("Variants", self.variants_spin)
+
+        seed_row = QHBoxLayout()
+        self.random_check = QCheckBox("Random")
+        self.random_check.setToolTip("A new seed for every run")
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, MAX_SEED)
+        self.dice_button = QToolButton()
+        self.dice_button.setText("🎲")
+        self.dice_button.setToolTip("Roll a new seed")
+        seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.dice_button)
+        seed_row.addWidget(self.random_check)
+        form.addRow("Seed", seed_row)
+
+        self.steps_spin = QSpinBox()
+        self.steps_spin.setRange(1, 200)
+        self.steps_label = QLabel("Steps")
+        form.addRow(self.steps_label, self.steps_spin)
+        self.guidance_spin = QDoubleSpinBox()
+        self.guidance_spin.setRange(0.0, 30.0)
+        self.guidance_spin.setSingleStep(0.5)
+        self.guidance_label = QLabel("Guidance")
+        form.addRow(self.guidance_label, self.guidance_spin)
+        layout.addLayout(form)
+
+        buttons = QHBoxLayout()
+        self.live_check = QCheckBox("Live")
+        self.live_check.setObjectName("liveCheck")
+        self.live_check.setToolTip("Refresh the result shortly after each hint edit (instant engine)")
+        self.colorize_button = QPushButton("Colorize")
+        self.colorize_button.setObjectName("colorizeButton")
+        self.colorize_button.setDefault(True)
+        self.colorize_button.setMinimumHeight(34)
+        self.colorize_button.setToolTip("Colorize the photo (Ctrl+Return)")
+        buttons.addWidget(self.live_check)
+        buttons.addWidget(self.colorize_button, 1)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+
+        self.engine_combo.currentIndexChanged.connect(self._engine_chosen)
+        self.device_combo.currentIndexChanged.connect(self._device_chosen)
+        self.prompt_edit.textChanged.connect(
+            lambda: self._emit("prompt", self.prompt_edit.toPlainText())
+        )
+        self.negative_edit.textEdited.connect(lambda text: self._emit("negative_prompt", text))
+        self.variants_spin.valueChanged.connect(lambda v: self._emit("num_variants", int(v)))
+        self.seed_spin.valueChanged.connect(lambda v: self._emit("seed", int(v)))
+        self.random_check.toggled.connect(self._random_toggled)
+        self.dice_button.clicked.connect(self.roll_seed)
+        self.steps_spin.valueChanged.connect(lambda v: self._emit("steps", int(v)))
+        self.guidance_spin.valueChanged.connect(lambda v: self._emit("guidance_scale", float(v)))
+        self.live_check.toggled.connect(self._live_toggled)
+        self.colorize_button.clicked.connect(lambda _=False: self.colorize_requested.emit())
+        self._update_engine_widgets()
+
+    # -- engines and devices -----------------------------------------------------------
+    def set_engines(self, infos: list[EngineInfo], current: str) -> None:
+        self._updating = True
+        try:
+            self._engines = {info.name: info for info in infos}
+            model: QStandardItemModel = self.engine_combo.model()
+            model.clear()
+            for info in infos:
+                label = info.display_name if info.available else f"{info.display_name} (unavailable)"
+                item = QStandardItem(label)
+                item.setData(info.name, Qt.ItemDataRole.UserRole)
+                item.setToolTip(info.description if info.available else info.reason)
+                item.setEnabled(info.available)
+                model.appendRow(item)
+            self._select(self.engine_combo, current)
+        finally:
+            self._updating = False
+        self._update_engine_widgets()
+
+    def set_available_devices(self, devices: list[str]) -> None:
+        model: QStandardItemModel = self.device_combo.model()
+        for row in range(model.rowCount()):
+            item = model.item(row)
+            key = item.data(Qt.ItemDataRole.UserRole)
+            exists = key == "auto" or key in devices
+            item.setEnabled(exists)
+            item.setToolTip("" if exists else f"{DEVICE_LABELS[key]} is not available on this computer")
+
+    def engine_info(self, name: str | None = None) -> EngineInfo | None:
+        return self._engines.get(name or self.current_engine())
+
+    def current_engine(self) -> str:
+        return str(self.engine_combo.currentData(Qt.ItemDataRole.UserRole) or "")
+
+    def current_device(self) -> str:
+        return str(self.device_combo.currentData(Qt.ItemDataRole.UserRole) or "auto")
+
+    def set_device(self, device: str) -> None:
+        self._updating = True
+        try:
+            self._select(self.device_combo, device)
+        finally:
+            self._updating = False
+
+    @staticmethod
+    def _select(combo: QComboBox, key: str) -> None:
+        for i in range(combo.count()):
+            if combo.itemData(i, Qt.ItemDataRole.UserRole) == key:
+                combo.setCurrentIndex(i)
+                return
+
+    def _engine_chosen(self, _index: int) -> None:
+        self._update_engine_widgets()
+        self._emit("engine", self.current_engine())
+
+    def _device_chosen(self, _index: int) -> None:
+        if not self._updating:
+            self.device_changed.emit(self.current_device())
+
+    def _update_engine_widgets(self) -> None:
+        info = self.engine_info()
+        uses_prompt = bool(info and info.uses_prompt)
+        uses_steps = bool(info and info.uses_steps)
+        for widget in (self.prompt_edit, self.prompt_label, self.negative_edit, self.negative_label):
+            widget.setEnabled(uses_prompt)
+        for widget in (self.steps_spin, self.steps_label, self.guidance_spin, self.guidance_label):
+            widget.setVisible(uses_steps)
+        live_ok = self.current_engine() in LIVE_ENGINES
+        self.live_check.setEnabled(live_ok)
+        if not live_ok and self.live_check.isChecked():
+            self.live_check.setChecked(False)
+        if info is None:
+            self.engine_note.setText("Looking for engines…")
+        elif info.needs_hints:
+            self.engine_note.setText(f"{info.description} Add colour hints first.".strip())
+        else:
+            self.engine_note.setText(info.description)
+        self.engine_note.setVisible(bool(self.engine_note.text()))
+
+    # -- values ------------------------------------------------------------------------
+    def set_value(self, name: str, value: Any) -> None:
+        """Show ``value`` without emitting ``edited`` (undo, project load, "Use these settings")."""
+        self._updating = True
+        try:
+            if name == "prompt":
+                if self.prompt_edit.toPlainText() != value:
+                    cursor_at_end = True
+                    self.prompt_edit.setPlainText(str(value))
+                    if cursor_at_end:
+                        self.prompt_edit.moveCursor(self.prompt_edit.textCursor().MoveOperation.End)
+            elif name == "negative_prompt":
+                if self.negative_edit.text() != value:
+                    self.negative_edit.setText(str(value))
+            elif name == "engine":
+                self._select(self.engine_combo, str(value))
+            elif name == "num_variants":
+                self.variants_spin.setValue(int(value))
+            elif name == "seed":
+                self.seed_spin.setValue(int(value))
+            elif name == "random_seed":
+                self.random_check.setChecked(bool(value))
+                self.seed_spin.setEnabled(not bool(value))
+            elif name == "steps":
+                self.steps_spin.setValue(int(value))
+            elif name == "guidance_scale":
+                self.guidance_spin.setValue(float(value))
+            elif name == "live":
+                self.live_check.setChecked(bool(value))
+        finally:
+            self._updating = False
+        if name == "engine":
+            self._update_engine_widgets()
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt_edit.toPlainText(),
+            "negative_prompt": self.negative_edit.text(),
+            "engine": self.current_engine(),
+            "num_variants": self.variants_spin.value(),
+            "seed": self.seed_spin.value(),
+            "random_seed": self.random_check.isChecked(),
+            "steps": self.steps_spin.value(),
+            "guidance_scale": self.guidance_spin.value(),
+        }
+
+    def roll_seed(self) -> None:
+        self.seed_spin.setValue(random_seed())
+
+    def _random_toggled(self, on: bool) -> None:
+        self.seed_spin.setEnabled(not on)
+        self._emit("random_seed", on)
+
+    def _live_toggled(self, on: bool) -> None:
+        if not self._updating:
+            self.live_toggled.emit(on)
+
+    def _emit(self, name: str, value: Any) -> None:
+        if not self._updating:
+            self.edited.emit(name, value)
+
+    def set_running(self, running: bool) -> None:
+        self.colorize_button.setText("Colorizing…" if running else "Colorize")
+        self.colorize_button.setEnabled(not running)
