@@ -1,0 +1,164 @@
+"""Tiny random Stable Diffusion parts for the piggyback tests: no downloads, built in seconds.
+
+``make_tiny_base(dir)`` writes a diffusers SD 1.x folder (UNet block channels (32, 64), a
+2-layer CLIP text model with a CLIP BPE tokenizer built here from a vocabulary and merges,
+a 2-block VAE, a DDIM-style scheduler config) with ``save_pretrained``;
+``make_tiny_guider`` / ``make_tiny_gray_encoder`` write the trainable parts, optionally
+with random (non-identity) fusions so that the guided path visibly differs from the base.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from piggydesk.models.guider import DiffusionGuider
+from piggydesk.models.lightness_decoder import GrayEncoder
+
+TEXT_LENGTH = 16
+WORDS = ["a", "photo", "of", "red", "blue", "green", "sky", "dog", "cat", "old", "car", "tree"]
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """The byte-to-printable-character table of GPT-2/CLIP byte-level BPE."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    bs += list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, (chr(c) for c in cs)))
+
+
+def make_tiny_tokenizer(directory: Path) -> CLIPTokenizer:
+    """A real CLIP BPE tokenizer with a tiny vocabulary (every byte, plus a few whole words)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    chars = list(_bytes_to_unicode().values())
+    vocab: dict[str, int] = {}
+    for token in ["<|startoftext|>", "<|endoftext|>", *chars, *(c + "</w>" for c in chars)]:
+        vocab.setdefault(token, len(vocab))
+    merges = []
+    for word in WORDS:
+        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        while len(pieces) > 1:
+            merges.append(f"{pieces[0]} {pieces[1]}")
+            pieces = [pieces[0] + pieces[1], *pieces[2:]]
+            vocab.setdefault(pieces[0], len(vocab))
+    (directory / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (directory / "merges.txt").write_text(
+        "#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n", encoding="utf-8"
+    )
+    tokenizer = CLIPTokenizer(
+        vocab=str(directory / "vocab.json"),
+        merges=str(directory / "merges.txt"),
+        model_max_length=TEXT_LENGTH,
+    )
+    return tokenizer
+
+
+def make_tiny_base(directory: Path, sample_size: int = 16) -> Path:
+    """Write a tiny SD 1.x-layout diffusers folder; native size ``sample_size * 2`` pixels."""
+    from diffusers import StableDiffusionPipeline
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=sample_size,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=32,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        norm_num_groups=32,
+        sample_size=sample_size * 2,
+    )
+    tokenizer = make_tiny_tokenizer(directory.with_name(directory.name + "_tokenizer_src"))
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            hidden_size=32,
+            intermediate_size=37,
+            layer_norm_eps=1e-05,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=len(tokenizer),
+            max_position_embeddings=TEXT_LENGTH,
+        )
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(directory, safe_serialization=True)
+    return directory
+
+
+def _perturb(module: torch.nn.Module, scale: float, seed: int) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn(p.shape, generator=generator) * scale)
+
+
+def make_tiny_guider(base: Path, directory: Path, trained: bool = True) -> Path:
+    """A guider for the tiny base; ``trained`` perturbs it as training would (so it acts)."""
+    unet = UNet2DConditionModel.from_pretrained(base / "unet")
+    vae = AutoencoderKL.from_pretrained(base / "vae")
+    guider = DiffusionGuider.from_base(unet, vae)
+    if trained:
+        _perturb(guider, 0.02, seed=1)
+    guider.save_pretrained(directory, safe_serialization=True)
+    return directory
+
+
+def make_tiny_gray_encoder(base: Path, directory: Path, trained: bool = True) -> Path:
+    vae = AutoencoderKL.from_pretrained(base / "vae")
+    gray_encoder = GrayEncoder.from_vae(vae)
+    if trained:
+        _perturb(gray_encoder.injections, 0.05, seed=2)
+    gray_encoder.save_pretrained(directory, safe_serialization=True)
+    return directory
+
+
+def gradient_lightness(height: int = 40, width: int = 56) -> np.ndarray:
+    """A gray test photo: a diagonal ramp with a bright disc, CIE L* float32 ``(H, W)``."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    light = 20.0 + 60.0 * (xx / width + yy / height) / 2.0
+    disc = (xx - width * 0.6) ** 2 + (yy - height * 0.4) ** 2 < (min(height, width) / 5) ** 2
+    light[disc] = 90.0
+    return light.astype(np.float32)
