@@ -1,0 +1,474 @@
+"""Installed models on disk: one folder per model plus an ``installed.json`` record.
+
+Layout under :func:`piggydesk.core.paths.models_dir` (``PIGGYDESK_MODELS_DIR`` overrides)::
+
+    installed.json          what is installed: id, kind, folder, source, every file's size+sha256
+    <id>/                   a complete, verified diffusers folder (or a symlink for --link imports)
+    .downloads/<id>/        staging for a download in progress: finished files and ``.part`` files
+
+A model appears in ``installed.json`` and in ``<id>/`` only when every file is present and
+verified: downloads land in staging and the whole folder is moved into place with one rename,
+so an interrupted, cancelled or failed download never leaves a half-installed model. A file
+whose sha256 matches a file of an installed model is hard-linked (or copied) instead of
+downloaded again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from piggydesk.core.paths import models_dir
+from piggydesk.modelstore.catalog import Catalog, CatalogEntry, format_size, load_catalog
+from piggydesk.modelstore.download import (
+    PART_SUFFIX,
+    CancelToken,
+    DownloadSettings,
+    ProgressCallback,
+    ProgressTracker,
+    download_file,
+    make_client,
+    sha256_file,
+)
+from piggydesk.modelstore.errors import (
+    DownloadCancelled,
+    ModelStoreError,
+    NotEnoughSpaceError,
+    UnknownModelError,
+)
+
+logger = logging.getLogger(__name__)
+
+RECORD_NAME = "installed.json"
+STAGING_NAME = ".downloads"
+STAGING_RECORD = ".verified.json"
+RECORD_VERSION = 1
+SPACE_MARGIN = 64 * 1024 * 1024  # keep this much free beyond the download itself
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    size: int
+    sha256: str
+    checksum: str = "catalog"  # "catalog": pinned hash; "first_download" / "import": recorded here
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    id: str
+    name: str
+    kind: str  # "base" | "bundle"
+    folder: str  # folder name under the models directory
+    source: str  # "catalog" | "import"
+    installed_at: str
+    files: dict[str, FileRecord] = field(default_factory=dict)
+    license: str = ""
+    origin: str = ""  # catalogue source or the imported folder
+    linked: bool = False
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files.values())
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "folder": self.folder,
+            "source": self.source,
+            "installed_at": self.installed_at,
+            "license": self.license,
+            "origin": self.origin,
+            "linked": self.linked,
+            "files": {
+                path: {"size": rec.size, "sha256": rec.sha256, "checksum": rec.checksum}
+                for path, rec in sorted(self.files.items())
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> InstalledModel:
+        files = {
+            str(path): FileRecord(int(rec["size"]), str(rec["sha256"]), str(rec.get("checksum", "")))
+            for path, rec in dict(data.get("files", {})).items()
+        }
+        return cls(
+            id=str(data["id"]),
+            name=str(data.get("name", data["id"])),
+            kind=str(data.get("kind", "base")),
+            folder=str(data.get("folder", data["id"])),
+            source=str(data.get("source", "catalog")),
+            installed_at=str(data.get("installed_at", "")),
+            files=files,
+            license=str(data.get("license", "")),
+            origin=str(data.get("origin", "")),
+            linked=bool(data.get("linked", False)),
+        )
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    model_id: str
+    ok: bool
+    checked: int
+    problems: tuple[str, ...] = ()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def _atomic_write_json(path: Path, data: object) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=False)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class ModelStore:
+    """The installed models and the operations on them (download, verify, remove, lookup)."""
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        catalog: Catalog | None = None,
+        *,
+        progress_interval: float = 0.1,
+    ) -> None:
+        self.root = Path(root) if root is not None else models_dir()
+        self.progress_interval = progress_interval
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._catalog = catalog
+        self._lock = threading.RLock()
+
+    # ----------------------------------------------------------------- records
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = load_catalog()
+        return self._catalog
+
+    @property
+    def record_path(self) -> Path:
+        return self.root / RECORD_NAME
+
+    def installed(self) -> dict[str, InstalledModel]:
+        """Installed models by id (an unreadable record is treated as empty, and logged)."""
+        with self._lock:
+            try:
+                data = json.loads(self.record_path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                return {}
+            except (OSError, ValueError) as exc:
+                logger.error("cannot read %s: %s", self.record_path, exc)
+                return {}
+            models = {}
+            for raw in data.get("models", []) if isinstance(data, dict) else []:
+                try:
+                    model = InstalledModel.from_json(raw)
+                except (KeyError, TypeError, ValueError) as exc:
+                    logger.error("skipping a malformed record in %s: %s", self.record_path, exc)
+                    continue
+                models[model.id] = model
+            return models
+
+    def _save(self, models: dict[str, InstalledModel]) -> None:
+        data = {"version": RECORD_VERSION, "models": [m.to_json() for m in models.values()]}
+        _atomic_write_json(self.record_path, data)
+
+    def register(self, model: InstalledModel) -> None:
+        with self._lock:
+            models = self.installed()
+            models[model.id] = model
+            self._save(models)
+        logger.info("installed model %s in %s", model.id, self.path(model.id))
+
+    def is_installed(self, model_id: str) -> bool:
+        return model_id in self.installed()
+
+    def get(self, model_id: str) -> InstalledModel:
+        model = self.installed().get(model_id)
+        if model is None:
+            raise UnknownModelError(f"No installed model is called '{model_id}'.")
+        return model
+
+    def path(self, model_id: str) -> Path:
+        """The folder of an installed model (the link itself for linked imports)."""
+        return self.root / self.get(model_id).folder
+
+    def staging_dir(self, model_id: str) -> Path:
+        return self.root / STAGING_NAME / model_id
+
+    def partial_bytes(self, model_id: str) -> int:
+        """Bytes already downloaded for a model that is not installed yet (for 'resume')."""
+        staging = self.staging_dir(model_id)
+        if not staging.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in staging.rglob("*") if p.is_file() and
+                   not p.name.endswith(".json"))
+
+    def discard_download(self, model_id: str) -> None:
+        """Forget a paused download (its partial files)."""
+        staging = self.staging_dir(model_id)
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+            logger.info("discarded partial download of %s", model_id)
+
+    def unique_id(self, wanted: str) -> str:
+        taken = set(self.installed()) | set(self.catalog.ids())
+        candidate = wanted
+        n = 2
+        while candidate in taken or (self.root / candidate).exists():
+            candidate = f"{wanted}-{n}"
+            n += 1
+        return candidate
+
+    def usable_models(self) -> list[InstalledModel]:
+        """Installed models whose folder is present with a ``model_index.json``: bundles first."""
+        models = [
+            m for m in self.installed().values()
+            if (self.root / m.folder / "model_index.json").is_file()
+        ]
+        return sorted(models, key=lambda m: (m.kind != "bundle", m.installed_at))
+
+    def preferred_model_path(self) -> Path | None:
+        """The model the piggyback engine should load: the newest bundle, else a base."""
+        bundles = [m for m in self.usable_models() if m.kind == "bundle"]
+        bases = [m for m in self.usable_models() if m.kind != "bundle"]
+        for group in (bundles, bases):
+            if group:
+                return self.root / max(group, key=lambda m: m.installed_at).folder
+        return None
+
+    # --------------------------------------------------------------- download
+    def _reusable_source(self, sha256: str | None, size: int) -> Path | None:
+        if not sha256:
+            return None
+        for model in self.installed().values():
+            for rel, rec in model.files.items():
+                if rec.sha256 == sha256 and rec.size == size:
+                    candidate = self.root / model.folder / rel
+                    if candidate.is_file() and candidate.stat().st_size == size:
+                        return candidate
+        return None
+
+    @staticmethod
+    def _link_or_copy(src: Path, dest: Path) -> str:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists():
+            dest.unlink()
+        try:
+            os.link(src, dest)
+            return "linked"
+        except OSError:
+            shutil.copy2(src, dest)
+            return "copied"
+
+    def check_free_space(self, entry: CatalogEntry, needed: int) -> None:
+        free = shutil.disk_usage(self.root).free
+        if free < needed + SPACE_MARGIN:
+            raise NotEnoughSpaceError(
+                f"Not enough free disk space for {entry.name}: it needs "
+                f"{format_size(needed + SPACE_MARGIN)} but only {format_size(free)} is free in "
+                f"{self.root}. Free some space or set PIGGYDESK_MODELS_DIR to a larger disk."
+            )
+
+    def download(
+        self,
+        model_id: str,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+        settings: DownloadSettings | None = None,
+        client: httpx.Client | None = None,
+    ) -> InstalledModel:
+        """Download, verify and install a catalogue model; resumes a paused download.
+
+        Raises ``NotEnoughSpaceError`` before anything is fetched, ``DownloadCancelled`` when
+        cancelled (partial files kept), ``DownloadError``/``ChecksumError`` on failure (nothing
+        installed).
+        """
+        entry = self.catalog.get(model_id)
+        existing = self.installed().get(model_id)
+        if existing is not None and (self.root / existing.folder).exists():
+            logger.info("%s is already installed", model_id)
+            return existing
+        cancel = cancel or CancelToken()
+        settings = settings or DownloadSettings()
+        staging = self.staging_dir(model_id)
+        staging.mkdir(parents=True, exist_ok=True)
+        staged_record = staging / STAGING_RECORD
+        try:
+            staged: dict[str, dict] = json.loads(staged_record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            staged = {}
+
+        # 1. Plan: what is finished, what can be reused, what must be fetched.
+        done_files: dict[str, FileRecord] = {}
+        reuse: dict[str, Path] = {}
+        needed = 0
+        for f in entry.files:
+            target = staging / f.path
+            rec = staged.get(f.path)
+            if rec and target.is_file() and target.stat().st_size == rec.get("size"):
+                done_files[f.path] = FileRecord(int(rec["size"]), str(rec["sha256"]),
+                                                str(rec.get("checksum", "catalog")))
+                continue
+            source = self._reusable_source(f.sha256, f.size)
+            if source is not None:
+                reuse[f.path] = source
+                continue
+            part = target.with_name(target.name + PART_SUFFIX)
+            have = part.stat().st_size if part.is_file() else 0
+            needed += max(0, f.size - have)
+
+        # 2. Refuse up front when the disk is too small.
+        self.check_free_space(entry, needed)
+
+        # 3. Fetch.
+        tracker = ProgressTracker(
+            model_id, entry.total_size, len(entry.files), progress, interval=self.progress_interval
+        )
+        http = client or make_client(settings)
+        try:
+            for index, f in enumerate(entry.files, start=1):
+                if cancel.cancelled:
+                    raise DownloadCancelled(f"Download of {entry.name} paused.")
+                tracker.start_file(index, f.path, f.size)
+                target = staging / f.path
+                if f.path in done_files:
+                    tracker.skip(done_files[f.path].size)
+                    continue
+                if f.path in reuse:
+                    how = self._link_or_copy(reuse[f.path], target)
+                    logger.info("%s: %s %s from %s", model_id, how, f.path, reuse[f.path])
+                    record = FileRecord(target.stat().st_size, str(f.sha256), "catalog")
+                    tracker.skip(record.size)
+                else:
+                    digest = download_file(
+                        f.url,
+                        target,
+                        expected_size=f.size,
+                        size_exact=f.size_exact,
+                        sha256=f.sha256,
+                        settings=settings,
+                        cancel=cancel,
+                        tracker=tracker,
+                        client=http,
+                    )
+                    record = FileRecord(
+                        target.stat().st_size, digest,
+                        "catalog" if f.sha256 else "first_download",
+                    )
+                    if not f.sha256:
+                        logger.info("%s: recorded sha256 %s on first download", f.path, digest)
+                done_files[f.path] = record
+                staged[f.path] = {"size": record.size, "sha256": record.sha256,
+                                  "checksum": record.checksum}
+                _atomic_write_json(staged_record, staged)
+            tracker.emit(force=True)
+        finally:
+            if client is None:
+                http.close()
+
+        # 4. Install: one rename of the complete folder, then the record.
+        with self._lock:
+            final = self.root / model_id
+            if final.exists() or final.is_symlink():
+                raise ModelStoreError(
+                    f"Cannot install {entry.name}: {final} already exists. Remove it first."
+                )
+            staged_record.unlink(missing_ok=True)
+            for leftover in staging.rglob("*" + PART_SUFFIX + "*"):
+                leftover.unlink(missing_ok=True)
+            os.replace(staging, final)
+            model = InstalledModel(
+                id=model_id,
+                name=entry.name,
+                kind=entry.kind,
+                folder=model_id,
+                source="catalog",
+                installed_at=now_iso(),
+                files=done_files,
+                license=entry.license,
+                origin=entry.source,
+            )
+            self.register(model)
+        return model
+
+    # ----------------------------------------------------------- verify/remove
+    def verify(
+        self,
+        model_id: str | None = None,
+        *,
+        cancel: CancelToken | None = None,
+        on_file: Callable[[str, int, int], None] | None = None,
+    ) -> list[VerifyReport]:
+        """Re-hash installed files against the catalogue (or the hashes recorded at install)."""
+        models = self.installed()
+        if model_id is not None:
+            if model_id not in models:
+                raise UnknownModelError(f"No installed model is called '{model_id}'.")
+            models = {model_id: models[model_id]}
+        reports = []
+        for model in models.values():
+            entry = self.catalog.find(model.id) if model.source == "catalog" else None
+            pinned = {f.path: f.sha256 for f in entry.files} if entry else {}
+            folder = self.root / model.folder
+            problems: list[str] = []
+            if not folder.exists():
+                what = "the linked folder" if model.linked else "its folder"
+                problems.append(f"{what} {folder} is missing")
+            else:
+                total = len(model.files)
+                for i, (rel, rec) in enumerate(sorted(model.files.items()), start=1):
+                    if on_file is not None:
+                        on_file(f"{model.id}/{rel}", i, total)
+                    path = folder / rel
+                    if not path.is_file():
+                        problems.append(f"{rel} is missing")
+                        continue
+                    if path.stat().st_size != rec.size:
+                        problems.append(f"{rel} has {path.stat().st_size} bytes, expected {rec.size}")
+                        continue
+                    expected = pinned.get(rel) or rec.sha256
+                    if sha256_file(path, cancel) != expected:
+                        problems.append(f"{rel} is corrupted (sha256 mismatch)")
+            report = VerifyReport(model.id, not problems, len(model.files), tuple(problems))
+            logger.info("verify %s: %s", model.id, "ok" if report.ok else "; ".join(problems))
+            reports.append(report)
+        return reports
+
+    def remove(self, model_id: str) -> None:
+        """Uninstall a model (a linked import loses only its link, never the user's folder)."""
+        with self._lock:
+            models = self.installed()
+            model = models.pop(model_id, None)
+            if model is None:
+                raise UnknownModelError(f"No installed model is called '{model_id}'.")
+            self._save(models)
+            folder = self.root / model.folder
+            try:
+                if folder.is_symlink() or model.linked:
+                    folder.unlink(missing_ok=True)
+                elif folder.exists():
+                    shutil.rmtree(folder)
+            except OSError as exc:
+                raise ModelStoreError(
+                    f"{model.name} was uninstalled but {folder} could not be deleted ({exc})."
+                ) from None
+        self.discard_download(model_id)
+        logger.info("removed model %s", model_id)
