@@ -80,6 +80,12 @@ def rgb_to_lightness(rgb: np.ndarray) -> np.ndarray:
     return (116.0 * _f(y) - 16.0).astype(np.float32)
 
 
+def gray_to_lightness(gray: np.ndarray) -> np.ndarray:
+    """L* of a neutral sRGB gray (``HxW`` values in [0, 1]): r = g = b, so Y is the linear value."""
+    y = srgb_to_linear(gray) * np.float32(_RGB_TO_XYZ[1].sum())
+    return (116.0 * _f(y) - 16.0).astype(np.float32)
+
+
 def lightness_to_gray_rgb(lightness: np.ndarray) -> np.ndarray:
     """L* (``HxW``) to the neutral sRGB gray (``HxWx3``) of exactly that lightness."""
     fy = (np.asarray(lightness, dtype=np.float32) + 16.0) / 116.0
