@@ -214,7 +214,7 @@ def model_files(
             "name": "Tiny test bundle",
             "version": 1,
             "native_size": 64,
-            "sha256": {
+            "files": {
                 "guider/diffusion_pytorch_model.safetensors": hashlib.sha256(
                     files["guider/diffusion_pytorch_model.safetensors"]).hexdigest(),
             },

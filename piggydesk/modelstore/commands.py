@@ -100,8 +100,6 @@ def cmd_download(args: argparse.Namespace) -> int:
         model = store.download(entry.id, progress=show, cancel=cancel)
     except KeyboardInterrupt:
         cancel.cancel()
-        if interactive:
-            sys.stderr.write("\n")
         print("Download paused. Run the same command again to resume where it stopped.")
         return 130
     except DownloadCancelled:
