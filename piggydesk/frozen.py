@@ -32,7 +32,6 @@ from piggydesk.core import paths
 logger = logging.getLogger(__name__)
 
 CRASH_LOG_NAME = "startup-error.log"
-LOG_NAME = "piggydesk.log"
 SMOKE_FLAG = "--smoke-test"
 CLI_FLAGS = ("-h", "--help", "--version", "-V")
 NO_DIALOG_ENV = "PIGGYDESK_NO_ERROR_DIALOG"
@@ -67,28 +66,6 @@ def configure_environment() -> None:
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
-
-
-def configure_logging(level: int = logging.INFO) -> Path | None:
-    """Log to ``<user log dir>/piggydesk.log`` unless logging is already set up.
-
-    Returns the log file, or None when another part of the app configured logging first or
-    the log directory cannot be written.
-    """
-    root = logging.getLogger()
-    if root.handlers:
-        return None
-    try:
-        log_file = paths.log_dir() / LOG_NAME
-        handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
-    except OSError as exc:
-        logging.basicConfig(level=level)
-        logger.warning("cannot write the log file: %s", exc)
-        return None
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(level)
-    return log_file
 
 
 def wants_cli(argv: Sequence[str], executable: str | None = None) -> bool:
@@ -172,12 +149,16 @@ def report_startup_error(
     logger.error("PiggyDesk could not start: %s", message, exc_info=exc)
     where = f"\nDetails were written to {log_path}" if log_path else ""
     sys.stderr.write(f"PiggyDesk could not start: {message}{where}\n")
-    if not dialog or not _dialogs_allowed(argv):
-        return
+    if dialog and _dialogs_allowed(argv):
+        _show_dialog(message, details, log_path)
+
+
+def _show_dialog(message: str, details: str, log_path: Path | None) -> None:
     try:
-        dialog = importlib.import_module("piggydesk.ui.startup_error")
-        dialog.show_startup_error(message, details, log_path)
+        module = importlib.import_module("piggydesk.ui.startup_error")
+        module.show_startup_error(message, details, log_path)
     except Exception:  # Qt may be what failed: fall back to the OS dialog
+        where = f"\nDetails were written to {log_path}" if log_path else ""
         _native_message_box("PiggyDesk could not start", f"{message}{where}")
 
 
@@ -196,8 +177,6 @@ def launch(argv: Sequence[str] | None = None, executable: str | None = None) -> 
     args = list(sys.argv[1:] if argv is None else argv)
     configure_environment()
     cli = wants_cli(args, executable)
-    if not cli:
-        configure_logging()
     try:
         return _run_cli(args) if cli else _run_gui(args)
     except SystemExit as exc:
