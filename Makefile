@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	# torch is pinned for this project's dev/CI machines (a CPU build that lies on local disk);
 	# see README for GPU installs.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[test]"
+	$(PIP) install -q -e ".[test,package]"
 	touch $(STAMP)
 
 install: $(STAMP)
