@@ -24,9 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.utils.checkpoint
 from PIL import Image, ImageDraw
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from piggydesk.core.color import lab_to_rgb, lightness_to_gray_rgb, rgb_to_lab
+from piggydesk.training.piggyback_data import find_images, read_rgb8
+from piggydesk.training.slic_hints import HintConfig, slic_hints
 
 logger = logging.getLogger(__name__)
 
@@ -260,8 +265,6 @@ def hint_overlay(
     gray_rgb: np.ndarray, hint_ab: np.ndarray, hint_mask: np.ndarray, lightness: np.ndarray
 ) -> np.ndarray:
     """The gray image with the hint regions painted in their hint colour (for contact sheets)."""
-    from piggydesk.core.color import lab_to_rgb
-
     lab = np.stack([lightness, hint_ab[0], hint_ab[1]], axis=-1)
     painted = lab_to_rgb(lab)
     m = hint_mask[0][..., None] > 0.5
@@ -291,3 +294,66 @@ def check_finite(value: float, step: int) -> None:
             f"The training loss became {value} at step {step}; lower the learning rate or use "
             "bf16/fp32 instead of fp16."
         )
+
+
+def center_crop(rgb8: np.ndarray, size: int) -> np.ndarray:
+    """Resize so the short side is ``size`` and take the central ``size``² square."""
+    h, w = rgb8.shape[:2]
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    img = np.asarray(Image.fromarray(rgb8).resize((nw, nh), Image.Resampling.BICUBIC))
+    y, x = (nh - size) // 2, (nw - size) // 2
+    return np.ascontiguousarray(img[y : y + size, x : x + size])
+
+
+def enable_checkpointing(module: torch.nn.Module) -> int:
+    """Turn on diffusers' activation checkpointing in every sub-module that has it."""
+
+    def func(block, *args):
+        return torch.utils.checkpoint.checkpoint(block.__call__, *args, use_reentrant=False)
+
+    count = 0
+    for sub in module.modules():
+        if hasattr(sub, "gradient_checkpointing"):
+            sub.gradient_checkpointing = True
+            sub._gradient_checkpointing_func = func
+            count += 1
+    return count
+
+
+def pick_validation(data: Path, val_data: Path | None, num_val: int) -> tuple[Path, list[str]]:
+    """Validation photos: ``num_val`` from ``val_data``, or evenly spaced ones held out of ``data``."""
+    root = val_data or data
+    images = find_images(root)
+    if num_val <= 0 or not images:
+        return root, []
+    idx = np.linspace(0, len(images) - 1, min(num_val, len(images))).round().astype(int)
+    return root, [images[i] for i in sorted(set(idx.tolist()))]
+
+
+def held_out(data: Path, val_data: Path | None, val_rels: list[str]) -> set[str]:
+    """Validation photos taken from the training folder are left out of training, unless that
+    would leave fewer than twice as many photos to train on (tiny test sets)."""
+    if val_data is not None:
+        return set()
+    n = len(find_images(data))
+    return set(val_rels) if n - len(val_rels) >= 2 * len(val_rels) else set()
+
+
+def validation_samples(root: Path, rels: list[str], size: int, seed: int) -> list[dict]:
+    """Fixed centre crops of the validation photos with fixed SLIC hints (same every time)."""
+    samples = []
+    for i, rel in enumerate(rels):
+        rgb = center_crop(read_rgb8(root / rel), size).astype(np.float32) / 255.0
+        lab = rgb_to_lab(rgb)
+        hints = slic_hints(rgb, np.random.default_rng([seed, 77, i]), HintConfig(), lab)
+        samples.append(
+            {
+                "rgb": rgb,
+                "lightness": lab[..., 0],
+                "gray_rgb": lightness_to_gray_rgb(lab[..., 0]),
+                "hint_ab": hints.ab,
+                "hint_mask": hints.mask,
+            }
+        )
+    return samples

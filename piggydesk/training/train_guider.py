@@ -146,64 +146,6 @@ def encode_text(frozen: Frozen, captions: Sequence[str], device: torch.device) -
     return frozen.text_encoder(tok.input_ids.to(device), return_dict=False)[0]
 
 
-def enable_checkpointing(module: torch.nn.Module) -> int:
-    """Turn on diffusers' activation checkpointing in every sub-module that has it."""
-
-    def func(block, *args):
-        return torch.utils.checkpoint.checkpoint(block.__call__, *args, use_reentrant=False)
-
-    count = 0
-    for sub in module.modules():
-        if hasattr(sub, "gradient_checkpointing"):
-            sub.gradient_checkpointing = True
-            sub._gradient_checkpointing_func = func
-            count += 1
-    return count
-
-
-def pick_validation(data: Path, val_data: Path | None, num_val: int) -> tuple[Path, list[str]]:
-    """Validation photos: ``num_val`` from ``val_data``, or evenly spaced ones held out of ``data``."""
-    from piggydesk.training.piggyback_data import find_images
-
-    root = val_data or data
-    images = find_images(root)
-    if num_val <= 0 or not images:
-        return root, []
-    idx = np.linspace(0, len(images) - 1, min(num_val, len(images))).round().astype(int)
-    return root, [images[i] for i in sorted(set(idx.tolist()))]
-
-
-def validation_samples(root: Path, rels: list[str], size: int, seed: int) -> list[dict]:
-    """Fixed centre crops of the validation photos with fixed SLIC hints (same every time)."""
-    from piggydesk.core.color import lightness_to_gray_rgb, rgb_to_lab
-    from piggydesk.training.piggyback_data import read_rgb8
-    from piggydesk.training.slic_hints import slic_hints
-
-    samples = []
-    for i, rel in enumerate(rels):
-        rgb8 = read_rgb8(root / rel)
-        h, w = rgb8.shape[:2]
-        scale = size / min(h, w)
-        from PIL import Image
-
-        nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-        img = np.asarray(Image.fromarray(rgb8).resize((nw, nh), Image.Resampling.BICUBIC))
-        y, x = (nh - size) // 2, (nw - size) // 2
-        rgb = img[y : y + size, x : x + size].astype(np.float32) / 255.0
-        lab = rgb_to_lab(rgb)
-        hints = slic_hints(rgb, np.random.default_rng([seed, 77, i]), HintConfig(), lab)
-        samples.append(
-            {
-                "rgb": rgb,
-                "lightness": lab[..., 0],
-                "gray_rgb": lightness_to_gray_rgb(lab[..., 0]),
-                "hint_ab": hints.ab,
-                "hint_mask": hints.mask,
-            }
-        )
-    return samples
-
-
 @torch.no_grad()
 def sample_latents(
     frozen: Frozen,
@@ -315,12 +257,12 @@ def train(args: argparse.Namespace) -> Path:
     guider.to(device)
     guider.train()
     if args.gradient_checkpointing:
-        n = enable_checkpointing(guider) + enable_checkpointing(frozen.unet)
+        n = common.enable_checkpointing(guider) + common.enable_checkpointing(frozen.unet)
         logger.info("gradient checkpointing on (%d modules)", n)
     model = PiggybackedUNet(frozen.unet, guider)
 
-    val_root, val_rels = pick_validation(args.data, args.val_data, args.num_val)
-    exclude = held_out(args.data, args.val_data, val_rels)
+    val_root, val_rels = common.pick_validation(args.data, args.val_data, args.num_val)
+    exclude = common.held_out(args.data, args.val_data, val_rels)
     hints = HintConfig(
         p_none=args.p_no_hints, p_slic=args.p_slic_hints, p_points=args.p_point_hints
     )
@@ -335,7 +277,7 @@ def train(args: argparse.Namespace) -> Path:
         max_zoom=args.max_zoom,
         exclude=exclude,
     )
-    val_samples = validation_samples(val_root, val_rels, size, args.seed)
+    val_samples = common.validation_samples(val_root, val_rels, size, args.seed)
 
     params = [p for p in guider.parameters() if p.requires_grad]
     named = {n: p for n, p in guider.named_parameters() if p.requires_grad}
@@ -502,17 +444,6 @@ def train(args: argparse.Namespace) -> Path:
     (out / "training_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     logger.info("guider saved to %s (%d steps, last loss %.5f)", out, run.step, last_loss)
     return out
-
-
-def held_out(data: Path, val_data: Path | None, val_rels: list[str]) -> set[str]:
-    """Validation photos taken from the training folder are left out of training, unless that
-    would leave fewer than twice as many photos to train on (tiny test sets)."""
-    from piggydesk.training.piggyback_data import find_images
-
-    if val_data is not None:
-        return set()
-    n = len(find_images(data))
-    return set(val_rels) if n - len(val_rels) >= 2 * len(val_rels) else set()
 
 
 def save(out, run, guider, ema, optimizer, accelerator, generator, keep) -> Path:
