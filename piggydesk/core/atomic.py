@@ -14,6 +14,7 @@ import errno
 import logging
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -38,13 +39,20 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, overwrite: bool = True)
 
     Any ``OSError`` (disk full, permission...) propagates after the temporary file is removed.
     """
+    with open_atomic(path, overwrite=overwrite) as handle:
+        write_all(handle, data)
+
+
+@contextlib.contextmanager
+def open_atomic(path: str | Path, *, overwrite: bool = True) -> Iterator[BinaryIO]:
+    """A binary file handle whose content appears at ``path`` only if the block succeeds."""
     path = Path(path)
     tmp = temp_path_for(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     fd = os.open(tmp, flags, 0o666)  # the umask applies, like any ordinary new file
     try:
         with os.fdopen(fd, "wb") as handle:
-            write_all(handle, data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         if overwrite:

@@ -1,0 +1,611 @@
+"""One photo being worked on: its hints, prompts, settings and results, and the project file.
+
+A ``Document`` holds the source photo, the colour hints, the prompt and negative prompt, the
+seed, the engine settings (a plain dict: engine, num_variants, steps, guidance_scale,
+working_size...), the runs made so far (each run a list of ``ResultVariant``: full-size RGB
+plus the settings that produced it, as ``VariantSettings.to_dict()`` gives them) and the
+chosen variant. Core cannot import ``engines``, so settings travel as plain dicts here and
+``request_kwargs()`` gives what ``engines.base.ColorizeRequest(**kwargs)`` takes.
+
+Edits are plain command objects (``AddHint``, ``MoveHint``, ... ``ChooseVariant``) with
+``do(doc)``, ``undo(doc)`` and a ``text`` for the Edit menu; the GUI wraps them in its undo
+stack. ``undo`` restores exactly the state before ``do``.
+
+Project files (``.piggy``) are zip archives:
+
+* ``manifest.json``: format name and version, the source's original path and file name,
+  hints, prompts, seed, settings, the runs (their variants' settings, messages and image
+  names) and the chosen variant;
+* ``source/<name>``: a byte-exact copy of the source photo, so a project opens even if the
+  original was moved (a photo without a file is stored as a 16-bit PNG);
+* ``runs/<run>/<variant>.png``: every variant as a 16-bit PNG, so nothing is lost.
+
+Saving writes a temporary file and renames it, so a crash never leaves a broken project.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import json
+import logging
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from piggydesk import __version__
+from piggydesk.core.atomic import open_atomic
+from piggydesk.core.errors import PhotoError, ProjectError
+from piggydesk.core.export import encode_png
+from piggydesk.core.hints import Hint
+from piggydesk.core.imaging import Photo, load_photo, load_photo_bytes
+
+logger = logging.getLogger(__name__)
+
+PROJECT_SUFFIX = ".piggy"
+FORMAT_NAME = "piggydesk-project"
+FORMAT_VERSION = 1
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "engine": "instant",
+    "num_variants": 4,
+    "steps": 20,
+    "guidance_scale": 7.5,
+    "working_size": 512,
+}
+"""Engine settings a new document starts with (the GUI may override them from preferences)."""
+
+
+@dataclass(eq=False)
+class ResultVariant:
+    """One result: full-size sRGB float32 ``(H, W, 3)`` and the settings that made it."""
+
+    rgb: np.ndarray
+    settings: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+    seconds: float = 0.0
+
+    @classmethod
+    def from_engine(cls, variant: _EngineVariant) -> ResultVariant:
+        """From an ``engines.base.Variant`` (duck-typed: core does not import engines)."""
+        settings = variant.settings
+        as_dict = settings.to_dict() if hasattr(settings, "to_dict") else dict(settings)
+        return cls(
+            rgb=np.asarray(variant.rgb, dtype=np.float32),
+            settings=as_dict,
+            message=str(getattr(variant, "message", "")),
+            seconds=float(getattr(variant, "seconds", 0.0)),
+        )
+
+
+class _EngineVariant(Protocol):
+    rgb: np.ndarray
+    settings: Any
+
+
+@dataclass(eq=False)
+class Run:
+    """The variants one press of "Colorize" produced."""
+
+    variants: list[ResultVariant]
+    engine: str = ""
+    created: str = field(default_factory=lambda: _dt.datetime.now().isoformat(timespec="seconds"))
+
+    @classmethod
+    def from_engine(cls, variants: Iterable[_EngineVariant], engine: str = "") -> Run:
+        results = [ResultVariant.from_engine(v) for v in variants]
+        if not engine and results:
+            engine = str(results[0].settings.get("engine", ""))
+        return cls(variants=results, engine=engine)
+
+
+@dataclass(eq=False)
+class Document:
+    """The state of one photo being colorized (see the module docstring)."""
+
+    photo: Photo
+    source_path: Path | None = None
+    source_bytes: bytes | None = None
+    source_name: str = ""
+    hints: list[Hint] = field(default_factory=list)
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = 0
+    settings: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SETTINGS))
+    runs: list[Run] = field(default_factory=list)
+    chosen: tuple[int, int] | None = None
+    project_path: Path | None = None
+
+    @classmethod
+    def open_photo(cls, path: str | Path) -> Document:
+        """A new document for the photo at ``path`` (``PhotoError`` if it can't be read)."""
+        path = Path(path)
+        photo = load_photo(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise PhotoError(f"{path} could not be read again: {exc}") from None
+        return cls(photo=photo, source_path=path, source_bytes=data, source_name=path.name)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.photo.size
+
+    @property
+    def name(self) -> str:
+        return self.source_name or (self.source_path.name if self.source_path else "photo")
+
+    @property
+    def chosen_variant(self) -> ResultVariant | None:
+        if self.chosen is None:
+            return None
+        run, variant = self.chosen
+        try:
+            return self.runs[run].variants[variant]
+        except IndexError:
+            return None
+
+    def request_kwargs(self, **overrides: Any) -> dict[str, Any]:
+        """Keyword arguments for ``engines.base.ColorizeRequest`` from this document."""
+        kwargs: dict[str, Any] = {
+            "lightness": self.photo.lightness,
+            "hints": tuple(self.hints),
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "seed": int(self.seed),
+            "num_variants": int(self.settings.get("num_variants", 1)),
+            "steps": int(self.settings.get("steps", DEFAULT_SETTINGS["steps"])),
+            "guidance_scale": float(
+                self.settings.get("guidance_scale", DEFAULT_SETTINGS["guidance_scale"])
+            ),
+            "working_size": int(
+                self.settings.get("working_size", DEFAULT_SETTINGS["working_size"])
+            ),
+        }
+        kwargs.update(overrides)
+        return kwargs
+
+    def state(self) -> dict[str, Any]:
+        """Everything but pixels, as plain data (what the manifest stores; handy in tests)."""
+        return {
+            "source_path": str(self.source_path) if self.source_path else None,
+            "source_name": self.name,
+            "hints": [h.to_dict() for h in self.hints],
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "seed": int(self.seed),
+            "settings": copy.deepcopy(self.settings),
+            "runs": [
+                {
+                    "engine": run.engine,
+                    "created": run.created,
+                    "variants": [
+                        {
+                            "settings": copy.deepcopy(v.settings),
+                            "message": v.message,
+                            "seconds": float(v.seconds),
+                        }
+                        for v in run.variants
+                    ],
+                }
+                for run in self.runs
+            ],
+            "chosen": list(self.chosen) if self.chosen is not None else None,
+        }
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+class Command:
+    """A Qt-free edit: ``do(doc)`` applies it, ``undo(doc)`` restores the earlier state."""
+
+    text: str = "Edit"
+
+    def do(self, doc: Document) -> None:
+        raise NotImplementedError
+
+    def undo(self, doc: Document) -> None:
+        raise NotImplementedError
+
+
+def _check_hint_index(doc: Document, index: int) -> None:
+    if not 0 <= index < len(doc.hints):
+        raise IndexError(f"there is no hint number {index}")
+
+
+class AddHint(Command):
+    text = "Add colour hint"
+
+    def __init__(self, hint: Hint, index: int | None = None) -> None:
+        self.hint = hint
+        self.index = index
+        self._at = -1
+
+    def do(self, doc: Document) -> None:
+        self._at = len(doc.hints) if self.index is None else min(self.index, len(doc.hints))
+        doc.hints.insert(self._at, self.hint)
+
+    def undo(self, doc: Document) -> None:
+        del doc.hints[self._at]
+
+
+class _ReplaceHint(Command):
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self._old: Hint | None = None
+
+    def _new(self, old: Hint) -> Hint:
+        raise NotImplementedError
+
+    def do(self, doc: Document) -> None:
+        _check_hint_index(doc, self.index)
+        self._old = doc.hints[self.index]
+        doc.hints[self.index] = self._new(self._old)
+
+    def undo(self, doc: Document) -> None:
+        assert self._old is not None, "undo before do"
+        doc.hints[self.index] = self._old
+
+
+class MoveHint(_ReplaceHint):
+    text = "Move colour hint"
+
+    def __init__(self, index: int, x: float, y: float) -> None:
+        super().__init__(index)
+        self.x, self.y = float(x), float(y)
+
+    def _new(self, old: Hint) -> Hint:
+        return old.moved_to(self.x, self.y)
+
+
+class RecolourHint(_ReplaceHint):
+    text = "Change hint colour"
+
+    def __init__(self, index: int, color: tuple[int, int, int]) -> None:
+        super().__init__(index)
+        self.color = tuple(int(c) for c in color)
+
+    def _new(self, old: Hint) -> Hint:
+        return old.recoloured(self.color)
+
+
+class ResizeHint(_ReplaceHint):
+    text = "Resize colour hint"
+
+    def __init__(self, index: int, radius: float) -> None:
+        super().__init__(index)
+        self.radius = max(float(radius), 0.0)
+
+    def _new(self, old: Hint) -> Hint:
+        return old.resized(self.radius)
+
+
+class RemoveHint(Command):
+    text = "Remove colour hint"
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self._old: Hint | None = None
+
+    def do(self, doc: Document) -> None:
+        _check_hint_index(doc, self.index)
+        self._old = doc.hints.pop(self.index)
+
+    def undo(self, doc: Document) -> None:
+        assert self._old is not None, "undo before do"
+        doc.hints.insert(self.index, self._old)
+
+
+class ClearHints(Command):
+    text = "Clear colour hints"
+
+    def __init__(self) -> None:
+        self._old: list[Hint] = []
+
+    def do(self, doc: Document) -> None:
+        self._old = list(doc.hints)
+        doc.hints.clear()
+
+    def undo(self, doc: Document) -> None:
+        doc.hints[:] = self._old
+
+
+class _SetAttribute(Command):
+    attribute = ""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self._old: Any = None
+
+    def do(self, doc: Document) -> None:
+        self._old = getattr(doc, self.attribute)
+        setattr(doc, self.attribute, self.value)
+
+    def undo(self, doc: Document) -> None:
+        setattr(doc, self.attribute, self._old)
+
+
+class SetPrompt(_SetAttribute):
+    text = "Edit prompt"
+    attribute = "prompt"
+
+    def __init__(self, value: str) -> None:
+        super().__init__(str(value))
+
+
+class SetNegativePrompt(_SetAttribute):
+    text = "Edit negative prompt"
+    attribute = "negative_prompt"
+
+    def __init__(self, value: str) -> None:
+        super().__init__(str(value))
+
+
+class SetSeed(_SetAttribute):
+    text = "Change seed"
+    attribute = "seed"
+
+    def __init__(self, value: int) -> None:
+        super().__init__(int(value))
+
+
+_MISSING = object()
+
+
+class SetSetting(Command):
+    """Set one engine setting (``"engine"``, ``"steps"``, ``"guidance_scale"``...)."""
+
+    def __init__(self, key: str, value: Any) -> None:
+        self.key = key
+        self.value = value
+        self.text = f"Change {key.replace('_', ' ')}"
+        self._old: Any = _MISSING
+
+    def do(self, doc: Document) -> None:
+        self._old = doc.settings.get(self.key, _MISSING)
+        doc.settings[self.key] = self.value
+
+    def undo(self, doc: Document) -> None:
+        if self._old is _MISSING:
+            doc.settings.pop(self.key, None)
+        else:
+            doc.settings[self.key] = self._old
+
+
+class AddRun(Command):
+    """Add a run's variants and (by default) choose its first variant."""
+
+    text = "Colorize"
+
+    def __init__(self, run: Run, choose: bool = True) -> None:
+        self.run = run
+        self.choose = choose
+        self._old_chosen: tuple[int, int] | None = None
+
+    def do(self, doc: Document) -> None:
+        self._old_chosen = doc.chosen
+        doc.runs.append(self.run)
+        if self.choose and self.run.variants:
+            doc.chosen = (len(doc.runs) - 1, 0)
+
+    def undo(self, doc: Document) -> None:
+        doc.runs.pop()
+        doc.chosen = self._old_chosen
+
+
+class RemoveRun(Command):
+    text = "Remove results"
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self._run: Run | None = None
+        self._old_chosen: tuple[int, int] | None = None
+
+    def do(self, doc: Document) -> None:
+        if not 0 <= self.index < len(doc.runs):
+            raise IndexError(f"there is no run number {self.index}")
+        self._old_chosen = doc.chosen
+        self._run = doc.runs.pop(self.index)
+        if doc.chosen is not None:
+            run, variant = doc.chosen
+            if run == self.index:
+                doc.chosen = None
+            elif run > self.index:
+                doc.chosen = (run - 1, variant)
+
+    def undo(self, doc: Document) -> None:
+        assert self._run is not None, "undo before do"
+        doc.runs.insert(self.index, self._run)
+        doc.chosen = self._old_chosen
+
+
+class ChooseVariant(Command):
+    text = "Choose variant"
+
+    def __init__(self, run_index: int, variant_index: int) -> None:
+        self.target = (int(run_index), int(variant_index))
+        self._old: tuple[int, int] | None = None
+
+    def do(self, doc: Document) -> None:
+        run, variant = self.target
+        if not (0 <= run < len(doc.runs) and 0 <= variant < len(doc.runs[run].variants)):
+            raise IndexError(f"there is no variant {variant} in run {run}")
+        self._old = doc.chosen
+        doc.chosen = self.target
+
+    def undo(self, doc: Document) -> None:
+        doc.chosen = self._old
+
+
+class UseSettings(Command):
+    """"Use these settings": restore the hints, prompts, seed and engine of a variant."""
+
+    text = "Use these settings"
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = dict(settings)
+        self._old: tuple | None = None
+
+    def do(self, doc: Document) -> None:
+        self._old = (
+            list(doc.hints), doc.prompt, doc.negative_prompt, doc.seed, dict(doc.settings)
+        )
+        s = self.settings
+        if "hints" in s:
+            doc.hints[:] = [h if isinstance(h, Hint) else Hint.from_dict(h) for h in s["hints"]]
+        doc.prompt = str(s.get("prompt", doc.prompt))
+        doc.negative_prompt = str(s.get("negative_prompt", doc.negative_prompt))
+        doc.seed = int(s.get("seed", doc.seed))
+        for key in ("engine", "steps", "guidance_scale", "working_size"):
+            if key in s:
+                doc.settings[key] = s[key]
+
+    def undo(self, doc: Document) -> None:
+        assert self._old is not None, "undo before do"
+        hints, doc.prompt, doc.negative_prompt, doc.seed, settings = self._old
+        doc.hints[:] = hints
+        doc.settings.clear()
+        doc.settings.update(settings)
+
+
+# ----------------------------------------------------------------------------- project files
+
+
+def save_project(doc: Document, path: str | Path) -> Path:
+    """Write ``doc`` to the ``.piggy`` file ``path`` (atomically); return the path."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ProjectError(f"The folder {path.parent} does not exist.")
+    manifest = doc.state()
+    manifest.update(
+        {"format": FORMAT_NAME, "version": FORMAT_VERSION, "app_version": __version__}
+    )
+    name = PurePosixPath(doc.name.replace("\\", "/")).name or "photo"
+    if doc.source_bytes:
+        source_member, source_data = f"source/{name}", doc.source_bytes
+    else:
+        source_member = "source/photo.png"
+        source_data = encode_png(doc.photo.rgb, 16 if doc.photo.bit_depth == 16 else 8, note=None)
+    manifest["source_file"] = source_member
+    for run_index, run_state in enumerate(manifest["runs"]):
+        for var_index, var_state in enumerate(run_state["variants"]):
+            var_state["image"] = f"runs/{run_index:03d}/variant-{var_index:02d}.png"
+    try:
+        manifest_text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ProjectError(f"The project could not be saved: a setting is not storable ({exc}).") from None
+    try:
+        with open_atomic(path, overwrite=True) as handle:
+            with zipfile.ZipFile(handle, "w") as archive:
+                archive.writestr("manifest.json", manifest_text, zipfile.ZIP_DEFLATED)
+                archive.writestr(source_member, source_data, zipfile.ZIP_STORED)
+                for run, run_state in zip(doc.runs, manifest["runs"]):
+                    for variant, var_state in zip(run.variants, run_state["variants"]):
+                        png = encode_png(variant.rgb, 16, note=None)
+                        archive.writestr(var_state["image"], png, zipfile.ZIP_STORED)
+    except OSError as exc:
+        raise ProjectError(f"The project {path.name} could not be saved: {exc.strerror or exc}.") from None
+    doc.project_path = path
+    logger.info("Saved project %s (%d runs)", path, len(doc.runs))
+    return path
+
+
+def load_project(path: str | Path) -> Document:
+    """Read a ``.piggy`` project; ``ProjectError`` with a readable sentence if we can't."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProjectError(f"The project file {path} does not exist.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = _read_manifest(archive, path)
+            doc = _document_from_manifest(archive, manifest, path)
+    except zipfile.BadZipFile:
+        raise ProjectError(f"{path.name} is not a PiggyDesk project (or it is damaged).") from None
+    except OSError as exc:
+        raise ProjectError(f"{path.name} could not be read: {exc.strerror or exc}.") from None
+    doc.project_path = path
+    return doc
+
+
+def _read_manifest(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(archive.read("manifest.json").decode("utf-8"))
+    except KeyError:
+        raise ProjectError(f"{path.name} is not a PiggyDesk project (no manifest).") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProjectError(f"{path.name} is damaged: its manifest cannot be read ({exc}).") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise ProjectError(f"{path.name} is not a PiggyDesk project.")
+    version = manifest.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ProjectError(
+            f"{path.name} was saved by a newer PiggyDesk (project format {version}); "
+            "please update PiggyDesk to open it."
+        )
+    return manifest
+
+
+def _document_from_manifest(
+    archive: zipfile.ZipFile, manifest: dict[str, Any], path: Path
+) -> Document:
+    try:
+        source_path = Path(manifest["source_path"]) if manifest.get("source_path") else None
+        source_name = str(manifest.get("source_name", ""))
+        source_data = archive.read(manifest["source_file"])
+        try:
+            photo = load_photo_bytes(source_data, name=source_name, path=source_path)
+        except PhotoError as exc:
+            raise ProjectError(f"The photo inside {path.name} cannot be read: {exc}") from None
+        if str(manifest["source_file"]).endswith("/photo.png") and not source_path:
+            source_bytes = None  # a photo that never had a file: keep it that way
+        else:
+            source_bytes = source_data
+        runs = []
+        for run_state in manifest.get("runs", []):
+            variants = [
+                ResultVariant(
+                    rgb=_read_png(archive, v["image"]),
+                    settings=dict(v.get("settings", {})),
+                    message=str(v.get("message", "")),
+                    seconds=float(v.get("seconds", 0.0)),
+                )
+                for v in run_state["variants"]
+            ]
+            runs.append(
+                Run(variants=variants, engine=str(run_state.get("engine", "")),
+                    created=str(run_state.get("created", "")))
+            )
+        chosen = manifest.get("chosen")
+        return Document(
+            photo=photo,
+            source_path=source_path,
+            source_bytes=source_bytes,
+            source_name=source_name,
+            hints=[Hint.from_dict(h) for h in manifest.get("hints", [])],
+            prompt=str(manifest.get("prompt", "")),
+            negative_prompt=str(manifest.get("negative_prompt", "")),
+            seed=int(manifest.get("seed", 0)),
+            settings=dict(manifest.get("settings", DEFAULT_SETTINGS)),
+            runs=runs,
+            chosen=(int(chosen[0]), int(chosen[1])) if chosen else None,
+        )
+    except ProjectError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, PhotoError) as exc:
+        raise ProjectError(f"{path.name} is damaged: {exc}") from None
+
+
+def _read_png(archive: zipfile.ZipFile, member: str) -> np.ndarray:
+    data = archive.read(member)
+    array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None or array.ndim != 3:
+        raise ValueError(f"the image {member} cannot be read")
+    array = np.ascontiguousarray(array[..., 2::-1])
+    scale = 65535.0 if array.dtype == np.uint16 else 255.0
+    return array.astype(np.float32) / np.float32(scale)
