@@ -260,3 +260,22 @@ def test_second_download_of_installed_model_is_a_no_op(hub, tiny):
     count = len(hub.requests)
     store.download("tiny", settings=FAST)
     assert len(hub.requests) == count
+
+
+def test_stale_partial_larger_than_server_file_restarts(hub, tmp_path):
+    data = b"C" * 30_000
+    hub.files["h.bin"] = data
+    dest = tmp_path / "h.bin"
+    (tmp_path / "h.bin.part").write_bytes(b"C" * 40_000)  # longer than the file: 416
+    (tmp_path / "h.bin.part.json").write_text(
+        json.dumps({"url": hub.url("h.bin"), "validator": hub.etag("h.bin")}))
+    download_file(hub.url("h.bin"), dest, settings=FAST)
+    assert dest.read_bytes() == data
+    assert [r.status for r in hub.requests_for("h.bin")] == [416, 200]
+
+
+def test_size_mismatch_with_catalogue_is_refused(hub, tmp_path):
+    hub.files["s.bin"] = b"D" * 1000
+    with pytest.raises(ChecksumError, match="expects 999"):
+        download_file(hub.url("s.bin"), tmp_path / "s.bin", expected_size=999, settings=FAST)
+    assert not (tmp_path / "s.bin").exists() and not (tmp_path / "s.bin.part").exists()

@@ -376,6 +376,7 @@ def download_file(
                 with http.stream("GET", url, headers=headers) as response:
                     status = response.status_code
                     if status == 416 and offset:
+                        part.write_bytes(b"")  # our partial file does not fit the server's
                         raise _Retry("the server refused to resume; starting over")
                     if status in _RETRY_STATUS:
                         raise _Retry(f"HTTP {status}")
@@ -387,7 +388,8 @@ def download_file(
                     if status == 206:
                         match = _CONTENT_RANGE_RE.match(response.headers.get("Content-Range", ""))
                         if not match or int(match.group(1)) != offset:
-                            raise _Retry("the server resumed at the wrong place")
+                            part.write_bytes(b"")
+                            raise _Retry("the server resumed at the wrong place; starting over")
                         mode = "ab"
                         logger.info("%s: resuming at byte %d", name, offset)
                     else:

@@ -323,7 +323,8 @@ class ModelStore:
         for f in entry.files:
             target = staging / f.path
             rec = staged.get(f.path)
-            if rec and target.is_file() and target.stat().st_size == rec.get("size"):
+            if (rec and target.is_file() and target.stat().st_size == rec.get("size")
+                    and (f.sha256 is None or rec.get("sha256") == f.sha256)):
                 done_files[f.path] = FileRecord(int(rec["size"]), str(rec["sha256"]),
                                                 str(rec.get("checksum", "catalog")))
                 continue
