@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,8 +110,8 @@ def load_photo_bytes(data: bytes, name: str = "photo", path: Path | None = None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError:
-        raise _too_large(name, None) from None
+    except Image.DecompressionBombError as exc:
+        raise _too_large(name, _png_header_size(data), str(exc)) from None
     except UnidentifiedImageError:
         if _looks_like_tiff(data):
             return _finish(_decode_tiff(data, name), None, None, name, "TIFF", path, notes)
@@ -332,6 +334,14 @@ def _tiff_needs_tifffile(image: Image.Image) -> bool:
     return max(int(b) for b in bits) > 8 or image.mode in ("I", "F", "I;16", "I;16B", "I;16L")
 
 
+def _png_header_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a PNG's IHDR chunk, without decoding anything."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    return None
+
+
 def _looks_like_tiff(data: bytes) -> bool:
     return data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
@@ -427,12 +437,14 @@ def _damaged(name: str, exc: BaseException | None) -> PhotoError:
     )
 
 
-def _too_large(name: str, size: tuple[int, int] | None) -> PhotoError:
+def _too_large(name: str, size: tuple[int, int] | None, detail: str = "") -> PhotoError:
     limit = MAX_PIXELS // 1_000_000
     if size is None:
+        match = re.search(r"\((\d+) pixels\)", detail)
+        claim = f"{int(match.group(1)) / 1e6:.0f} megapixels" if match else "a gigantic picture"
         return PhotoError(
-            f"{name} claims to be a gigantic picture, beyond PiggyDesk's limit of {limit} "
-            "megapixels; it is refused to protect your computer's memory."
+            f"{name} claims to be {claim}, more than PiggyDesk's limit of {limit} megapixels. "
+            "It is refused to protect your computer's memory; scale it down and try again."
         )
     width, height = size
     return PhotoError(
