@@ -4,7 +4,8 @@ diffusers and transformers import their submodules lazily, and PyInstaller's sta
 sees every optional import in them (all of transformers' ~400 model families, every diffusers
 pipeline, OpenCV, ...). The spec runs this script in a separate interpreter: it imports every
 app module (the training code is not shipped), runs the CLI's ``self-test`` when it exists
-(that loads the instant engine the way the frozen app will), and prints a JSON object:
+(that loads the instant engine the way the frozen app will), resolves every class the app
+takes from diffusers/transformers (also the ones it loads by name), and prints a JSON object:
 
 - ``loaded``: every module in ``sys.modules`` afterwards;
 - ``app_imports``: the top-level packages that PiggyDesk's own code imports anywhere, even
@@ -41,14 +42,38 @@ def app_modules() -> list[str]:
     return names
 
 
+LAZY_LIBRARIES = ("diffusers", "transformers")
+
+
+def _shipped_trees(package_dir: Path):
+    for path in sorted(package_dir.rglob("*.py")):
+        rel = ".".join(path.relative_to(package_dir.parent).with_suffix("").parts)
+        if not rel.startswith(NOT_SHIPPED):
+            yield ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def lazy_names(package_dir: Path) -> set[tuple[str, str]]:
+    """``(library, attribute)`` pairs the app takes from diffusers/transformers, even lazily:
+    ``from transformers import CLIPTextModel`` inside a function, or a ``("transformers",
+    "CLIPTextModel")`` table entry naming a class to load by name."""
+    found: set[tuple[str, str]] = set()
+    for tree in _shipped_trees(package_dir):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in LAZY_LIBRARIES:
+                found.update((node.module, alias.name) for alias in node.names)
+            elif isinstance(node, ast.Tuple) and len(node.elts) == 2 and all(
+                isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts
+            ):
+                library, name = (e.value for e in node.elts)
+                if library in LAZY_LIBRARIES and name.isidentifier():
+                    found.add((library, name))
+    return found
+
+
 def static_imports(package_dir: Path) -> set[str]:
     """Top-level names imported anywhere in the shipped app sources."""
     found: set[str] = set()
-    for path in package_dir.rglob("*.py"):
-        rel = ".".join(path.relative_to(package_dir.parent).with_suffix("").parts)
-        if rel.startswith(NOT_SHIPPED):
-            continue
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for tree in _shipped_trees(package_dir):
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 found.update(alias.name.split(".")[0] for alias in node.names)
@@ -78,6 +103,11 @@ def main() -> int:
                     importlib.import_module(name)
                 except Exception as exc:  # report, keep going: the build decides what to do
                     failed[name] = f"{type(exc).__name__}: {exc}"
+            for library, name in sorted(lazy_names(ROOT / "piggydesk")):
+                try:
+                    getattr(importlib.import_module(library), name)
+                except Exception as exc:
+                    failed[f"{library}.{name}"] = f"{type(exc).__name__}: {exc}"
             cli = sys.modules.get("piggydesk.cli")
             if cli is not None and hasattr(cli, "main"):
                 try:
