@@ -383,7 +383,7 @@ class PhotoCanvas(QGraphicsView):
                 self._drag_id = next(_drag_ids)
                 self._drag_offset = ring.pos() - p
             elif self._inside_image(p):
-                x, y = self._clamp(p)
+                x, y = self._clamp(p - QPointF(0.5, 0.5))  # pixel i's centre is at i + 0.5
                 self.hint_add_requested.emit(x, y)
             else:
                 self.selection_requested.emit(-1)

@@ -1,0 +1,89 @@
+"""Start the desktop application: ``piggydesk`` (no arguments) or ``piggydesk photo.jpg``.
+
+Sets up logging to a file in the user's log folder, the ``QApplication`` (organisation and
+application names for ``QSettings``, HiDPI pixmaps), the main window, and opens the photo or
+project given on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import sys
+from collections.abc import Sequence
+
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtWidgets import QApplication
+
+from piggydesk.core import paths
+from piggydesk.ui.settings import APPLICATION, ORGANISATION
+
+logger = logging.getLogger(__name__)
+
+
+def setup_logging() -> None:
+    root = logging.getLogger()
+    if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
+        return
+    try:
+        handler = logging.handlers.RotatingFileHandler(
+            paths.log_dir() / "piggydesk.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+        )
+    except OSError:
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+
+
+def app_icon() -> QIcon:
+    icon = QIcon()
+    folder = paths.resources_dir() / "icons"
+    for size in (16, 32, 48, 64, 128, 256, 512):
+        for name in (f"piggydesk-{size}.png", f"icon_{size}.png", f"{size}.png"):
+            candidate = folder / name
+            if candidate.exists():
+                icon.addFile(str(candidate))
+                break
+    return icon
+
+
+def create_application(argv: Sequence[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+        )
+        app = QApplication([sys.argv[0] if sys.argv else "piggydesk", *(argv or [])])
+    QCoreApplication.setOrganizationName(ORGANISATION)
+    QCoreApplication.setApplicationName(APPLICATION)
+    QGuiApplication.setApplicationDisplayName(APPLICATION)
+    QGuiApplication.setDesktopFileName("piggydesk")
+    icon = app_icon()
+    if not icon.isNull():
+        app.setWindowIcon(icon)
+    return app  # type: ignore[return-value]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the GUI; ``argv`` may hold one photo or ``.piggy`` project to open."""
+    parser = argparse.ArgumentParser(prog="piggydesk", description="PiggyDesk desktop app")
+    parser.add_argument("path", nargs="?", help="a photo or .piggy project to open")
+    args, qt_args = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    setup_logging()
+    app = create_application(qt_args)
+    from piggydesk.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    if args.path:
+        QTimer.singleShot(0, lambda: window.open_path(args.path))
+    logger.info("PiggyDesk started")
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,303 @@
+"""The observable document: core's ``Document`` plus the Qt signals widgets bind to.
+
+The model owns one ``core.document.Document`` (photo, hints, prompt, settings, runs, chosen
+variant) and the UI-only selection. Edits never change the document directly: the ``cmd_*``
+factories build core's Qt-free commands, ``undo.DocumentCommand`` applies them through
+``apply``/``revert``, and the model then emits only the signals whose state really changed
+(it compares cheap snapshots: hints are frozen dataclasses, runs are compared by identity).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from piggydesk.core import document as core_doc
+from piggydesk.core.hints import Hint
+from piggydesk.core.imaging import Photo
+from piggydesk.engines.base import Variant, VariantSettings
+
+logger = logging.getLogger(__name__)
+
+PROJECT_SUFFIX = core_doc.PROJECT_SUFFIX
+ATTRIBUTE_VALUES = {"prompt": "", "negative_prompt": "", "seed": 0}  # Document attributes
+SETTING_VALUES: dict[str, Any] = {  # entries of Document.settings
+    "engine": "",
+    "num_variants": 1,
+    "random_seed": True,
+    "steps": 20,
+    "guidance_scale": 7.5,
+}
+VALUE_DEFAULTS: dict[str, Any] = {**ATTRIBUTE_VALUES, **SETTING_VALUES}
+_ATTRIBUTE_COMMANDS = {
+    "prompt": core_doc.SetPrompt,
+    "negative_prompt": core_doc.SetNegativePrompt,
+    "seed": core_doc.SetSeed,
+}
+
+
+class DocumentModel(QObject):
+    photo_changed = Signal()
+    hints_changed = Signal()
+    selection_changed = Signal(int)
+    value_changed = Signal(str, object)
+    runs_changed = Signal()  # runs added/removed or the chosen variant changed
+    path_changed = Signal()
+
+    VALUE_NAMES = tuple(VALUE_DEFAULTS)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.doc: core_doc.Document | None = None
+        self._defaults: dict[str, Any] = dict(VALUE_DEFAULTS)  # shown while no photo is open
+        self._selected = -1
+        self._batch_depth = 0
+        self._variant_cache: dict[int, tuple[Any, Variant]] = {}
+        self._snapshot = self._state()
+
+    # -- reading -----------------------------------------------------------------------
+    @property
+    def photo(self) -> Photo | None:
+        return None if self.doc is None else self.doc.photo
+
+    @property
+    def project_path(self) -> Path | None:
+        return None if self.doc is None else self.doc.project_path
+
+    @property
+    def selected(self) -> int:
+        return self._selected
+
+    def hints(self) -> list[Hint]:
+        return [] if self.doc is None else list(self.doc.hints)
+
+    def value(self, name: str) -> Any:
+        if self.doc is None:
+            return self._defaults.get(name)
+        if name in ATTRIBUTE_VALUES:
+            return getattr(self.doc, name)
+        return self.doc.settings.get(name, self._defaults.get(name))
+
+    def runs(self) -> list[Any]:
+        return [] if self.doc is None else list(self.doc.runs)
+
+    def run_variants(self, run: Any) -> list[Variant]:
+        """A run's variants as ``engines.base.Variant`` (settings as ``VariantSettings``)."""
+        out = []
+        for result in run.variants:
+            cached = self._variant_cache.get(id(result))
+            if cached is None or cached[0] is not result:
+                try:
+                    settings = VariantSettings.from_dict(result.settings)
+                except (KeyError, TypeError, ValueError):
+                    settings = VariantSettings(engine=str(result.settings.get("engine", "?")),
+                                               seed=0)
+                variant = Variant(rgb=result.rgb, settings=settings, message=result.message,
+                                  seconds=result.seconds)
+                cached = (result, variant)
+                self._variant_cache[id(result)] = cached
+            out.append(cached[1])
+        return out
+
+    def chosen(self) -> tuple[int, int]:
+        if self.doc is None or self.doc.chosen is None:
+            return (-1, -1)
+        return tuple(self.doc.chosen)  # type: ignore[return-value]
+
+    def chosen_rgb(self) -> np.ndarray | None:
+        if self.doc is None:
+            return None
+        variant = self.doc.chosen_variant
+        return None if variant is None else variant.rgb
+
+    def variant_settings(self, run_index: int, variant: int) -> VariantSettings | None:
+        runs = self.runs()
+        if 0 <= run_index < len(runs):
+            variants = self.run_variants(runs[run_index])
+            if 0 <= variant < len(variants):
+                return variants[variant].settings
+        return None
+
+    def lightness_at(self, x: float, y: float, radius: int = 2) -> float:
+        """Mean L* of the photo around (x, y) (image pixels)."""
+        if self.photo is None:
+            return 50.0
+        L = self.photo.lightness
+        h, w = L.shape
+        xi, yi = int(round(x)), int(round(y))
+        patch = L[max(yi - radius, 0) : min(yi + radius + 1, h),
+                  max(xi - radius, 0) : min(xi + radius + 1, w)]
+        return float(patch.mean()) if patch.size else 50.0
+
+    def display_name(self) -> str:
+        if self.doc is None:
+            return ""
+        if self.doc.project_path is not None:
+            return self.doc.project_path.name
+        return self.doc.name
+
+    def suggested_project_path(self) -> Path:
+        if self.doc is None:
+            return Path.home() / f"photo{PROJECT_SUFFIX}"
+        if self.doc.project_path is not None:
+            return self.doc.project_path
+        if self.doc.source_path is not None:
+            source = Path(self.doc.source_path)
+            return source.with_name(source.stem + PROJECT_SUFFIX)
+        return Path.home() / f"{Path(self.doc.name).stem}{PROJECT_SUFFIX}"
+
+    # -- selection (UI state, not undoable) ---------------------------------------------
+    def set_selected(self, index: int) -> None:
+        index = index if 0 <= index < len(self.hints()) else -1
+        if index != self._selected:
+            self._selected = index
+            self.selection_changed.emit(index)
+
+    # -- whole-document changes ----------------------------------------------------------
+    def open_photo(self, path: str | Path) -> None:
+        """A new document for a photo; its settings start from the app's defaults."""
+        doc = core_doc.Document.open_photo(path)  # raises PhotoError with a readable sentence
+        for name in SETTING_VALUES:
+            doc.settings[name] = self._defaults[name]
+        doc.seed = int(self._defaults["seed"])
+        self._replace(doc)
+
+    def load_project(self, path: str | Path) -> None:
+        self._replace(core_doc.load_project(path))  # raises ProjectError
+
+    def recover(self, path: str | Path) -> None:
+        """Load an autosave: its content, but no project path (Save asks for a name)."""
+        doc = core_doc.load_project(path)
+        doc.project_path = None
+        self._replace(doc)
+
+    def save_project(self, path: str | Path) -> None:
+        if self.doc is None:
+            return
+        core_doc.save_project(self.doc, path)
+        self.path_changed.emit()
+
+    def snapshot(self) -> Any:
+        """A copy safe to save from another thread (the big arrays are shared, not copied)."""
+        assert self.doc is not None
+        doc = copy.copy(self.doc)
+        doc.hints = list(self.doc.hints)
+        doc.runs = list(self.doc.runs)
+        doc.settings = dict(self.doc.settings)
+        return doc
+
+    @staticmethod
+    def write_snapshot(snapshot: Any, path: str | Path) -> None:
+        core_doc.save_project(snapshot, path)
+
+    def _replace(self, doc: core_doc.Document) -> None:
+        for name in SETTING_VALUES:
+            doc.settings.setdefault(name, self._defaults[name])
+        self.doc = doc
+        self._selected = -1
+        self._variant_cache.clear()
+        self._snapshot = self._state()
+        self.photo_changed.emit()
+        self.hints_changed.emit()
+        self.selection_changed.emit(-1)
+        for name in VALUE_DEFAULTS:
+            self.value_changed.emit(name, self.value(name))
+        self.runs_changed.emit()
+        self.path_changed.emit()
+
+    def set_value_silently(self, name: str, value: Any) -> None:
+        """Set a default or a correction (no undo entry), e.g. from the app's preferences."""
+        self._defaults[name] = value
+        if self.doc is not None:
+            if name in ATTRIBUTE_VALUES:
+                setattr(self.doc, name, value)
+            else:
+                self.doc.settings[name] = value
+        self._notify()
+
+    # -- commands ----------------------------------------------------------------------
+    def cmd_add_hint(self, hint: Hint) -> Any:
+        return core_doc.AddHint(hint)
+
+    def cmd_move_hint(self, index: int, x: float, y: float) -> Any:
+        return core_doc.MoveHint(index, x, y)
+
+    def cmd_resize_hint(self, index: int, radius: float) -> Any:
+        return core_doc.ResizeHint(index, radius)
+
+    def cmd_recolour_hint(self, index: int, color: tuple[int, int, int]) -> Any:
+        return core_doc.RecolourHint(index, color)
+
+    def cmd_remove_hint(self, index: int) -> Any:
+        return core_doc.RemoveHint(index)
+
+    def cmd_clear_hints(self) -> Any:
+        return core_doc.ClearHints()
+
+    def cmd_set_value(self, name: str, value: Any) -> Any:
+        if name in _ATTRIBUTE_COMMANDS:
+            return _ATTRIBUTE_COMMANDS[name](value)
+        return core_doc.SetSetting(name, value)
+
+    def cmd_use_settings(self, settings: VariantSettings) -> list[Any]:
+        """Restore a variant's hints, prompts, seed and engine settings (and fix the seed)."""
+        return [core_doc.UseSettings(settings.to_dict()), core_doc.SetSetting("random_seed", False)]
+
+    def cmd_add_run(self, variants: list[Variant]) -> Any:
+        return core_doc.AddRun(core_doc.Run.from_engine(variants))
+
+    def cmd_choose_variant(self, run_index: int, variant: int) -> Any:
+        return core_doc.ChooseVariant(run_index, variant)
+
+    def apply(self, command: Any) -> None:
+        assert self.doc is not None
+        command.do(self.doc)
+        self._notify()
+
+    def revert(self, command: Any) -> None:
+        assert self.doc is not None
+        command.undo(self.doc)
+        self._notify()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Apply several commands and emit the signals once, at the end."""
+        self._batch_depth += 1
+        try:
+            yield
+        finally:
+            self._batch_depth -= 1
+            self._notify()
+
+    # -- change detection ----------------------------------------------------------------
+    def _state(self) -> tuple:
+        return (
+            tuple(self.hints()),
+            {name: self.value(name) for name in VALUE_DEFAULTS},
+            tuple(id(r) for r in self.runs()),
+            self.chosen(),
+        )
+
+    def _notify(self) -> None:
+        if self._batch_depth:
+            return
+        old_hints, old_values, old_runs, old_chosen = self._snapshot
+        self._snapshot = new = self._state()
+        hints, values, runs, chosen = new
+        if hints != old_hints:
+            if self._selected >= len(hints):
+                self._selected = -1
+                self.selection_changed.emit(-1)
+            self.hints_changed.emit()
+        for name, value in values.items():
+            if old_values.get(name) != value:
+                self.value_changed.emit(name, value)
+        if runs != old_runs or chosen != old_chosen:
+            self.runs_changed.emit()

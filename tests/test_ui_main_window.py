@@ -1,0 +1,361 @@
+"""The main window driven like a person would: real mouse events, the real worker thread."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtWidgets import QMessageBox
+
+from piggydesk.engines.base import EngineInfo
+from piggydesk.ui.main_window import MainWindow
+from piggydesk.ui.worker import MessageKind, ModelWorker
+from tests.ui_fakes import SlowEngine, SuggestingEngine, TintEngine, fake_infos, make_factory
+
+W, H = 128, 96
+
+
+@pytest.fixture
+def photo_path(tmp_path):
+    x = np.linspace(30, 220, W, dtype=np.float32)
+    gray = np.tile(x, (H, 1))
+    gray[20:60, 30:70] = 240
+    path = tmp_path / "grandma.png"
+    Image.fromarray(gray.astype(np.uint8), mode="L").save(path)
+    return path
+
+
+@pytest.fixture
+def dialogs(monkeypatch):
+    """Record message boxes instead of blocking; questions answer from ``answers``."""
+    seen: list[tuple[str, str, str]] = []
+    answers: list = []
+
+    def record(kind):
+        def box(parent, title, text, *args, **kwargs):
+            seen.append((kind, title, text))
+            if kind == "question":
+                return answers.pop(0) if answers else QMessageBox.StandardButton.Discard
+            return QMessageBox.StandardButton.Ok
+
+        return box
+
+    for kind in ("warning", "information", "critical", "question"):
+        monkeypatch.setattr(QMessageBox, kind, staticmethod(record(kind)))
+    seen_answers = type("Dialogs", (), {"seen": seen, "answers": answers})
+    return seen_answers
+
+
+@pytest.fixture
+def engines():
+    return {
+        "classic": TintEngine("classic"),
+        "instant": SuggestingEngine("instant"),
+        "piggyback": SlowEngine(steps=100000, step_seconds=0.01),
+    }
+
+
+def _probe_all_available():
+    infos = [
+        EngineInfo(i.name, i.display_name, i.description, True, "", i.needs_hints,
+                   i.uses_prompt, i.uses_steps)
+        for i in fake_infos()
+    ]
+    return infos, ["cpu"]
+
+
+@pytest.fixture
+def window(qtbot, dialogs, engines):
+    worker = ModelWorker(engine_factory=make_factory(engines), prober=_probe_all_available,
+                         describe_device=lambda d: "Test CPU")
+    win = MainWindow(worker=worker, check_recovery=False)
+    qtbot.addWidget(win)
+    win.resize(1000, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: bool(win._engines))
+    yield win
+    win.close()
+
+
+def _view_pos(win: MainWindow, x: float, y: float) -> QPoint:
+    return win.canvas.mapFromScene(QPointF(x + 0.5, y + 0.5))
+
+
+def _click(qtbot, win, x, y, button=Qt.MouseButton.LeftButton):
+    qtbot.mouseClick(win.canvas.viewport(), button, pos=_view_pos(win, x, y))
+
+
+def _open(win, path):
+    assert win.open_path(path)
+    assert win.model.photo is not None
+
+
+def test_open_shows_photo_and_title(window, photo_path):
+    _open(window, photo_path)
+    assert window.canvas.image_size() == (H, W)
+    assert "grandma.png" in window.windowTitle()
+    assert not window.isWindowModified()
+    assert window.settings.get("recent_files")[0] == str(photo_path)
+    assert window.recent_menu.actions()
+
+
+def test_hints_add_move_recolour_delete_with_mouse(qtbot, window, photo_path):
+    _open(window, photo_path)
+    window.colour_panel.set_current_color((200, 40, 40))
+    _click(qtbot, window, 20, 30)
+    _click(qtbot, window, 100, 70)
+    hints = window.model.hints()
+    assert [(round(h.x), round(h.y)) for h in hints] == [(20, 30), (100, 70)]
+    assert hints[0].color == (200, 40, 40)
+    assert window.model.selected == 1
+    assert window.isWindowModified()
+    # drag the first hint: many mouse moves, one undo entry
+    before = window.undo_stack.count()
+    vp = window.canvas.viewport()
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=_view_pos(window, 20, 30))
+    for step in range(1, 11):
+        qtbot.mouseMove(vp, _view_pos(window, 20 + 4 * step, 30 + 2 * step))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=_view_pos(window, 60, 50))
+    assert window.undo_stack.count() == before + 1
+    moved = window.model.hints()[0]
+    assert abs(moved.x - 60) <= 1.5 and abs(moved.y - 50) <= 1.5
+    assert window.model.selected == 0
+    # recolour the selected hint from a recent/suggested swatch and the gamut picker
+    picker = window.colour_panel.picker
+    qtbot.mouseClick(picker, Qt.MouseButton.LeftButton,
+                     pos=QPoint(picker.width() // 4, picker.height() // 2))
+    recoloured = window.model.hints()[0].color
+    assert recoloured != (200, 40, 40)
+    assert window.model.hints()[1].color == (200, 40, 40)
+    # right click deletes
+    _click(qtbot, window, 100, 70, Qt.MouseButton.RightButton)
+    assert len(window.model.hints()) == 1
+    # Delete key removes the selected one
+    window.model.set_selected(0)
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Delete)
+    assert window.model.hints() == []
+
+
+def test_undo_redo_walk_exact_states(qtbot, window, photo_path):
+    _open(window, photo_path)
+    states = [tuple(window.model.hints())]
+    _click(qtbot, window, 10, 10)
+    states.append(tuple(window.model.hints()))
+    _click(qtbot, window, 50, 40)
+    states.append(tuple(window.model.hints()))
+    vp = window.canvas.viewport()
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=_view_pos(window, 50, 40))
+    qtbot.mouseMove(vp, _view_pos(window, 70, 45))
+    qtbot.mouseMove(vp, _view_pos(window, 80, 50))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=_view_pos(window, 80, 50))
+    states.append(tuple(window.model.hints()))
+    window.recolour_hint(0, (10, 200, 30))
+    states.append(tuple(window.model.hints()))
+    window.resize_hint(0, 6.0, 1)
+    window.resize_hint(0, 6.5, 1)  # same wheel gesture: merged
+    states.append(tuple(window.model.hints()))
+    window.remove_hint(1)
+    states.append(tuple(window.model.hints()))
+    window.clear_hints()
+    states.append(tuple(window.model.hints()))
+    assert window.undo_stack.count() == len(states) - 1
+    for i in range(len(states) - 1, 0, -1):
+        window.undo_stack.undo()
+        assert tuple(window.model.hints()) == states[i - 1]
+        assert tuple(window.canvas.rings()[j].hint for j in range(len(states[i - 1]))) == states[i - 1]
+    assert not window.isWindowModified()
+    for i in range(1, len(states)):
+        window.undo_stack.redo()
+        assert tuple(window.model.hints()) == states[i]
+
+
+def test_prompt_typing_merges_and_undoes(qtbot, window, photo_path):
+    _open(window, photo_path)
+    window.edit_setting("engine", "piggyback")
+    edit = window.prompt_panel.prompt_edit
+    edit.setFocus()
+    count = window.undo_stack.count()
+    qtbot.keyClicks(edit, "red dress")
+    assert window.model.value("prompt") == "red dress"
+    assert window.undo_stack.count() == count + 1
+    window.undo_stack.undo()
+    assert window.model.value("prompt") == ""
+    assert edit.toPlainText() == ""
+    window.undo_stack.redo()
+    assert edit.toPlainText() == "red dress"
+
+
+def test_colorize_through_worker_adds_variants_and_undo(qtbot, window, photo_path, engines):
+    _open(window, photo_path)
+    window.edit_setting("engine", "classic")
+    window.edit_setting("num_variants", 3)
+    window.edit_setting("random_seed", False)
+    window.edit_setting("seed", 42)
+    _click(qtbot, window, 40, 40)
+    with qtbot.waitSignal(window.run_finished) as blocker:
+        qtbot.mouseClick(window.prompt_panel.colorize_button, Qt.MouseButton.LeftButton)
+    assert len(blocker.args[0].variants) == 3
+    assert len(window.strip.items()) == 3
+    assert window.model.chosen() == (0, 0)
+    shown = window.canvas.after_image()
+    assert shown is not None and shown.shape == (H, W, 3)
+    assert engines["classic"].calls[-1].seed == 42
+    assert engines["classic"].calls[-1].hints == tuple(window.model.hints())
+    assert "Last run" in window.time_label.text()
+    assert window.device_label.text() == "Device: Test CPU"
+    # choose another variant by clicking its thumbnail
+    item = window.strip.items()[2]
+    rect = window.strip.list.visualItemRect(item)
+    qtbot.mouseClick(window.strip.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.model.chosen() == (0, 2)
+    assert np.array_equal(window.current_result(), window.model.chosen_rgb())
+    window.undo_stack.undo()
+    assert window.model.chosen() == (0, 0)
+    window.undo_stack.undo()  # the run itself
+    assert window.model.runs() == []
+    assert window.canvas.after_image() is None
+    window.undo_stack.redo()
+    assert len(window.model.runs()) == 1
+
+
+def test_use_these_settings_restores_hints_and_seed(qtbot, window, photo_path):
+    _open(window, photo_path)
+    window.edit_setting("engine", "classic")
+    window.edit_setting("random_seed", False)
+    window.edit_setting("seed", 7)
+    _click(qtbot, window, 40, 40)
+    with qtbot.waitSignal(window.run_finished):
+        window.colorize()
+    made_with = tuple(window.model.hints())
+    window.clear_hints()
+    window.edit_setting("seed", 99)
+    qtbot.mouseClick(window.strip.use_button, Qt.MouseButton.LeftButton)
+    assert tuple(window.model.hints()) == made_with
+    assert window.model.value("seed") == 7
+    window.undo_stack.undo()
+    assert window.model.hints() == [] and window.model.value("seed") == 99
+
+
+def test_cancel_stops_slow_run(qtbot, window, photo_path, engines):
+    _open(window, photo_path)
+    window.edit_setting("engine", "piggyback")
+    seen = []
+    window.worker.message.connect(seen.append)
+    with qtbot.waitSignal(window.worker.message,
+                          check_params_cb=lambda m: m.kind is MessageKind.PROGRESS):
+        window.colorize()
+    assert window.progress.isVisible()
+    qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: any(m.kind is MessageKind.CANCELLED for m in seen))
+    assert engines["piggyback"].steps_done < engines["piggyback"].steps
+    assert window.model.runs() == []
+    assert not window.progress.isVisible()
+    assert window.prompt_panel.colorize_button.isEnabled()
+
+
+def test_corrupt_file_shows_error_and_window_still_works(qtbot, window, dialogs, photo_path,
+                                                         tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    assert not window.open_path(bad)
+    assert dialogs.seen and dialogs.seen[-1][0] == "warning"
+    assert "broken.jpg" in dialogs.seen[-1][2] or "JPEG" in dialogs.seen[-1][2].upper()
+    assert "Traceback" not in dialogs.seen[-1][2]
+    _open(window, photo_path)
+    _click(qtbot, window, 10, 10)
+    assert len(window.model.hints()) == 1
+
+
+def test_live_mode_refreshes_after_hint_edit(qtbot, window, photo_path, engines):
+    _open(window, photo_path)
+    window.edit_setting("engine", "instant")
+    window.settings.set("live_delay_ms", 50)
+    window.prompt_panel.live_check.setChecked(True)
+    calls = len(engines["instant"].calls)
+    _click(qtbot, window, 30, 30)
+    qtbot.waitUntil(lambda: window._live_preview is not None)
+    assert len(engines["instant"].calls) > calls
+    assert window.canvas.after_image() is window._live_preview
+    assert window.model.runs() == []  # live previews are not history entries
+
+
+def test_suggestions_from_instant_engine(qtbot, window, photo_path):
+    _open(window, photo_path)
+    _click(qtbot, window, 30, 30)
+    qtbot.waitUntil(lambda: len(window.colour_panel.suggested.swatches()) == 2)
+    swatch = window.colour_panel.suggested.swatches()[0]
+    qtbot.mouseClick(swatch, Qt.MouseButton.LeftButton)
+    assert window.model.hints()[0].color == (200, 40, 40)
+
+
+def test_canvas_zoom_split_and_compare(qtbot, window, photo_path):
+    _open(window, photo_path)
+    zoom = window.canvas.zoom()
+    window.zoom_in_action.trigger()
+    assert window.canvas.zoom() > zoom
+    window.fit_action.trigger()
+    assert window.canvas.zoom() == pytest.approx(zoom, rel=0.05)
+    window.canvas.set_after(np.full((H, W, 3), 0.5, np.float32))
+    window.split_action.setChecked(True)
+    assert window.canvas.split_enabled
+    window.canvas.set_split_fraction(0.25)
+    assert window.canvas._after_item.split_x == pytest.approx(0.25 * W)
+    window.canvas.setFocus()
+    qtbot.keyPress(window.canvas, Qt.Key.Key_Space)
+    assert window.canvas.comparing and not window.canvas.showing_result()
+    qtbot.keyRelease(window.canvas, Qt.Key.Key_Space)
+    assert not window.canvas.comparing and window.canvas.showing_result()
+    # rings keep their screen size at every zoom
+    _click(qtbot, window, 60, 40)
+    ring = window.canvas.rings()[0]
+
+    def on_screen() -> float:
+        transform = ring.deviceTransform(window.canvas.viewportTransform())
+        return transform.mapRect(ring.boundingRect()).width()
+
+    size_before = on_screen()
+    window.canvas.set_zoom(window.canvas.zoom() * 4)
+    assert on_screen() == pytest.approx(size_before, abs=0.5)
+
+
+def test_eyedropper_picks_result_colour(qtbot, window, photo_path):
+    _open(window, photo_path)
+    result = np.zeros((H, W, 3), np.float32)
+    result[..., 0] = 0.8
+    result[..., 2] = 0.2
+    window.canvas.set_after(result)
+    window.eyedropper_action.setChecked(True)
+    _click(qtbot, window, 50, 50)
+    assert window.colour_panel.current_color == (204, 0, 51)
+    assert not window.canvas.eyedropper
+    assert window.model.hints() == []  # picking did not add a hint
+
+
+def test_project_save_load_round_trip(qtbot, window, photo_path, tmp_path):
+    _open(window, photo_path)
+    window.edit_setting("engine", "classic")
+    window.edit_setting("random_seed", False)
+    window.edit_setting("seed", 5)
+    window.edit_setting("prompt", "sunny day")
+    _click(qtbot, window, 20, 20)
+    _click(qtbot, window, 90, 60)
+    with qtbot.waitSignal(window.run_finished):
+        window.colorize()
+    window.choose_variant(0, 0)
+    project = tmp_path / "work.piggy"
+    assert window._save_to(project)
+    assert not window.isWindowModified()
+    hints = tuple(window.model.hints())
+    result = window.model.chosen_rgb().copy()
+    window.clear_hints()
+    assert window.open_path(project)
+    assert tuple(window.model.hints()) == hints
+    assert window.model.value("prompt") == "sunny day"
+    assert window.model.value("seed") == 5
+    assert window.model.chosen() == (0, 0)
+    assert np.abs(window.model.chosen_rgb() - result).max() <= 1.0 / 255 + 1e-6
+    assert window.prompt_panel.prompt_edit.toPlainText() == "sunny day"
+    assert len(window.strip.items()) == 1
