@@ -133,6 +133,17 @@ def test_assemble_calls_the_bundle_builder(cli_env, tmp_path, monkeypatch, capsy
     assert calls == [(Path("sd"), Path("out"), Path("g"), None)]
     assert "models import out" in capsys.readouterr().out
 
+    class BundleError(Exception):
+        pass
+
+    def broken(*args, **kwargs):
+        raise BundleError("sd has no unet folder.")
+
+    fake.BundleError = BundleError
+    fake.assemble_bundle = broken
+    with pytest.raises(ModelStoreError, match="no unet folder"):
+        run("assemble", "--base", "sd", "-o", "out")
+
 
 def test_models_list_as_a_subprocess(cli_env):
     if importlib.util.find_spec("piggydesk.cli") is None:

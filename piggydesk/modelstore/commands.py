@@ -165,12 +165,16 @@ def cmd_assemble(args: argparse.Namespace) -> int:
         bundle = importlib.import_module("piggydesk.pipelines.bundle")
     except ModuleNotFoundError as exc:
         raise ModelStoreError(f"Bundle assembly is not available in this build ({exc}).") from None
-    out = bundle.assemble_bundle(
-        Path(args.base),
-        Path(args.output),
-        guider_dir=Path(args.guider) if args.guider else None,
-        decoder_dir=Path(args.decoder) if args.decoder else None,
-    )
+    bundle_error = getattr(bundle, "BundleError", ())
+    try:
+        out = bundle.assemble_bundle(
+            Path(args.base),
+            Path(args.output),
+            guider_dir=Path(args.guider) if args.guider else None,
+            decoder_dir=Path(args.decoder) if args.decoder else None,
+        )
+    except bundle_error as exc:  # the bundle module's user-facing error: one clear line
+        raise ModelStoreError(str(exc)) from None
     print(f"Assembled bundle in {out}. Import it with: piggydesk models import {out}")
     return 0
 
