@@ -175,6 +175,11 @@ def _parse_entry(raw: Any, index: int) -> CatalogEntry:
     paths = [f.path for f in files]
     if len(set(paths)) != len(paths):
         raise CatalogError(f"The model catalogue is malformed: {where} lists a file twice.")
+    declared_total = raw.get("total_size")
+    if declared_total is not None and declared_total != sum(f.size for f in files):
+        raise CatalogError(
+            f"The model catalogue is malformed: total_size of {where} is not the sum of its files."
+        )
     native = raw.get("native_size")
     return CatalogEntry(
         id=model_id,
