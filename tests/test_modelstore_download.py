@@ -18,6 +18,7 @@ from modelstore_helpers import (
     read_tree,
     serve,
     write_catalog,
+    write_folder,
 )
 
 from piggydesk.modelstore.catalog import load_catalog
@@ -28,6 +29,7 @@ from piggydesk.modelstore.errors import (
     DownloadError,
     NotEnoughSpaceError,
 )
+from piggydesk.modelstore.importer import import_model
 from piggydesk.modelstore.store import ModelStore
 
 UNET = "unet/diffusion_pytorch_model.safetensors"
@@ -279,3 +281,18 @@ def test_size_mismatch_with_catalogue_is_refused(hub, tmp_path):
     with pytest.raises(ChecksumError, match="expects 999"):
         download_file(hub.url("s.bin"), tmp_path / "s.bin", expected_size=999, settings=FAST)
     assert not (tmp_path / "s.bin").exists() and not (tmp_path / "s.bin.part").exists()
+
+
+def test_files_of_linked_imports_are_copied_not_hard_linked(hub, tmp_path):
+    files = model_files(seed=7)
+    serve(hub, files, prefix="c/")
+    catalog = write_catalog(tmp_path / "c.json", [
+        catalog_entry("model-c", hub, files, prefix="c/", kind="base")])
+    store = ModelStore(tmp_path / "models", load_catalog(catalog))
+    users = write_folder(tmp_path / "users-model", files)
+    import_model(store, users, link=True)
+    store.download("model-c", settings=FAST)
+    assert hub.requests_for("c/" + UNET) == []  # reused...
+    mine = store.path("model-c") / UNET
+    assert mine.stat().st_ino != (users / UNET).stat().st_ino  # ...as a copy
+    assert mine.read_bytes() == files[UNET]

@@ -254,28 +254,37 @@ class ModelStore:
         return None
 
     # --------------------------------------------------------------- download
-    def _reusable_source(self, sha256: str | None, size: int) -> Path | None:
+    def _reusable_source(self, sha256: str | None, size: int) -> tuple[Path, bool] | None:
+        """An installed file with this sha256 and size, and whether it may be hard-linked.
+
+        Files inside a linked import belong to the user (who may edit them in place), so
+        those are copied rather than hard-linked; store-owned files are preferred.
+        """
         if not sha256:
             return None
+        found: list[tuple[Path, bool]] = []
         for model in self.installed().values():
             for rel, rec in model.files.items():
                 if rec.sha256 == sha256 and rec.size == size:
                     candidate = self.root / model.folder / rel
                     if candidate.is_file() and candidate.stat().st_size == size:
-                        return candidate
-        return None
+                        found.append((candidate, not model.linked))
+        found.sort(key=lambda item: not item[1])
+        return found[0] if found else None
 
     @staticmethod
-    def _link_or_copy(src: Path, dest: Path) -> str:
+    def _link_or_copy(src: Path, dest: Path, allow_link: bool = True) -> str:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():
             dest.unlink()
-        try:
-            os.link(src, dest)
-            return "linked"
-        except OSError:
-            shutil.copy2(src, dest)
-            return "copied"
+        if allow_link:
+            try:
+                os.link(src, dest)
+                return "linked"
+            except OSError:
+                pass
+        shutil.copy2(src, dest)
+        return "copied"
 
     def check_free_space(self, entry: CatalogEntry, needed: int) -> None:
         free = shutil.disk_usage(self.root).free
@@ -318,7 +327,7 @@ class ModelStore:
 
         # 1. Plan: what is finished, what can be reused, what must be fetched.
         done_files: dict[str, FileRecord] = {}
-        reuse: dict[str, Path] = {}
+        reuse: dict[str, tuple[Path, bool]] = {}
         needed = 0
         for f in entry.files:
             target = staging / f.path
@@ -331,6 +340,7 @@ class ModelStore:
             source = self._reusable_source(f.sha256, f.size)
             if source is not None:
                 reuse[f.path] = source
+                needed += 0 if source[1] else f.size  # a copy needs room, a hard link not
                 continue
             part = target.with_name(target.name + PART_SUFFIX)
             have = part.stat().st_size if part.is_file() else 0
@@ -354,8 +364,9 @@ class ModelStore:
                     tracker.skip(done_files[f.path].size)
                     continue
                 if f.path in reuse:
-                    how = self._link_or_copy(reuse[f.path], target)
-                    logger.info("%s: %s %s from %s", model_id, how, f.path, reuse[f.path])
+                    source, may_link = reuse[f.path]
+                    how = self._link_or_copy(source, target, may_link)
+                    logger.info("%s: %s %s from %s", model_id, how, f.path, source)
                     record = FileRecord(target.stat().st_size, str(f.sha256), "catalog")
                     tracker.skip(record.size)
                 else:
