@@ -359,3 +359,59 @@ def test_project_save_load_round_trip(qtbot, window, photo_path, tmp_path):
     assert np.abs(window.model.chosen_rgb() - result).max() <= 1.0 / 255 + 1e-6
     assert window.prompt_panel.prompt_edit.toPlainText() == "sunny day"
     assert len(window.strip.items()) == 1
+
+
+def test_unavailable_engine_is_greyed_with_reason(qtbot, dialogs, engines):
+    from tests.ui_fakes import fake_probe
+
+    worker = ModelWorker(engine_factory=make_factory(engines), prober=fake_probe,
+                         describe_device=lambda d: "Test CPU")
+    win = MainWindow(worker=worker, check_recovery=False)
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: bool(win._engines))
+    combo = win.prompt_panel.engine_combo
+    row = next(i for i in range(combo.count()) if combo.itemData(i) == "piggyback")
+    item = combo.model().item(row)
+    assert not item.isEnabled()
+    assert item.toolTip() == "No piggyback model is installed."
+    assert win.model.value("engine") == "instant"  # the first available engine
+    menu_action = next(a for a in win.engine_group.actions() if a.data() == "piggyback")
+    assert not menu_action.isEnabled()
+    # devices that do not exist here are greyed too
+    cuda = win.prompt_panel.device_combo.model().item(1)
+    assert cuda.data(Qt.ItemDataRole.UserRole) == "cuda" and not cuda.isEnabled()
+    win.close()
+
+
+def test_drop_file_opens_it(qtbot, window, photo_path):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo_path))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: window.model.photo is not None)
+    assert window.model.display_name() == "grandma.png"
+
+
+def test_app_main_opens_path_from_command_line(qtbot, monkeypatch, photo_path, dialogs):
+    from PySide6.QtWidgets import QApplication
+
+    from piggydesk.ui import app as app_module
+
+    seen = {}
+
+    def fake_exec(self):
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)
+                   and w.isVisible()]
+        win = windows[-1]
+        qtbot.waitUntil(lambda: win.model.photo is not None)
+        seen["title"] = win.windowTitle()
+        win.close()
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", fake_exec)
+    assert app_module.main([str(photo_path)]) == 0
+    assert "grandma.png" in seen["title"]

@@ -19,6 +19,7 @@ Design (napari's status checker, krita-ai-diffusion's client):
 from __future__ import annotations
 
 import enum
+import importlib
 import itertools
 import logging
 import threading
@@ -122,9 +123,14 @@ Prober = Callable[[], tuple[list[EngineInfo], list[str]]]
 DeviceDescriber = Callable[[str], str]
 
 
-def default_probe() -> tuple[list[EngineInfo], list[str]]:
-    from piggydesk.engines import device as device_module
+def _device_module() -> Any:
+    """``engines.device`` imports torch when called: load it lazily, in the worker thread only
+    (like ``registry`` loads engine modules), so the UI package never imports torch."""
+    return importlib.import_module("piggydesk.engines.device")
 
+
+def default_probe() -> tuple[list[EngineInfo], list[str]]:
+    device_module = _device_module()
     engines = registry.list_engines()
     try:
         devices = device_module.available_devices()
@@ -135,10 +141,8 @@ def default_probe() -> tuple[list[EngineInfo], list[str]]:
 
 
 def default_describe_device(preference: str) -> str:
-    from piggydesk.engines import device as device_module
-
     try:
-        return device_module.pick_device(preference).description
+        return _device_module().pick_device(preference).description
     except Exception:  # noqa: BLE001
         return preference.upper()
 
