@@ -27,6 +27,7 @@ from piggydesk.modelstore.errors import (
     ChecksumError,
     DownloadCancelled,
     DownloadError,
+    ModelStoreError,
     NotEnoughSpaceError,
 )
 from piggydesk.modelstore.importer import import_model
@@ -296,3 +297,17 @@ def test_files_of_linked_imports_are_copied_not_hard_linked(hub, tmp_path):
     mine = store.path("model-c") / UNET
     assert mine.stat().st_ino != (users / UNET).stat().st_ino  # ...as a copy
     assert mine.read_bytes() == files[UNET]
+
+
+def test_same_model_cannot_download_twice_at_once(hub, tiny):
+    store, _ = tiny
+    lock = store._download_lock("tiny")
+    lock.acquire()
+    try:
+        with pytest.raises(ModelStoreError, match="already being downloaded"):
+            store.download("tiny", settings=FAST)
+    finally:
+        lock.release()
+    assert hub.requests == []
+    store.download("tiny", settings=FAST)
+    assert store.is_installed("tiny")

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from filelock import FileLock, Timeout
 
 from piggydesk.core.paths import models_dir
 from piggydesk.modelstore.catalog import Catalog, CatalogEntry, format_size, load_catalog
@@ -212,6 +213,12 @@ class ModelStore:
     def staging_dir(self, model_id: str) -> Path:
         return self.root / STAGING_NAME / model_id
 
+    def _download_lock(self, model_id: str) -> FileLock:
+        """Held while a model downloads, so a second window or command cannot interleave."""
+        path = self.root / STAGING_NAME / f"{model_id}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(path), timeout=0)
+
     def partial_bytes(self, model_id: str) -> int:
         """Bytes already downloaded for a model that is not installed yet (for 'resume')."""
         staging = self.staging_dir(model_id)
@@ -315,6 +322,31 @@ class ModelStore:
         if existing is not None and (self.root / existing.folder).exists():
             logger.info("%s is already installed", model_id)
             return existing
+        lock = self._download_lock(model_id)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise ModelStoreError(
+                f"{entry.name} is already being downloaded by another PiggyDesk window or "
+                "command; wait for it to finish."
+            ) from None
+        try:
+            return self._download_locked(entry, progress, cancel, settings, client)
+        finally:
+            lock.release()
+
+    def _download_locked(
+        self,
+        entry: CatalogEntry,
+        progress: ProgressCallback | None,
+        cancel: CancelToken | None,
+        settings: DownloadSettings | None,
+        client: httpx.Client | None,
+    ) -> InstalledModel:
+        model_id = entry.id
+        existing = self.installed().get(model_id)
+        if existing is not None and (self.root / existing.folder).exists():
+            return existing  # installed by another process while we waited
         cancel = cancel or CancelToken()
         settings = settings or DownloadSettings()
         staging = self.staging_dir(model_id)
