@@ -1,0 +1,260 @@
+"""The piggyback pipeline, bundle and engine on a tiny random Stable Diffusion, end to end."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from piggydesk.core.color import rgb_to_lab
+from piggydesk.core.hints import Hint
+from piggydesk.engines import registry
+from piggydesk.engines.base import Cancelled, ColorizeRequest, EngineUnavailable
+from piggydesk.pipelines.bundle import BundleError, assemble_bundle, load_bundle
+from piggydesk.pipelines.piggyback import PiggybackColorizationPipeline
+from tests.piggyback_helpers import (
+    gradient_lightness,
+    make_tiny_base,
+    make_tiny_gray_encoder,
+    make_tiny_guider,
+)
+
+STEPS = 3
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("piggyback")
+    base = make_tiny_base(root / "base")
+    guider = make_tiny_guider(base, root / "guider")
+    gray = make_tiny_gray_encoder(base, root / "gray")
+    bundle = assemble_bundle(base, root / "bundle", guider_dir=guider, decoder_dir=gray)
+    return {"root": root, "base": base, "guider": guider, "gray": gray, "bundle": bundle}
+
+
+@pytest.fixture(scope="module")
+def pipe(parts):
+    return load_bundle(parts["bundle"], device="cpu", dtype=torch.float32)
+
+
+def _request(**kw) -> ColorizeRequest:
+    defaults = dict(
+        lightness=gradient_lightness(),
+        hints=(Hint(x=12, y=10, color=(200, 30, 30), radius=3),),
+        seed=7,
+        steps=STEPS,
+    )
+    defaults.update(kw)
+    return ColorizeRequest(**defaults)
+
+
+def test_bundle_loads_from_disk_in_the_full_mode(parts, pipe):
+    manifest = json.loads((parts["bundle"] / "piggydesk.json").read_text())
+    assert manifest["native_size"] == 32 == pipe.native_size
+    assert manifest["components"][-2:] == ["guider", "gray_encoder"]
+    assert all(len(h) == 64 for h in manifest["files"].values())
+    assert not any(p.suffix in (".bin", ".ckpt") for p in parts["bundle"].rglob("*"))
+    assert pipe.mode == "guided+lightness"
+    assert pipe.working_shape(40, 56) == (28, 36)  # about 32*32 px, multiples of 4
+
+
+def test_same_seed_same_output_and_different_seeds_differ(pipe):
+    light = gradient_lightness()
+    a = pipe(light, num_inference_steps=STEPS, seeds=[3], output_type="ab").ab
+    b = pipe(light, num_inference_steps=STEPS, seeds=[3], output_type="ab").ab
+    c = pipe(light, num_inference_steps=STEPS, seeds=[4], output_type="ab").ab
+    assert np.array_equal(a, b)
+    assert np.abs(a - c).mean() > 1e-3
+
+
+def test_variants_batch_equals_separate_runs(pipe):
+    light = gradient_lightness()
+    kw = dict(prompt="a red car", num_inference_steps=STEPS, output_type="ab")
+    batch = pipe(light, num_variants=3, seeds=[5, 6, 7], **kw).ab
+    for i, seed in enumerate([5, 6, 7]):
+        alone = pipe(light, num_variants=1, seeds=[seed], **kw).ab[0]
+        np.testing.assert_allclose(batch[i], alone, atol=1e-3)
+    assert np.abs(batch[0] - batch[1]).mean() > 1e-3
+
+
+def test_prompt_and_hints_change_the_result(pipe):
+    light = gradient_lightness()
+    plain = pipe(light, num_inference_steps=STEPS, seeds=[1], output_type="ab").ab
+    prompted = pipe(light, prompt="blue sky", num_inference_steps=STEPS, seeds=[1],
+                    output_type="ab").ab
+    hinted = pipe(light, hints=[Hint(20, 20, (0, 200, 0), 6)], num_inference_steps=STEPS,
+                  seeds=[1], output_type="ab").ab
+    assert np.abs(plain - prompted).mean() > 1e-3
+    assert np.abs(plain - hinted).mean() > 1e-4
+
+
+def test_no_prompt_skips_the_unconditional_branch(pipe):
+    batches = []
+    handle = pipe.unet.register_forward_pre_hook(lambda m, args: batches.append(args[0].shape[0]))
+    try:
+        pipe(gradient_lightness(), num_variants=2, num_inference_steps=2, seeds=[1, 2],
+             output_type="ab")
+        assert batches == [2, 2]
+        batches.clear()
+        pipe(gradient_lightness(), prompt="old car", num_variants=2, num_inference_steps=2,
+             seeds=[1, 2], output_type="ab")
+        assert batches == [4, 4]
+    finally:
+        handle.remove()
+
+
+def test_ddim_is_selectable(pipe):
+    light = gradient_lightness()
+    ddim = pipe(light, num_inference_steps=STEPS, seeds=[2], sampler="ddim", output_type="ab")
+    dpm = pipe(light, num_inference_steps=STEPS, seeds=[2], output_type="ab")
+    assert ddim.ab.shape == dpm.ab.shape and not np.array_equal(ddim.ab, dpm.ab)
+    with pytest.raises(ValueError, match="sampler"):
+        pipe(light, sampler="euler")
+
+
+@pytest.mark.parametrize(
+    ("use_guider", "use_gray", "mode"),
+    [(True, False, "guided+vae"), (False, True, "sdedit+lightness"), (False, False, "sdedit+vae")],
+)
+def test_each_degraded_mode_runs_and_keeps_lightness(pipe, use_guider, use_gray, mode):
+    degraded = PiggybackColorizationPipeline(
+        vae=pipe.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, unet=pipe.unet,
+        scheduler=pipe.scheduler, guider=pipe.guider if use_guider else None,
+        gray_encoder=pipe.gray_encoder if use_gray else None,
+    )
+    light = gradient_lightness()
+    out = degraded(light, prompt="a photo", hints=[Hint(5, 5, (0, 0, 255), 4)],
+                   num_inference_steps=4, seeds=[1])
+    assert out.mode == mode
+    assert out.images[0].shape == (*light.shape, 3)
+    assert np.abs(rgb_to_lab(out.images[0])[..., 0] - light).max() < 0.5
+    assert np.isfinite(out.ab).all()
+
+
+def test_engine_end_to_end_progress_and_lightness(parts):
+    info = registry.engine_info("piggyback", parts["bundle"])
+    assert info.available and info.uses_prompt and info.default_working_size == 32
+    engine = registry.create_engine("piggyback", device="cpu", model_path=parts["bundle"])
+    steps = []
+    request = _request(prompt="a red car", num_variants=2)
+    variants = engine.colorize(request, progress=lambda s, t: steps.append((s, t)))
+    assert len(variants) == 2
+    assert steps[-1] == (STEPS + 1, STEPS + 1) and steps[0] == (1, STEPS + 1)
+    for i, variant in enumerate(variants):
+        assert variant.rgb.shape == (*request.lightness.shape, 3)
+        assert variant.rgb.dtype == np.float32
+        lab = rgb_to_lab(variant.rgb)
+        assert np.abs(lab[..., 0] - request.lightness).max() < 0.5
+        assert variant.settings.seed == 7 + i and variant.settings.variant_index == i
+        assert variant.settings.mode == "guided+lightness" and variant.message == ""
+    # a variant's own seed, run alone, reproduces it (the engine may run in bf16 on this CPU,
+    # where batched and single convolutions round differently)
+    again = engine.colorize(_request(prompt="a red car", seed=8))[0]
+    assert np.abs(again.rgb - variants[1].rgb).mean() < 1e-3
+    assert np.abs(again.rgb - variants[1].rgb).max() < 2e-2
+
+
+def test_cancel_stops_within_a_step(parts, pipe):
+    from piggydesk.engines.piggyback import PiggybackColorizer
+
+    engine = PiggybackColorizer(pipe, device="cpu", bundle=parts["bundle"])
+    cancel = threading.Event()
+    calls = []
+    handle = pipe.unet.register_forward_pre_hook(lambda m, a: calls.append(1))
+
+    def progress(step, total):
+        if step == 2:
+            cancel.set()
+
+    try:
+        with pytest.raises(Cancelled):
+            engine.colorize(_request(steps=10), progress=progress, cancel=cancel)
+    finally:
+        handle.remove()
+    assert len(calls) == 2
+    with pytest.raises(Cancelled):
+        engine.colorize(_request(), cancel=cancel)  # already set: nothing runs
+
+
+def test_engine_on_a_plain_base_runs_sdedit_and_says_so(parts):
+    engine = registry.create_engine("piggyback", device="cpu", model_path=parts["base"])
+    variant = engine.colorize(_request(prompt="a blue car", steps=4))[0]
+    assert variant.settings.mode == "sdedit+vae"
+    assert "SDEdit" in variant.message
+
+
+def test_engine_finds_an_installed_bundle(parts, isolated_home):
+    import shutil
+
+    from piggydesk.core.paths import models_dir
+
+    assert not registry.engine_info("piggyback").available
+    assert "no piggyback model" in registry.engine_info("piggyback").reason
+    shutil.copytree(parts["base"], models_dir() / "plain-sd")
+    shutil.copytree(parts["bundle"], models_dir() / "tiny-bundle")
+    from piggydesk.engines.piggyback import resolve_model
+
+    assert resolve_model(None)[0].name == "tiny-bundle"  # the one with a guider first
+    assert registry.engine_info("piggyback").available
+
+
+def _copy(parts, tmp_path, name):
+    import shutil
+
+    target = tmp_path / name
+    shutil.copytree(parts["bundle"], target)
+    return target
+
+
+def test_corrupted_bundle_is_refused_with_a_clear_message(parts, tmp_path):
+    bad = _copy(parts, tmp_path, "bad")
+    weights = bad / "unet" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"damaged: unet/diffusion_pytorch_model.safetensors"):
+        load_bundle(bad)
+    with pytest.raises(EngineUnavailable, match="checksum"):
+        registry.create_engine("piggyback", device="cpu", model_path=bad)
+
+
+def test_bundle_missing_a_component_is_refused(parts, tmp_path):
+    import shutil
+
+    missing = _copy(parts, tmp_path, "missing")
+    shutil.rmtree(missing / "guider")
+    with pytest.raises(BundleError, match="'guider' component but its folder is missing"):
+        load_bundle(missing)
+    no_vae = _copy(parts, tmp_path, "novae")
+    index = json.loads((no_vae / "model_index.json").read_text())
+    index["vae"] = [None, None]
+    (no_vae / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(BundleError, match="(no 'vae' component|model_index.json does not match)"):
+        load_bundle(no_vae)
+    info = registry.engine_info("piggyback", no_vae)
+    assert not info.available and "lacks vae" in info.reason
+
+
+def test_pickled_weights_are_never_loaded(parts, tmp_path):
+    import shutil
+
+    base = tmp_path / "pickled"
+    shutil.copytree(parts["base"], base)
+    weights = base / "vae" / "diffusion_pytorch_model.safetensors"
+    weights.rename(weights.with_suffix(".bin"))
+    with pytest.raises(BundleError, match=r"only pickle files \(diffusion_pytorch_model.bin\)"):
+        load_bundle(base)
+    with pytest.raises(BundleError, match="no .safetensors"):
+        assemble_bundle(base, tmp_path / "out")
+
+
+def test_assemble_refuses_an_existing_folder_and_a_mismatched_guider(parts, tmp_path):
+    with pytest.raises(BundleError, match="already exists"):
+        assemble_bundle(parts["base"], parts["bundle"])
+    other = tmp_path / "other"
+    make_tiny_base(other, sample_size=8)  # same architecture: fits
+    with pytest.raises(BundleError, match="does not fit"):
+        assemble_bundle(parts["base"], tmp_path / "b2", decoder_dir=parts["guider"])
