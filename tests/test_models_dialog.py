@@ -25,7 +25,8 @@ UNET = "unet/diffusion_pytorch_model.safetensors"
 
 
 @pytest.fixture
-def hub():
+def hub(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # never send test traffic to a proxy
     server = FakeHub().start()
     yield server
     server.stop()

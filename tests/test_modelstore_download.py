@@ -37,7 +37,8 @@ UNET = "unet/diffusion_pytorch_model.safetensors"
 
 
 @pytest.fixture
-def hub():
+def hub(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # never send test traffic to a proxy
     server = FakeHub().start()
     yield server
     server.stop()
@@ -176,7 +177,8 @@ def test_stall_gives_clear_error_and_keeps_partial(hub, tiny):
     assert len(hub.requests_for("tiny/" + UNET)) == FAST.retries + 2
 
 
-def test_unreachable_host_gives_clear_message_and_installs_nothing(tmp_path):
+def test_unreachable_host_gives_clear_message_and_installs_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     port = closed_port()
     entry = {
         "id": "offline",
