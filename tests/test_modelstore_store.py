@@ -198,3 +198,22 @@ def test_unsafe_catalogue_paths_are_refused(tmp_path):
     with pytest.raises(UnknownModelError, match="minisd"):
         load_catalog().get("sd99")
     assert json.loads((tmp_path / "broken.json").read_text() + "}") == {}
+
+
+def test_import_of_hugging_face_cache_snapshot_copies_real_files(store, tmp_path):
+    """A Hub cache snapshot is a tree of symlinks into blobs/: the import copies the data."""
+    files = model_files(seed=8)
+    blobs = tmp_path / "hub" / "blobs"
+    snapshot = tmp_path / "hub" / "snapshots" / "0123abc"
+    blobs.mkdir(parents=True)
+    for i, (rel, data) in enumerate(files.items()):
+        blob = blobs / f"blob{i}"
+        blob.write_bytes(data)
+        link = snapshot / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(blob)
+    model = import_model(store, snapshot)
+    folder = store.path(model.id)
+    assert read_tree(folder) == files
+    assert not any(p.is_symlink() for p in folder.rglob("*"))
+    assert store.verify(model.id)[0].ok

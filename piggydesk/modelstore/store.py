@@ -507,7 +507,10 @@ class ModelStore:
             folder = self.root / model.folder
             try:
                 if folder.is_symlink() or model.linked:
-                    folder.unlink(missing_ok=True)
+                    if os.name == "nt" and folder.is_dir():
+                        os.rmdir(folder)  # a directory link on Windows; the target stays
+                    else:
+                        folder.unlink(missing_ok=True)
                 elif folder.exists():
                     shutil.rmtree(folder)
             except OSError as exc:
