@@ -148,7 +148,9 @@ class ManageModelsDialog(QDialog):
 
         self.details = QLabel(self)
         self.details.setWordWrap(True)
-        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.details.setOpenExternalLinks(True)
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setVisible(False)
@@ -276,7 +278,7 @@ class ManageModelsDialog(QDialog):
             self.details.setText(
                 f"<b>{entry.name}</b> — {entry.description}<br>"
                 f"<b>Enables:</b> {entry.enables}<br>"
-                f"<b>Licence:</b> {entry.license} {entry.license_url}{notes}"
+                f"<b>Licence:</b> <a href='{entry.license_url}'>{entry.license}</a>{notes}"
             )
         elif self.store.is_installed(model_id):
             model = self.store.get(model_id)
