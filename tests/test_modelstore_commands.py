@@ -147,8 +147,8 @@ def test_assemble_calls_the_bundle_builder(cli_env, tmp_path, monkeypatch, capsy
 
 
 def test_models_list_as_a_subprocess(cli_env):
-    if importlib.util.find_spec("piggydesk.cli") is None:
-        pytest.skip("piggydesk/cli.py (CLI helper) is not there yet")
+    if any(importlib.util.find_spec(m) is None for m in ("piggydesk.cli", "piggydesk.__main__")):
+        pytest.skip("piggydesk/cli.py and __main__.py (CLI helper) are not there yet")
     env = dict(os.environ)
     result = subprocess.run(
         [sys.executable, "-m", "piggydesk", "models", "list"],
