@@ -102,7 +102,7 @@ class Perceptual(nn.Module):
         for path in paths:
             merged.update(_normalise_keys(_read_state(Path(path))))
         conv = {k: v for k, v in merged.items() if k.startswith("features.")}
-        expected = {k for k in model.features.state_dict()}
+        expected = {f"features.{k}" for k in model.features.state_dict()}
         missing = sorted(expected - set(conv))
         if missing:
             raise PerceptualWeightsError(

@@ -102,7 +102,9 @@ def load_vae(base: Path):
 
     if not (base / "vae").is_dir():
         raise DataError(f"{base} is not a diffusers Stable Diffusion folder (it has no vae/).")
-    vae = AutoencoderKL.from_pretrained(base, subfolder="vae")
+    vae = AutoencoderKL.from_pretrained(
+        base, subfolder="vae", use_safetensors=True, local_files_only=True
+    )
     factor = 2 ** (len(vae.config.block_out_channels) - 1)
     native = int(vae.config.sample_size)
     if (base / "unet" / "config.json").is_file():

@@ -125,11 +125,14 @@ def load_base(base: Path) -> Frozen:
             f"{base} is not a diffusers Stable Diffusion folder (it needs unet/, vae/, "
             "text_encoder/, tokenizer/ and scheduler/)."
         )
-    vae = AutoencoderKL.from_pretrained(base, subfolder="vae")
-    unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet")
-    text_encoder = CLIPTextModel.from_pretrained(base, subfolder="text_encoder")
-    tokenizer = CLIPTokenizer.from_pretrained(base, subfolder="tokenizer")
-    noise_scheduler = DDPMScheduler.from_pretrained(base, subfolder="scheduler")
+    # local safetensors only, as everywhere in PiggyDesk (no downloads, no unpickling)
+    offline = {"local_files_only": True}
+    weights = {"use_safetensors": True, **offline}
+    vae = AutoencoderKL.from_pretrained(base, subfolder="vae", **weights)
+    unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet", **weights)
+    text_encoder = CLIPTextModel.from_pretrained(base, subfolder="text_encoder", **weights)
+    tokenizer = CLIPTokenizer.from_pretrained(base, subfolder="tokenizer", **offline)
+    noise_scheduler = DDPMScheduler.from_pretrained(base, subfolder="scheduler", **offline)
     vae_factor = 2 ** (len(vae.config.block_out_channels) - 1)
     native = int(unet.config.sample_size) * vae_factor
     return Frozen(vae, text_encoder, tokenizer, unet, noise_scheduler, native)
@@ -253,7 +256,9 @@ def train(args: argparse.Namespace) -> Path:
     for module in (frozen.vae, frozen.text_encoder, frozen.unet):
         module.requires_grad_(False)
         module.eval()
-        module.to(device, dtype=weight_dtype)
+        module.to(device)
+        if weight_dtype != torch.float32:
+            module.to(weight_dtype)
     guider.to(device)
     guider.train()
     if args.gradient_checkpointing:

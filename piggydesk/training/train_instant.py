@@ -1,0 +1,548 @@
+"""Train the instant engine's network (``models.instant_net``) on a folder of colour photos.
+
+Usage::
+
+    python -m piggydesk.training.train_instant train --data ~/data/photos --run ~/runs/instant
+    python -m piggydesk.training.train_instant train --data ... --run ... --resume
+    python -m piggydesk.training.train_instant train --data ... --run ... \
+        --init-from resources/models/instant
+    python -m piggydesk.training.train_instant export --run ~/runs/instant \
+        --out resources/models/instant [--checkpoint best]
+
+Losses (per sample, on random multi-scale crops with simulated hints, ``point_hints``):
+
+* regression: smooth-L1 (Huber) between predicted and true ab (Zhang et al. 2017, Eq. 3),
+  optionally weighted per pixel by the class-rebalancing weight of the true colour raised to
+  ``--reg-rebalance`` (pushes rare, saturated colours against the grey/sepia mean);
+* classification: cross-entropy over the quantised ab bins at 1/4 resolution, weighted by the
+  rebalancing weight of the true bin (Zhang et al. 2016, Eq. 2 and 4).
+
+The run folder holds ``train.log``, ``metrics.jsonl`` (loss and validation scores),
+``last.pt`` (written every ``--ckpt-minutes``: model, EMA, optimiser, step, all RNG states, so
+``--resume`` continues exactly) and ``best.pt`` (best validation score).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from piggydesk.core.color import lab_to_rgb, rgb_to_lab
+from piggydesk.models import ab_bins
+from piggydesk.models.instant_net import InstantNet, InstantNetConfig, count_parameters
+from piggydesk.training.metrics import colourfulness, psnr
+from piggydesk.training.photos import BalancedCropSampler, PhotoCache, center_crop
+from piggydesk.training.point_hints import HintSimulation, simulate_hints
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class TrainConfig:
+    batch: int = 16
+    sizes: tuple[int, ...] = (128, 144, 160, 176)
+    lr: float = 1.5e-3
+    weight_decay: float = 1e-4
+    warmup: int = 300
+    schedule: str = "constant"  # or "cosine" (down to 5% at --steps)
+    steps: int = 1_000_000
+    ema: float = 0.999
+    cls_weight: float = 0.5
+    reg_rebalance: float = 0.5
+    grad_clip: float = 2.0
+    cache_side: int = 192
+    val_count: int = 96
+    val_size: int = 176
+    val_every: int = 500
+    log_every: int = 25
+    ckpt_minutes: float = 5.0
+    seed: int = 0
+    p_none: float = 0.3
+
+
+def _lab_batch(rgb_u8: np.ndarray) -> np.ndarray:
+    """uint8 (B, H, W, 3) -> float32 Lab (B, 3, H, W)."""
+    lab = rgb_to_lab(rgb_u8.astype(np.float32) / 255.0)
+    return np.ascontiguousarray(lab.transpose(0, 3, 1, 2))
+
+
+def class_histogram(
+    cache: PhotoCache, rng: np.random.Generator, per_image: int = 400
+) -> np.ndarray:
+    """Counts of ab bins over a pixel sample of every cached training photo."""
+    hist = np.zeros(ab_bins.num_bins(), dtype=np.float64)
+    for img in cache.images:
+        flat = img.reshape(-1, 3)
+        idx = rng.integers(0, len(flat), size=min(per_image, len(flat)))
+        ab = rgb_to_lab(flat[idx].astype(np.float32) / 255.0)[:, 1:]
+        hist += np.bincount(ab_bins.encode(ab), minlength=len(hist))
+    return hist
+
+
+class Trainer:
+    """Holds the model, its EMA copy, the optimiser and the data; one ``step()`` per batch."""
+
+    def __init__(
+        self,
+        train_cache: PhotoCache,
+        val_cache: PhotoCache | None,
+        run_dir: Path,
+        cfg: TrainConfig,
+        net_cfg: InstantNetConfig,
+        device: torch.device,
+    ) -> None:
+        self.cfg = cfg
+        self.net_cfg = net_cfg
+        self.device = device
+        self.run_dir = run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed)
+        self.model = InstantNet(net_cfg).to(device)
+        self.ema = InstantNet(net_cfg).to(device)
+        self.ema.load_state_dict(self.model.state_dict())
+        self.ema.eval()
+        for p in self.ema.parameters():
+            p.requires_grad_(False)
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            (no_decay if p.ndim <= 1 or "bn" in name else decay).append(p)
+        self.opt = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": cfg.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=cfg.lr,
+        )
+        self.sampler = BalancedCropSampler(train_cache)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.hint_sim = HintSimulation(p_none=cfg.p_none)
+        hist = class_histogram(train_cache, np.random.default_rng(cfg.seed + 1))
+        self.class_weights = torch.from_numpy(ab_bins.rebalance_weights(hist)).to(device)
+        self.lookup = torch.from_numpy(ab_bins.grid_lookup_table()).to(device)
+        self.step_num = 0
+        self.elapsed = 0.0  # training wall time over all sessions, seconds
+        self.best_score = -math.inf
+        self.val_batch = self._make_val_batch(val_cache) if val_cache is not None else None
+        logger.info(
+            "model: %d parameters; %d training photos in %d sources; %d validation crops",
+            count_parameters(self.model),
+            len(train_cache),
+            len(self.sampler.sources),
+            0 if self.val_batch is None else len(self.val_batch[0]),
+        )
+        for s, p in zip(self.sampler.sources, self.sampler.source_probs):
+            logger.info("  source %-45s n=%5d p=%.3f", s, len(self.sampler.by_source[s]), p)
+
+    # ----------------------------------------------------------------------------- data
+    def _make_val_batch(self, val_cache: PhotoCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = min(self.cfg.val_count, len(val_cache))
+        order = np.random.default_rng(1234).permutation(len(val_cache))[:n]
+        rgb = np.stack([center_crop(val_cache.images[i], self.cfg.val_size) for i in order])
+        lab = _lab_batch(rgb)
+        rng = np.random.default_rng(4321)
+        hint_sim = HintSimulation(p_none=0.0, p_geometric=1.0 / 10, max_points=10)
+        hints = [simulate_hints(lab[i, 1:], rng, hint_sim) for i in range(n)]
+        hab = np.stack([h[0] for h in hints])
+        hmask = np.stack([h[1] for h in hints])
+        return lab, hab, hmask
+
+    def _batch(self) -> tuple[torch.Tensor, ...]:
+        size = int(self.cfg.sizes[int(self.rng.integers(0, len(self.cfg.sizes)))])
+        rgb = self.sampler.batch(self.cfg.batch, size, self.rng)
+        lab = _lab_batch(rgb)
+        hints = [simulate_hints(lab[i, 1:], self.rng, self.hint_sim) for i in range(len(lab))]
+        hab = np.stack([h[0] for h in hints])
+        hmask = np.stack([h[1] for h in hints])
+        t = [torch.from_numpy(x).to(self.device) for x in (lab, hab, hmask)]
+        return t[0][:, :1], t[0][:, 1:], t[1], t[2]
+
+    # ----------------------------------------------------------------------------- loss
+    def _bins(self, ab: torch.Tensor) -> torch.Tensor:
+        n = self.lookup.shape[0]
+        idx = torch.clamp(torch.round((ab + ab_bins.AB_RANGE) / ab_bins.GRID), 0, n - 1).long()
+        return self.lookup[idx[:, 0], idx[:, 1]]
+
+    def losses(self, model: InstantNet, L, ab, hab, hmask) -> dict[str, torch.Tensor]:
+        out = model(L, hab, hmask)
+        bins_full = self._bins(ab)
+        w_pix = self.class_weights[bins_full] ** self.cfg.reg_rebalance
+        huber = F.smooth_l1_loss(out.ab / 110.0, ab / 110.0, beta=0.02, reduction="none").sum(1)
+        reg = (huber * w_pix).mean() * 10.0
+        ab_q = F.avg_pool2d(ab, 4)
+        target = self._bins(ab_q)
+        ce = F.cross_entropy(out.logits, target, reduction="none")
+        cls = (ce * self.class_weights[target]).mean()
+        total = reg + self.cfg.cls_weight * cls
+        return {"loss": total, "reg": reg, "cls": cls}
+
+    def lr_at(self, step: int) -> float:
+        cfg = self.cfg
+        warm = min(1.0, (step + 1) / max(cfg.warmup, 1))
+        if cfg.schedule == "cosine":
+            t = min(step / max(cfg.steps, 1), 1.0)
+            return cfg.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+        return cfg.lr * warm
+
+    def step(self) -> dict[str, float]:
+        self.model.train()
+        L, ab, hab, hmask = self._batch()
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr_at(self.step_num)
+        parts = self.losses(self.model, L, ab, hab, hmask)
+        self.opt.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        self._update_ema()
+        self.step_num += 1
+        return {k: float(v.detach()) for k, v in parts.items()}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        d = min(self.cfg.ema, (1 + self.step_num) / (10 + self.step_num))
+        for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
+            pe.mul_(d).add_(pm.detach(), alpha=1 - d)
+        for be, bm in zip(self.ema.buffers(), self.model.buffers()):
+            be.copy_(bm)
+
+    # ----------------------------------------------------------------------------- validation
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """PSNR / colourfulness on fixed validation crops, automatic and with ~10 hints."""
+        if self.val_batch is None:
+            return {}
+        lab, hab, hmask = self.val_batch
+        truth = lab_to_rgb(lab.transpose(0, 2, 3, 1))
+        self.ema.eval()
+        res: dict[str, list[float]] = {}
+        for name, use_hints in (("k0", False), ("hints", True)):
+            for start in range(0, len(lab), 16):
+                sl = slice(start, start + 16)
+                L = torch.from_numpy(lab[sl, :1]).to(self.device)
+                h_ab = torch.from_numpy(hab[sl] if use_hints else np.zeros_like(hab[sl]))
+                h_m = torch.from_numpy(hmask[sl] if use_hints else np.zeros_like(hmask[sl]))
+                out = self.ema(L, h_ab.to(self.device), h_m.to(self.device))
+                preds = {"reg": out.ab.cpu().numpy()}
+                probs = torch.softmax(out.logits, 1)
+                am = ab_bins.annealed_mean(probs.cpu().numpy(), 0.38, axis=1)
+                am = torch.from_numpy(am).permute(0, 3, 1, 2)
+                preds["am"] = F.interpolate(
+                    am, size=L.shape[-2:], mode="bilinear", align_corners=False
+                ).numpy()
+                for mode, pab in preds.items():
+                    lab_p = np.concatenate([lab[sl, :1], pab], 1).transpose(0, 2, 3, 1)
+                    rgb = lab_to_rgb(lab_p)
+                    for i in range(len(rgb)):
+                        res.setdefault(f"psnr_{name}_{mode}", []).append(
+                            psnr(rgb[i], truth[start + i])
+                        )
+                        if name == "k0":
+                            res.setdefault(f"colourful_{name}_{mode}", []).append(
+                                colourfulness(rgb[i])
+                            )
+        out_metrics = {k: float(np.mean(v)) for k, v in res.items()}
+        gray = lab.copy()
+        gray[:, 1:] = 0
+        gray_rgb = lab_to_rgb(gray.transpose(0, 2, 3, 1))
+        out_metrics["psnr_gray"] = float(np.mean([psnr(g, t) for g, t in zip(gray_rgb, truth)]))
+        out_metrics["colourful_truth"] = float(np.mean([colourfulness(t) for t in truth]))
+        return out_metrics
+
+    @staticmethod
+    def score(m: dict[str, float]) -> float:
+        """Validation score for 'best': PSNR gain automatic + with hints + colourfulness bonus."""
+        if not m:
+            return 0.0
+        colour = min(m.get("colourful_k0_reg", 0.0), 30.0) / 10.0
+        return m["psnr_k0_reg"] + m["psnr_hints_reg"] + colour
+
+    # ----------------------------------------------------------------------------- checkpoints
+    def state(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "opt": self.opt.state_dict(),
+            "step": self.step_num,
+            "elapsed": self.elapsed,
+            "best_score": self.best_score,
+            "np_rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "py_rng": random.getstate(),
+            "net_config": self.net_cfg.to_dict(),
+            "train_config": asdict(self.cfg),
+            "class_weights": self.class_weights.cpu(),
+        }
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.state(), tmp)
+        os.replace(tmp, path)
+
+    def load(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["opt"])
+        self.step_num = int(state["step"])
+        self.elapsed = float(state.get("elapsed", 0.0))
+        self.best_score = float(state.get("best_score", -math.inf))
+        self.rng.bit_generator.state = state["np_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["py_rng"])
+        self.class_weights = state["class_weights"].to(self.device)
+        logger.info("resumed from %s at step %d", path, self.step_num)
+
+    def init_from(self, model_dir: Path) -> None:
+        weights = load_file(str(Path(model_dir) / WEIGHTS_FILE))
+        weights = {k: v.float() for k, v in weights.items()}
+        self.model.load_state_dict(weights)
+        self.ema.load_state_dict(weights)
+        logger.info("initialised from %s", model_dir)
+
+
+def export(
+    checkpoint: Path, out_dir: Path, extra: dict | None = None, use_ema: bool = True
+) -> Path:
+    """Write fp16 ``model.safetensors`` + ``config.json`` for the engine from a checkpoint."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    weights = state["ema" if use_ema else "model"]
+    tensors = {
+        k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in weights.items()
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt"})
+    config_path = out_dir / CONFIG_FILE
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    config.update(
+        {
+            "architecture": "InstantNet",
+            "net": state["net_config"],
+            "ab_bins": {
+                "grid": ab_bins.GRID,
+                "range": ab_bins.AB_RANGE,
+                "num_bins": ab_bins.num_bins(),
+            },
+            "training": {
+                "steps": int(state["step"]),
+                "wall_time_hours": round(float(state.get("elapsed", 0.0)) / 3600.0, 2),
+                "batch": state["train_config"]["batch"],
+                "crop_sizes": list(state["train_config"]["sizes"]),
+                "weights": "ema" if use_ema else "raw",
+            },
+        }
+    )
+    config.setdefault("net_long_side", 256)
+    config.setdefault("output", "regression")
+    config.setdefault("temperature", 0.38)
+    config.update(extra or {})
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    logger.info("exported %s (step %d) to %s", checkpoint, state["step"], out_dir)
+    return out_dir
+
+
+def _setup_logging(run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in (logging.FileHandler(run_dir / "train.log"), logging.StreamHandler()):
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+
+
+def train(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run).expanduser()
+    _setup_logging(run_dir)
+    torch.set_num_threads(args.threads)
+    if args.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(args.device)
+    cfg = TrainConfig(
+        batch=args.batch,
+        sizes=tuple(int(s) for s in args.sizes.split(",")),
+        lr=args.lr,
+        warmup=args.warmup,
+        schedule=args.schedule,
+        steps=args.steps,
+        ema=args.ema,
+        val_count=args.val_count,
+        val_every=args.val_every,
+        log_every=args.log_every,
+        ckpt_minutes=args.ckpt_minutes,
+        seed=args.seed,
+        cache_side=args.cache_side,
+        reg_rebalance=args.reg_rebalance,
+        cls_weight=args.cls_weight,
+    )
+    net_cfg = InstantNetConfig(
+        widths=tuple(int(s) for s in args.widths.split(",")),
+        depths=tuple(int(s) for s in args.depths.split(",")),
+        num_bins=ab_bins.num_bins(),
+    )
+    last = run_dir / "last.pt"
+    if args.resume and last.is_file():  # the saved configs win, so the run continues as it was
+        saved = torch.load(last, map_location="cpu", weights_only=False)
+        net_cfg = InstantNetConfig.from_dict(saved["net_config"])
+        keep = {
+            k: v for k, v in saved["train_config"].items() if k in TrainConfig.__dataclass_fields__
+        }
+        keep["sizes"] = tuple(keep["sizes"])
+        keep["steps"] = args.steps if args.steps != TrainConfig.steps else keep["steps"]
+        cfg = TrainConfig(**keep)
+        del saved
+    cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else None
+    train_cache = PhotoCache.load_or_build(
+        args.data, "train", cache_dir, cfg.cache_side, args.limit
+    )
+    val_cache = PhotoCache.load_or_build(args.data, "val", cache_dir, cfg.cache_side, args.limit)
+    if len(train_cache) == 0:
+        logger.error("no training photos under %s", args.data)
+        return 2
+    trainer = Trainer(
+        train_cache, val_cache if len(val_cache) else None, run_dir, cfg, net_cfg, device
+    )
+    if args.resume and last.is_file():
+        trainer.load(last)
+    elif args.init_from:
+        trainer.init_from(Path(args.init_from))
+    (run_dir / "command.txt").write_text(" ".join(sys.argv) + "\n")
+    metrics_file = (run_dir / "metrics.jsonl").open("a")
+    last_ckpt = time.monotonic()
+    t0 = time.monotonic()
+    running: dict[str, float] = {}
+    stop_at = time.monotonic() + args.max_minutes * 60 if args.max_minutes else math.inf
+    try:
+        while trainer.step_num < cfg.steps and time.monotonic() < stop_at:
+            start = time.perf_counter()
+            parts = trainer.step()
+            trainer.elapsed += time.perf_counter() - start
+            for k, v in parts.items():
+                running[k] = running.get(k, 0.0) + v
+            n = trainer.step_num
+            if n % cfg.log_every == 0:
+                avg = {k: v / cfg.log_every for k, v in running.items()}
+                running = {}
+                rate = n / max(trainer.elapsed, 1e-9)
+                logger.info(
+                    "step %d loss %.4f reg %.4f cls %.4f lr %.2e (%.2f s/step avg)",
+                    n,
+                    avg["loss"],
+                    avg["reg"],
+                    avg["cls"],
+                    trainer.lr_at(n),
+                    1.0 / max(rate, 1e-9),
+                )
+                metrics_file.write(json.dumps({"step": n, "time": time.time(), **avg}) + "\n")
+                metrics_file.flush()
+            if n % cfg.val_every == 0:
+                m = trainer.validate()
+                score = trainer.score(m)
+                logger.info(
+                    "val step %d score %.3f %s",
+                    n,
+                    score,
+                    " ".join(f"{k}={v:.2f}" for k, v in sorted(m.items())),
+                )
+                metrics_file.write(json.dumps({"step": n, "val": m, "score": score}) + "\n")
+                metrics_file.flush()
+                if score > trainer.best_score:
+                    trainer.best_score = score
+                    trainer.save(run_dir / "best.pt")
+                    logger.info("new best (score %.3f) saved", score)
+            if time.monotonic() - last_ckpt > cfg.ckpt_minutes * 60:
+                trainer.save(last)
+                last_ckpt = time.monotonic()
+    except KeyboardInterrupt:
+        logger.info("interrupted")
+    trainer.save(last)
+    logger.info(
+        "stopped at step %d after %.1f min this session",
+        trainer.step_num,
+        (time.monotonic() - t0) / 60,
+    )
+    return 0
+
+
+def export_cmd(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    run_dir = Path(args.run).expanduser()
+    ckpt = (
+        Path(args.checkpoint)
+        if args.checkpoint.endswith(".pt")
+        else run_dir / f"{args.checkpoint}.pt"
+    )
+    extra = json.loads(args.set) if args.set else None
+    export(ckpt, Path(args.out), extra=extra, use_ema=not args.raw)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m piggydesk.training.train_instant", description=__doc__.split("\n")[0]
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train (or resume) the instant network")
+    t.add_argument("--data", required=True, help="photo folder (sub-folders per source)")
+    t.add_argument("--run", required=True, help="run folder: logs and checkpoints")
+    t.add_argument("--cache-dir", default=None, help="where to keep the resized photo cache")
+    t.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
+    t.add_argument("--init-from", default=None, help="start from exported weights (a folder)")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--batch", type=int, default=TrainConfig.batch)
+    t.add_argument("--sizes", default="128,144,160,176")
+    t.add_argument("--lr", type=float, default=TrainConfig.lr)
+    t.add_argument("--warmup", type=int, default=TrainConfig.warmup)
+    t.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
+    t.add_argument("--steps", type=int, default=TrainConfig.steps)
+    t.add_argument("--ema", type=float, default=TrainConfig.ema)
+    t.add_argument("--reg-rebalance", type=float, default=TrainConfig.reg_rebalance)
+    t.add_argument("--cls-weight", type=float, default=TrainConfig.cls_weight)
+    t.add_argument("--widths", default="32,64,128,256")
+    t.add_argument("--depths", default="1,1,2,2")
+    t.add_argument("--cache-side", type=int, default=TrainConfig.cache_side)
+    t.add_argument("--val-count", type=int, default=TrainConfig.val_count)
+    t.add_argument("--val-every", type=int, default=TrainConfig.val_every)
+    t.add_argument("--log-every", type=int, default=TrainConfig.log_every)
+    t.add_argument("--ckpt-minutes", type=float, default=TrainConfig.ckpt_minutes)
+    t.add_argument("--max-minutes", type=float, default=0.0, help="stop after this long")
+    t.add_argument("--limit", type=int, default=None, help="use only the first N photos")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=train)
+    e = sub.add_parser("export", help="write fp16 weights + config for the engine")
+    e.add_argument("--run", default=".", help="run folder")
+    e.add_argument("--checkpoint", default="best", help="best, last, or a .pt path")
+    e.add_argument("--out", required=True)
+    e.add_argument("--raw", action="store_true", help="export the raw weights, not the EMA")
+    e.add_argument(
+        "--set", default=None, help='JSON merged into config.json, e.g. {"output": "regression"}'
+    )
+    e.set_defaults(func=export_cmd)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
