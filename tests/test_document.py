@@ -57,8 +57,13 @@ def _variants(n: int, seed: int, engine: str = "instant") -> list[Variant]:
         Variant(
             rgb=rng.random((48, 64, 3), dtype=np.float32),
             settings=VariantSettings(
-                engine=engine, seed=seed + i, variant_index=i, prompt="a summer garden",
-                hints=(Hint(3.0, 4.0, (200, 10, 20), 2.0),), steps=12, guidance_scale=5.5,
+                engine=engine,
+                seed=seed + i,
+                variant_index=i,
+                prompt="a summer garden",
+                hints=(Hint(3.0, 4.0, (200, 10, 20), 2.0),),
+                steps=12,
+                guidance_scale=5.5,
             ),
             message="ok" if i == 0 else "",
             seconds=0.25 * (i + 1),
@@ -74,8 +79,13 @@ def doc(source: Path) -> Document:
     doc.prompt = "a girl in a red dress"
     doc.negative_prompt = "blurry"
     doc.seed = 1234
-    doc.settings = {"engine": "piggyback", "num_variants": 2, "steps": 25,
-                    "guidance_scale": 6.0, "working_size": 384}
+    doc.settings = {
+        "engine": "piggyback",
+        "num_variants": 2,
+        "steps": 25,
+        "guidance_scale": 6.0,
+        "working_size": 384,
+    }
     AddRun(Run.from_engine(_variants(2, 10))).do(doc)
     AddRun(Run.from_engine(_variants(3, 20, engine="classic"))).do(doc)
     ChooseVariant(1, 2).do(doc)
@@ -187,10 +197,18 @@ def test_use_settings_restores_a_variant_and_undoes(doc: Document) -> None:
 def test_a_whole_session_undoes_back_to_the_start(doc: Document) -> None:
     start = doc.state()
     commands: list[Command] = [
-        AddHint(Hint(5, 5, (9, 9, 9))), MoveHint(2, 6, 7), RecolourHint(2, (8, 8, 8)),
-        ResizeHint(2, 3), SetPrompt("x"), SetSeed(99), SetSetting("engine", "classic"),
-        AddRun(Run.from_engine(_variants(2, 40))), ChooseVariant(2, 1), RemoveHint(0),
-        ClearHints(), RemoveRun(1),
+        AddHint(Hint(5, 5, (9, 9, 9))),
+        MoveHint(2, 6, 7),
+        RecolourHint(2, (8, 8, 8)),
+        ResizeHint(2, 3),
+        SetPrompt("x"),
+        SetSeed(99),
+        SetSetting("engine", "classic"),
+        AddRun(Run.from_engine(_variants(2, 40))),
+        ChooseVariant(2, 1),
+        RemoveHint(0),
+        ClearHints(),
+        RemoveRun(1),
     ]
     for command in commands:
         command.do(doc)
@@ -213,8 +231,9 @@ def _assert_same_document(a: Document, b: Document) -> None:
     assert a.photo.bit_depth == b.photo.bit_depth
     for run_a, run_b in zip(a.runs, b.runs, strict=True):
         for var_a, var_b in zip(run_a.variants, run_b.variants, strict=True):
-            np.testing.assert_array_equal(from_unit_float(var_a.rgb, 16),
-                                          from_unit_float(var_b.rgb, 16))
+            np.testing.assert_array_equal(
+                from_unit_float(var_a.rgb, 16), from_unit_float(var_b.rgb, 16)
+            )
             assert VariantSettings.from_dict(var_a.settings) == VariantSettings.from_dict(
                 var_b.settings
             )
@@ -257,9 +276,7 @@ def test_project_is_self_contained(doc: Document, source: Path, tmp_path: Path) 
 def test_project_of_a_photo_without_a_file(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     doc = Document(photo=photo_from_array(rng.integers(0, 65536, (40, 50, 3), dtype=np.uint16)))
-    AddRun(Run([ResultVariant(rng.random((40, 50, 3), dtype=np.float32), {"engine": "x"})])).do(
-        doc
-    )
+    AddRun(Run([ResultVariant(rng.random((40, 50, 3), dtype=np.float32), {"engine": "x"})])).do(doc)
     loaded = load_project(save_project(doc, tmp_path / "mem.piggy"))
     assert loaded.source_bytes is None
     np.testing.assert_array_equal(loaded.photo.rgb, doc.photo.rgb)
@@ -304,8 +321,9 @@ def test_bad_project_files(tmp_path: Path, doc: Document) -> None:
     with pytest.raises(ProjectError, match="no manifest"):
         load_project(tmp_path / "empty.piggy")
     with zipfile.ZipFile(tmp_path / "future.piggy", "w") as archive:
-        archive.writestr("manifest.json", json.dumps({"format": "piggydesk-project",
-                                                     "version": 99}))
+        archive.writestr(
+            "manifest.json", json.dumps({"format": "piggydesk-project", "version": 99})
+        )
     with pytest.raises(ProjectError, match="newer PiggyDesk"):
         load_project(tmp_path / "future.piggy")
     good = save_project(doc, tmp_path / "good.piggy")

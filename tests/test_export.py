@@ -60,8 +60,9 @@ def _check_metadata(path: Path, icc: bytes) -> None:
 @pytest.mark.parametrize("bit_depth", [8, 16])
 def test_png_is_exact_and_keeps_metadata(tmp_path: Path, rgb: np.ndarray, bit_depth: int) -> None:
     icc = _icc()
-    out = export_image(rgb, tmp_path / "out.png", bit_depth=bit_depth, icc_profile=icc,
-                       exif=_exif_bytes())
+    out = export_image(
+        rgb, tmp_path / "out.png", bit_depth=bit_depth, icc_profile=icc, exif=_exif_bytes()
+    )
     assert out == tmp_path / "out.png"
     if bit_depth == 16:
         written = _read16(out)
@@ -81,8 +82,14 @@ def test_tiff_is_exact_and_keeps_metadata(
     tmp_path: Path, rgb: np.ndarray, bit_depth: int, compression: str | None
 ) -> None:
     icc = _icc()
-    out = export_image(rgb, tmp_path / "out.tif", bit_depth=bit_depth, compression=compression,
-                       icc_profile=icc, exif=_exif_bytes())
+    out = export_image(
+        rgb,
+        tmp_path / "out.tif",
+        bit_depth=bit_depth,
+        compression=compression,
+        icc_profile=icc,
+        exif=_exif_bytes(),
+    )
     with tifffile.TiffFile(out) as tif:
         page = tif.pages.first
         np.testing.assert_array_equal(page.asarray(), from_unit_float(rgb, bit_depth))
@@ -97,8 +104,9 @@ def test_tiff_is_exact_and_keeps_metadata(
 def test_jpeg_keeps_metadata_and_is_close(tmp_path: Path, rgb: np.ndarray) -> None:
     smooth = cv2.GaussianBlur(rgb, (0, 0), 3)
     icc = _icc()
-    out = export_image(smooth, tmp_path / "out.jpeg", bit_depth=16, icc_profile=icc,
-                       exif=_exif_bytes())
+    out = export_image(
+        smooth, tmp_path / "out.jpeg", bit_depth=16, icc_profile=icc, exif=_exif_bytes()
+    )
     with Image.open(out) as image:
         assert image.format == "JPEG" and image.mode == "RGB"
         assert np.abs(np.asarray(image) / 255.0 - smooth).mean() < 0.01
@@ -128,11 +136,17 @@ def test_photo_to_export_round_trip_keeps_everything(tmp_path: Path) -> None:
     pixels = np.zeros((40, 60, 3), dtype=np.uint8)
     pixels[:10, :15] = 255
     icc = _icc()
-    Image.fromarray(pixels).save(tmp_path / "scan.jpg", quality=95, icc_profile=icc,
-                                 exif=_exif_bytes(orientation=6))
+    Image.fromarray(pixels).save(
+        tmp_path / "scan.jpg", quality=95, icc_profile=icc, exif=_exif_bytes(orientation=6)
+    )
     photo = load_photo(tmp_path / "scan.jpg")
-    out = export_image(photo.rgb, tmp_path / "colour.png", icc_profile=photo.icc_profile,
-                       exif=photo.exif, source_path=photo.path)
+    out = export_image(
+        photo.rgb,
+        tmp_path / "colour.png",
+        icc_profile=photo.icc_profile,
+        exif=photo.exif,
+        source_path=photo.path,
+    )
     _check_metadata(out, icc)
     with Image.open(out) as image:
         assert image.size == (40, 60)  # upright: width 40, height 60

@@ -176,8 +176,15 @@ def _frames() -> list[Image.Image]:
 def test_animation_uses_first_frame_and_says_so(tmp_path: Path, fmt: str, suffix: str) -> None:
     frames = _frames()
     options = {"lossless": True} if fmt == "WEBP" else {}
-    frames[0].save(tmp_path / f"anim{suffix}", fmt, save_all=True, append_images=frames[1:],
-                   duration=100, loop=0, **options)
+    frames[0].save(
+        tmp_path / f"anim{suffix}",
+        fmt,
+        save_all=True,
+        append_images=frames[1:],
+        duration=100,
+        loop=0,
+        **options,
+    )
     photo = load_photo(tmp_path / f"anim{suffix}")
     assert photo.rgb[20, 20, 0] > 0.9 and photo.rgb[20, 20, 1] < 0.1  # the red first frame
     assert any("3 frames" in note and "first" in note for note in photo.notes)

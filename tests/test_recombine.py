@@ -28,7 +28,8 @@ def _photo_lightness(h: int, w: int, seed: int = 0) -> np.ndarray:
         rng.uniform(2, 98, (6, 8)).astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST
     )
     shading = cv2.resize(
-        rng.uniform(-10, 10, (h // 16, w // 16)).astype(np.float32), (w, h),
+        rng.uniform(-10, 10, (h // 16, w // 16)).astype(np.float32),
+        (w, h),
         interpolation=cv2.INTER_CUBIC,
     )
     grain = rng.normal(0, 1.5, (h, w)).astype(np.float32)
@@ -38,7 +39,8 @@ def _photo_lightness(h: int, w: int, seed: int = 0) -> np.ndarray:
 def _chroma(h: int, w: int, seed: int = 1, scale: float = 60.0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     ab = cv2.resize(
-        rng.uniform(-scale, scale, (6, 8, 2)).astype(np.float32), (w, h),
+        rng.uniform(-scale, scale, (6, 8, 2)).astype(np.float32),
+        (w, h),
         interpolation=cv2.INTER_NEAREST,
     )
     return cv2.GaussianBlur(ab, (0, 0), 1.5)
@@ -142,8 +144,9 @@ def test_guided_upsampling_keeps_colour_on_its_side_of_an_edge() -> None:
     L[:, edge:] = 75.0
     ideal = np.where(np.arange(W) < edge, 40.0, -40.0).astype(np.float32)
     # what a network at working size predicts: the right colours, a soft boundary
-    low_a = cv2.resize(ideal[None, :].repeat(H, 0), (W // scale, H // scale),
-                       interpolation=cv2.INTER_AREA)
+    low_a = cv2.resize(
+        ideal[None, :].repeat(H, 0), (W // scale, H // scale), interpolation=cv2.INTER_AREA
+    )
     ab = np.stack([low_a, np.zeros_like(low_a)], -1)
     guided = guided_upsample(L, ab)[..., 0]
     bilinear = cv2.resize(ab, (W, H), interpolation=cv2.INTER_LINEAR)[..., 0]

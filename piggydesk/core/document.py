@@ -444,7 +444,7 @@ class ChooseVariant(Command):
 
 
 class UseSettings(Command):
-    """"Use these settings": restore the hints, prompts, seed and engine of a variant."""
+    """ "Use these settings": restore the hints, prompts, seed and engine of a variant."""
 
     text = "Use these settings"
 
@@ -453,9 +453,7 @@ class UseSettings(Command):
         self._old: tuple | None = None
 
     def do(self, doc: Document) -> None:
-        self._old = (
-            list(doc.hints), doc.prompt, doc.negative_prompt, doc.seed, dict(doc.settings)
-        )
+        self._old = (list(doc.hints), doc.prompt, doc.negative_prompt, doc.seed, dict(doc.settings))
         s = self.settings
         if "hints" in s:
             doc.hints[:] = [h if isinstance(h, Hint) else Hint.from_dict(h) for h in s["hints"]]
@@ -483,9 +481,7 @@ def save_project(doc: Document, path: str | Path) -> Path:
     if not path.parent.is_dir():
         raise ProjectError(f"The folder {path.parent} does not exist.")
     manifest = doc.state()
-    manifest.update(
-        {"format": FORMAT_NAME, "version": FORMAT_VERSION, "app_version": __version__}
-    )
+    manifest.update({"format": FORMAT_NAME, "version": FORMAT_VERSION, "app_version": __version__})
     name = PurePosixPath(doc.name.replace("\\", "/")).name or "photo"
     if doc.source_bytes:
         source_member, source_data = f"source/{name}", doc.source_bytes
@@ -499,7 +495,9 @@ def save_project(doc: Document, path: str | Path) -> Path:
     try:
         manifest_text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ProjectError(f"The project could not be saved: a setting is not storable ({exc}).") from None
+        raise ProjectError(
+            f"The project could not be saved: a setting is not storable ({exc})."
+        ) from None
     try:
         with open_atomic(path, overwrite=True) as handle:
             with zipfile.ZipFile(handle, "w") as archive:
@@ -510,7 +508,9 @@ def save_project(doc: Document, path: str | Path) -> Path:
                         png = encode_png(variant.rgb, 16, note=None)
                         archive.writestr(var_state["image"], png, zipfile.ZIP_STORED)
     except OSError as exc:
-        raise ProjectError(f"The project {path.name} could not be saved: {exc.strerror or exc}.") from None
+        raise ProjectError(
+            f"The project {path.name} could not be saved: {exc.strerror or exc}."
+        ) from None
     doc.project_path = path
     logger.info("Saved project %s (%d runs)", path, len(doc.runs))
     return path
@@ -539,7 +539,9 @@ def _read_manifest(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     except KeyError:
         raise ProjectError(f"{path.name} is not a PiggyDesk project (no manifest).") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProjectError(f"{path.name} is damaged: its manifest cannot be read ({exc}).") from None
+        raise ProjectError(
+            f"{path.name} is damaged: its manifest cannot be read ({exc})."
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise ProjectError(f"{path.name} is not a PiggyDesk project.")
     version = manifest.get("version")
@@ -578,8 +580,11 @@ def _document_from_manifest(
                 for v in run_state["variants"]
             ]
             runs.append(
-                Run(variants=variants, engine=str(run_state.get("engine", "")),
-                    created=str(run_state.get("created", "")))
+                Run(
+                    variants=variants,
+                    engine=str(run_state.get("engine", "")),
+                    created=str(run_state.get("created", "")),
+                )
             )
         chosen = manifest.get("chosen")
         return Document(

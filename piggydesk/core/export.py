@@ -52,7 +52,7 @@ FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpe
 
 JPEG_QUALITY = 95
 _EXIF_PLACEHOLDER = 34664
-PNG_COMPRESSION = 3  # zlib level: 16-bit PNGs of 12 MP stay quick to write
+PNG_COMPRESSION = {8: 3, 16: 1}  # zlib level; 16-bit noise barely compresses further
 
 
 def export_image(
@@ -138,7 +138,9 @@ def encode_png(
     """
     pixels = from_unit_float(_as_rgb(rgb), bit_depth)
     ok, encoded = cv2.imencode(
-        ".png", np.ascontiguousarray(pixels[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
+        ".png",
+        np.ascontiguousarray(pixels[..., ::-1]),
+        [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION[bit_depth]],
     )
     if not ok:
         raise ExportError("The PNG encoder failed.")
@@ -147,8 +149,9 @@ def encode_png(
         chunks.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
     if note is not None:
         exif_bytes = exif_for_export(exif, size=pixels.shape[:2])
-        chunks.append(_png_chunk(b"eXIf", exif_bytes[6:] if exif_bytes[:6] == b"Exif\x00\x00"
-                                 else exif_bytes))
+        chunks.append(
+            _png_chunk(b"eXIf", exif_bytes[6:] if exif_bytes[:6] == b"Exif\x00\x00" else exif_bytes)
+        )
         chunks.append(_png_text("Software", SOFTWARE))
         chunks.append(_png_text("Description", note))
     for key, value in (texts or {}).items():

@@ -47,7 +47,16 @@ MAX_PIXELS = 150_000_000
 """The largest picture PiggyDesk opens (150 megapixels: far beyond any scanner's output)."""
 
 SUPPORTED_SUFFIXES = (
-    ".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".bmp", ".dib", ".webp", ".gif",
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".png",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".dib",
+    ".webp",
+    ".gif",
 )
 """File name endings offered in open dialogs and picked up by batch processing."""
 
@@ -392,8 +401,9 @@ def _thumbnail(values: np.ndarray, max_pixels: int = 250_000) -> np.ndarray:
 
 def _is_neutral(rgb: np.ndarray) -> bool:
     """Whether every pixel has r == g == b (a gray picture stored as RGB)."""
-    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1],
-                                                                             rgb[..., 2]))
+    return bool(
+        np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
+    )
 
 
 def _has_colour(rgb: np.ndarray) -> bool:

@@ -33,9 +33,51 @@ _PIXEL_Y = ExifTags.Base.ExifImageHeight  # 0xA003 PixelYDimension
 # pixels have been decoded and will be written again in another layout.
 _STRUCTURAL_TAGS = frozenset(
     {
-        254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284,
-        292, 293, 296, 317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 347, 513,
-        514, 530, 531, 532, 282, 283, 34675, 700, 33723, 34377, 37724, 50838, 50839,
+        254,
+        255,
+        256,
+        257,
+        258,
+        259,
+        262,
+        263,
+        266,
+        273,
+        277,
+        278,
+        279,
+        280,
+        281,
+        284,
+        292,
+        293,
+        296,
+        317,
+        320,
+        322,
+        323,
+        324,
+        325,
+        330,
+        338,
+        339,
+        340,
+        341,
+        347,
+        513,
+        514,
+        530,
+        531,
+        532,
+        282,
+        283,
+        34675,
+        700,
+        33723,
+        34377,
+        37724,
+        50838,
+        50839,
     }
 )
 
@@ -114,8 +156,11 @@ def read_exif_tags(exif: bytes | None) -> dict[int, object]:
 def date_taken(exif: bytes | None) -> str | None:
     """``DateTimeOriginal`` (or ``DateTime``) as the EXIF text ``YYYY:MM:DD HH:MM:SS``."""
     tags = read_exif_tags(exif)
-    for tag in (ExifTags.Base.DateTimeOriginal, ExifTags.Base.DateTimeDigitized,
-                ExifTags.Base.DateTime):
+    for tag in (
+        ExifTags.Base.DateTimeOriginal,
+        ExifTags.Base.DateTimeDigitized,
+        ExifTags.Base.DateTime,
+    ):
         value = tags.get(tag)
         if isinstance(value, str) and value.strip():
             return value.strip()
