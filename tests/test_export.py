@@ -250,3 +250,12 @@ def test_temporary_file_lives_next_to_the_target(
     export_image(rgb, tmp_path / "x.png")
     assert seen and seen[0].parent == tmp_path and seen[0].name.startswith(".x.png")
     assert (tmp_path / "x.png").exists()
+
+
+def test_tiff_exif_survives_a_second_round(tmp_path: Path, rgb: np.ndarray) -> None:
+    first = export_image(rgb, tmp_path / "first.tif", bit_depth=16, exif=_exif_bytes())
+    photo = load_photo(first)
+    assert date_taken(photo.exif) == DATE
+    second = export_image(photo.rgb, tmp_path / "second.png", exif=photo.exif)
+    assert date_taken(load_photo(second).exif) == DATE
+    assert read_exif_tags(load_photo(second).exif)[ExifTags.Base.Make] == "Agfa"

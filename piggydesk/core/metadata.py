@@ -93,6 +93,8 @@ def clean_exif(exif: Image.Exif) -> bytes | None:
         for tag, value in exif.items():
             if tag in _STRUCTURAL_TAGS or tag in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo):
                 continue
+            if tag == ExifTags.Base.ImageDescription and str(value).startswith('{"shape"'):
+                continue  # tifffile's layout note, not a person's description
             cleaned[tag] = value
         for ifd_tag in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo):
             if ifd_tag in exif:
