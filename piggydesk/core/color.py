@@ -7,6 +7,7 @@ and CIE 1976 L*a*b* with the D65 reference white. All functions take and return
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 _RGB_TO_XYZ = np.array(
@@ -23,21 +24,32 @@ _EPS = 216.0 / 24389.0
 _KAPPA = 24389.0 / 27.0
 
 
+def _pow(base: np.ndarray, exponent: float) -> np.ndarray:
+    """``base ** exponent`` for positive float32 ``base`` of any shape (OpenCV: SIMD, threaded)."""
+    flat = np.ascontiguousarray(base, dtype=np.float32).reshape(-1, 1)
+    if flat.size == 0:
+        return np.empty(base.shape, dtype=np.float32)
+    return cv2.pow(flat, exponent).reshape(base.shape)
+
+
 def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
     """sRGB-encoded values in [0, 1] to linear light."""
     rgb = np.asarray(rgb, dtype=np.float32)
-    return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4).astype(
-        np.float32
+    base = np.maximum(rgb, np.float32(0.04045))  # the power branch only ever sees its own range
+    base += np.float32(0.055)
+    base *= np.float32(1.0 / 1.055)
+    return np.where(rgb <= 0.04045, rgb * np.float32(1.0 / 12.92), _pow(base, 2.4)).astype(
+        np.float32, copy=False
     )
 
 
 def linear_to_srgb(lin: np.ndarray) -> np.ndarray:
     """Linear light to sRGB-encoded values (not clipped)."""
     lin = np.asarray(lin, dtype=np.float32)
-    safe = np.maximum(lin, 0.0)
-    return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * safe ** (1.0 / 2.4) - 0.055).astype(
-        np.float32
-    )
+    high = _pow(np.maximum(lin, np.float32(0.0031308)), 1.0 / 2.4)
+    high *= np.float32(1.055)
+    high -= np.float32(0.055)
+    return np.where(lin <= 0.0031308, lin * np.float32(12.92), high).astype(np.float32, copy=False)
 
 
 def _f(t: np.ndarray) -> np.ndarray:
