@@ -125,11 +125,15 @@ class Document:
     def open_photo(cls, path: str | Path) -> Document:
         """A new document for the photo at ``path`` (``PhotoError`` if it can't be read)."""
         path = Path(path)
-        photo = load_photo(path)
+        if not path.is_file():
+            load_photo(path)  # raises the readable "does not exist" / "is a folder" sentence
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise PhotoError(f"{path} could not be read again: {exc}") from None
+            raise PhotoError(
+                f"The file {path} could not be read ({exc.strerror or exc})."
+            ) from None
+        photo = load_photo_bytes(data, name=path.name, path=path)
         return cls(photo=photo, source_path=path, source_bytes=data, source_name=path.name)
 
     @property
