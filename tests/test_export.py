@@ -68,7 +68,8 @@ def test_png_is_exact_and_keeps_metadata(tmp_path: Path, rgb: np.ndarray, bit_de
         written = _read16(out)
         assert written.dtype == np.uint16
     else:
-        written = np.asarray(Image.open(out))
+        with Image.open(out) as image:
+            written = np.asarray(image)
     np.testing.assert_array_equal(written, from_unit_float(rgb, bit_depth))
     _check_metadata(out, icc)
     with Image.open(out) as image:
@@ -124,7 +125,8 @@ def test_exports_without_source_metadata_still_say_piggydesk(tmp_path: Path, rgb
 
 def test_resize_on_export(tmp_path: Path, rgb: np.ndarray) -> None:
     out = export_image(rgb, tmp_path / "small.png", size=(20, 28))
-    assert Image.open(out).size == (28, 20)
+    with Image.open(out) as image:
+        assert image.size == (28, 20)
     out = export_image(rgb, tmp_path / "big.tif", size=(80, 112), bit_depth=16)
     assert tifffile.imread(out).shape == (80, 112, 3)
     with pytest.raises(ExportError):
@@ -177,7 +179,8 @@ def test_refuses_existing_file_unless_asked(tmp_path: Path, rgb: np.ndarray) -> 
         export_image(rgb, target)
     assert target.read_bytes() == b"precious"
     export_image(rgb, target, overwrite=True)
-    assert Image.open(target).size == (56, 40)
+    with Image.open(target) as image:
+        assert image.size == (56, 40)
 
 
 def test_never_writes_over_the_source(tmp_path: Path, rgb: np.ndarray) -> None:

@@ -218,7 +218,8 @@ def test_every_orientation_matches_pillow(tmp_path: Path, orientation: int) -> N
     pixels = _gradient(40, 56)
     Image.fromarray(pixels).save(tmp_path / "o.png", exif=_exif(orientation))
     photo = load_photo(tmp_path / "o.png")
-    expected = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "o.png")))
+    with Image.open(tmp_path / "o.png") as image:
+        expected = np.asarray(ImageOps.exif_transpose(image))
     np.testing.assert_array_equal(np.rint(photo.rgb * 255).astype(np.uint8), expected)
 
 
