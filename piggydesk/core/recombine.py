@@ -81,15 +81,20 @@ def recombine(
 
     ``lightness_full`` is float32 ``(H, W)`` L* (0-100); ``ab_work`` float32 ``(h, w, 2)``
     in Lab units at any working size. The result's L* equals ``lightness_full``.
+    Upsampling and gamut mapping run band by band, so no full-size chroma is ever stored.
     """
-    lightness_full = np.asarray(lightness_full, dtype=np.float32)
-    ab_work = np.asarray(ab_work, dtype=np.float32)
-    if lightness_full.ndim != 2:
-        raise ValueError(f"lightness must be (H, W), not {lightness_full.shape}")
-    if ab_work.ndim != 3 or ab_work.shape[2] != 2:
-        raise ValueError(f"ab must be (h, w, 2), not {ab_work.shape}")
-    ab_full = guided_upsample(lightness_full, ab_work, eps=eps, radius=radius)
-    return lab_to_rgb_preserving_lightness(lightness_full, ab_full)
+    lightness_full, ab_work = _check(lightness_full, ab_work)
+    H, W = lightness_full.shape
+    chroma = _ChromaBands(lightness_full, ab_work, eps=eps, radius=radius)
+    out = np.empty((H, W, 3), dtype=np.float32)
+
+    def band(rows: slice) -> None:
+        L = np.clip(lightness_full[rows], 0.0, 100.0).reshape(-1)
+        a, b = chroma(rows)
+        out[rows] = _encode_srgb(_gamut_mapped_linear(L, a, b)).reshape(-1, W, 3)
+
+    _run_bands(H, W, band)
+    return out
 
 
 def guided_upsample(
@@ -100,10 +105,89 @@ def guided_upsample(
     radius: int | None = None,
 ) -> np.ndarray:
     """Chroma ``(h, w, 2)`` to the size of ``lightness_full`` with the fast guided filter."""
+    lightness_full, ab_work = _check(lightness_full, ab_work)
     H, W = lightness_full.shape
-    h, w = ab_work.shape[:2]
-    if (h, w) == (H, W):
-        return ab_work.astype(np.float32, copy=True)
+    chroma = _ChromaBands(lightness_full, ab_work, eps=eps, radius=radius)
+    out = np.empty((H, W, 2), dtype=np.float32)
+
+    def band(rows: slice) -> None:
+        a, b = chroma(rows)
+        out[rows, :, 0] = a.reshape(-1, W)
+        out[rows, :, 1] = b.reshape(-1, W)
+
+    _run_bands(H, W, band)
+    return out
+
+
+def _check(lightness: np.ndarray, ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lightness = np.asarray(lightness, dtype=np.float32)
+    ab = np.asarray(ab, dtype=np.float32)
+    if lightness.ndim != 2:
+        raise ValueError(f"lightness must be (H, W), not {lightness.shape}")
+    if ab.ndim != 3 or ab.shape[2] != 2:
+        raise ValueError(f"ab must be (h, w, 2), not {ab.shape}")
+    return lightness, ab
+
+
+class _ChromaBands:
+    """Full-size a*, b* for any band of rows, from guided-filter coefficients at working size.
+
+    The coefficient maps (a_k, b_k of He et al., averaged over windows) are computed once at
+    working size; each band interpolates them bilinearly (half-pixel centres, as
+    ``cv2.resize``) to full size and applies them to the full-size guide.
+    """
+
+    def __init__(
+        self, lightness: np.ndarray, ab: np.ndarray, *, eps: float, radius: int | None
+    ) -> None:
+        self.lightness = lightness
+        self.H, self.W = lightness.shape
+        h, w = ab.shape[:2]
+        self.passthrough = (h, w) == (self.H, self.W)
+        if self.passthrough:
+            self.ab = ab
+            return
+        coeffs = _guided_coefficients(lightness, ab, eps=eps, radius=radius)
+        if self.H <= h and self.W <= w:  # the engine ran on an upscaled copy: average down
+            self.full = cv2.resize(coeffs, (self.W, self.H), interpolation=cv2.INTER_AREA)
+            self.coeffs = None
+        else:
+            self.full = None
+            self.coeffs = coeffs
+            src_y = (np.arange(self.H, dtype=np.float64) + 0.5) * (h / self.H) - 0.5
+            src_y = np.clip(src_y, 0.0, h - 1)
+            self.y0 = np.floor(src_y).astype(np.intp)
+            self.y1 = np.minimum(self.y0 + 1, h - 1)
+            self.wy = (src_y - self.y0).astype(np.float32)[:, None, None]
+
+    def __call__(self, rows: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Flat float32 ``a``, ``b`` for the pixels of ``rows``."""
+        if self.passthrough:
+            band = self.ab[rows]
+            return (
+                np.ascontiguousarray(band[..., 0]).reshape(-1),
+                np.ascontiguousarray(band[..., 1]).reshape(-1),
+            )
+        if self.full is not None:
+            c = self.full[rows]
+        else:
+            wy = self.wy[rows]
+            top, bottom = self.coeffs[self.y0[rows]], self.coeffs[self.y1[rows]]
+            vertical = top + (bottom - top) * wy  # (rows, w, 4)
+            c = cv2.resize(vertical, (self.W, vertical.shape[0]), interpolation=cv2.INTER_LINEAR)
+        g = self.lightness[rows] * np.float32(0.01)
+        a = c[..., 0] * g
+        a += c[..., 2]
+        b = c[..., 1] * g
+        b += c[..., 3]
+        return a.reshape(-1), b.reshape(-1)
+
+
+def _guided_coefficients(
+    lightness: np.ndarray, ab: np.ndarray, *, eps: float, radius: int | None
+) -> np.ndarray:
+    """Window-averaged guided-filter coefficients ``(h, w, 4)``: slope a, b; offset a, b."""
+    h, w = ab.shape[:2]
     if radius is None:
         radius = max(2, int(round(max(h, w) / 128)))
     ksize = (2 * radius + 1, 2 * radius + 1)
@@ -111,26 +195,14 @@ def guided_upsample(
     def box(x: np.ndarray) -> np.ndarray:
         return cv2.boxFilter(x, -1, ksize, normalize=True, borderType=cv2.BORDER_REFLECT)
 
-    guide = resize_lightness(lightness_full, (h, w)) / np.float32(100.0)
+    guide = resize_lightness(lightness, (h, w)) / np.float32(100.0)
     mean_i = box(guide)
     var_i = box(guide * guide) - mean_i * mean_i
-    mean_p = box(ab_work)
-    cov_ip = box(guide[..., None] * ab_work) - mean_i[..., None] * mean_p
-    a = cov_ip / (np.maximum(var_i, 0.0)[..., None] + np.float32(eps))
-    b = mean_p - a * mean_i[..., None]
-    coeffs = np.concatenate([box(a), box(b)], axis=2)  # (h, w, 4): a_a, a_b, b_a, b_b
-    interp = cv2.INTER_AREA if (H <= h and W <= w) else cv2.INTER_LINEAR
-    coeffs_full = cv2.resize(coeffs, (W, H), interpolation=interp)
-    out = np.empty((H, W, 2), dtype=np.float32)
-
-    def band(rows: slice) -> None:
-        g = lightness_full[rows] * np.float32(0.01)
-        c = coeffs_full[rows]
-        out[rows, :, 0] = c[..., 0] * g + c[..., 2]
-        out[rows, :, 1] = c[..., 1] * g + c[..., 3]
-
-    _run_bands(H, W, band)
-    return out
+    mean_p = box(ab)
+    cov_ip = box(guide[..., None] * ab) - mean_i[..., None] * mean_p
+    slope = cov_ip / (np.maximum(var_i, 0.0)[..., None] + np.float32(eps))
+    offset = mean_p - slope * mean_i[..., None]
+    return np.ascontiguousarray(np.concatenate([box(slope), box(offset)], axis=2))
 
 
 def lab_to_rgb_preserving_lightness(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
