@@ -19,6 +19,9 @@ Decisions worth knowing:
   32 pixels on a side are refused too (``core.sizing.check_min_size``).
 * A colour photo (sepia, faded, hand-tinted) is accepted: ``is_color`` is True and its
   lightness, computed from the colours, is what gets colorized.
+* Pixel values are read as sRGB. An RGB ICC profile is kept and re-embedded on export (so a
+  colour-managed viewer shows the tones as before); gray and CMYK profiles are dropped, as
+  they cannot describe the RGB result.
 """
 
 from __future__ import annotations
