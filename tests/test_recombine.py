@@ -173,3 +173,19 @@ def test_bad_shapes_are_refused() -> None:
         recombine(np.zeros((10, 10, 3), np.float32), np.zeros((4, 4, 2), np.float32))
     with pytest.raises(ValueError):
         recombine(np.zeros((10, 10), np.float32), np.zeros((4, 4, 3), np.float32))
+
+
+def test_bands_and_threads_give_the_same_result_as_one_piece(monkeypatch) -> None:
+    from piggydesk.core import recombine as module
+
+    L = _photo_lightness(120, 160)
+    ab = _chroma(48, 64, scale=90.0)
+    whole = recombine(L, ab)
+    whole_ab = guided_upsample(L, ab)
+    monkeypatch.setattr(module, "_BAND_PIXELS", 1000)  # 7 rows a band, many threads' work
+    # equal up to float rounding (SIMD code paths differ with the length of a band)
+    np.testing.assert_allclose(recombine(L, ab), whole, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(guided_upsample(L, ab), whole_ab, atol=1e-4, rtol=0)
+    small = _photo_lightness(40, 48)
+    big_ab = _chroma(256, 320)
+    np.testing.assert_array_equal(recombine(small, big_ab), recombine(small, big_ab))
