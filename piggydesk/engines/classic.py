@@ -83,7 +83,9 @@ def window_weights(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     count = valid.sum(axis=0) + 1.0  # the window includes the pixel itself
     mean = (np.where(valid, neighbours, 0.0).sum(axis=0) + y) / count
-    variance = (np.where(valid, (neighbours - mean) ** 2, 0.0).sum(axis=0) + (y - mean) ** 2) / count
+    variance = (
+        np.where(valid, (neighbours - mean) ** 2, 0.0).sum(axis=0) + (y - mean) ** 2
+    ) / count
 
     diff2 = (neighbours - y) ** 2
     nearest = np.where(valid, diff2, np.inf).min(axis=0)
@@ -242,7 +244,10 @@ class ClassicColorizer:
         message = ONE_VARIANT_MESSAGE if request.num_variants > 1 else ""
         seconds = timer.elapsed()
         logger.info(
-            "classic: %d hints, working size %dx%d, %.2f s", len(request.hints), work[1], work[0],
+            "classic: %d hints, working size %dx%d, %.2f s",
+            len(request.hints),
+            work[1],
+            work[0],
             seconds,
         )
         return [Variant(rgb=rgb, settings=settings, message=message, seconds=seconds)]
