@@ -1,0 +1,508 @@
+"""The ``piggydesk`` command: colorize photos from a terminal, run the self-test, manage models.
+
+``piggydesk`` alone (or with just a photo's path) opens the desktop app. Subcommands:
+``colorize``, ``batch``, ``self-test``, ``gui`` and ``models`` (when the model store is
+installed). Each subcommand's handler is ``func(args) -> int``.
+
+Exit codes: 0 success; 2 bad arguments or input (unreadable photo, unknown engine, file
+exists...); 1 internal error. Errors are one line on stderr; tracebacks go to the log file.
+Torch is never imported here: engines are loaded lazily through ``engines.registry``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from piggydesk import __version__
+from piggydesk.core.errors import PhotoError
+from piggydesk.core.export import FORMATS, export_image
+from piggydesk.core.hints import Hint, load_hints_file, parse_hint_arg
+from piggydesk.core.imaging import Photo, load_photo
+from piggydesk.engines import registry
+from piggydesk.engines.base import (
+    Cancelled,
+    Colorizer,
+    ColorizeRequest,
+    EngineInfo,
+    EngineUnavailable,
+    Variant,
+)
+from piggydesk.engines.device import DEVICE_CHOICES
+from piggydesk.logging_setup import log_file, setup_logging
+
+logger = logging.getLogger(__name__)
+
+PROG = "piggydesk"
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+INPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+GUI_MODULE = "piggydesk.ui.app"
+MODELS_MODULE = "piggydesk.modelstore.commands"
+
+
+class UsageError(Exception):
+    """Bad command-line arguments (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``piggydesk colorize: error: ... (see --help)``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def _hint_arg(text: str) -> Hint:
+    try:
+        return parse_hint_arg(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' must be 1 or more")
+    return value
+
+
+def _working_size(text: str) -> int:
+    value = _positive_int(text)
+    if not 64 <= value <= 2048:
+        raise argparse.ArgumentTypeError(f"the working size must be 64 to 2048 pixels, not {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' must not be negative")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"the seed must be between 0 and {2**32 - 1}")
+    return value
+
+
+def _engine_options() -> argparse.ArgumentParser:
+    """Options shared by ``colorize`` and ``batch``."""
+    common = _Parser(add_help=False)
+    g = common.add_argument_group("engine")
+    g.add_argument(
+        "--engine",
+        choices=registry.ENGINE_NAMES,
+        default=None,
+        help="instant, piggyback or classic (default: the default engine, instant when its "
+        "model is installed)",
+    )
+    g.add_argument("--model", metavar="PATH", default=None, help="model file or folder to use")
+    g.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default="auto",
+        help="where to compute (default auto: CUDA, then Apple MPS, then CPU)",
+    )
+    g.add_argument(
+        "--size",
+        type=_working_size,
+        default=None,
+        metavar="N",
+        help="working size: the long side the engine works at (default: the engine's own, "
+        "512 for classic); the result always has the photo's full size",
+    )
+    h = common.add_argument_group("hints and prompt")
+    h.add_argument(
+        "--hint",
+        action="append",
+        type=_hint_arg,
+        default=[],
+        metavar="X,Y,#RRGGBB",
+        help="a colour hint at pixel X,Y of the input (optionally X,Y,#RRGGBB,RADIUS); repeatable",
+    )
+    h.add_argument(
+        "--hints",
+        metavar="FILE.json",
+        default=None,
+        help='hints file: {"hints": [{"x": .., "y": .., "color": "#rrggbb", "radius": 2}, ...]}',
+    )
+    h.add_argument("--prompt", default="", help="describe the photo (piggyback engine)")
+    h.add_argument("--negative-prompt", default="", help="what to avoid (piggyback engine)")
+    s = common.add_argument_group("sampling")
+    s.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    s.add_argument(
+        "--variants",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="number of variants; N > 1 writes photo-1.png ... photo-N.png",
+    )
+    s.add_argument("--steps", type=_positive_int, default=20, help="diffusion steps (default 20)")
+    s.add_argument(
+        "--guidance",
+        type=_non_negative_float,
+        default=7.5,
+        metavar="F",
+        help="classifier-free guidance scale (default 7.5)",
+    )
+    o = common.add_argument_group("output")
+    o.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    o.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=(8, 16),
+        default=None,
+        help="8 or 16 bits per channel (default: the input's; JPEG is always 8)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="PiggyDesk: bring old family photos back to colour. Run without a command "
+        "(or with just a photo) to open the desktop app.",
+        epilog=f"Log file: {log_file()}",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also print the log to the terminal"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _engine_options()
+
+    p = sub.add_parser(
+        "colorize",
+        parents=[common],
+        help="colorize one photo",
+        description="Colorize one photo and write the result (format from OUTPUT's extension: "
+        ".png, .tif/.tiff or .jpg/.jpeg).",
+    )
+    p.add_argument("input", metavar="INPUT", help="the photo to colorize")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="where to write")
+    p.set_defaults(func=cmd_colorize)
+
+    p = sub.add_parser(
+        "batch",
+        parents=[common],
+        help="colorize every photo in a folder",
+        description="Colorize every photo in INPUT_DIR into OUTPUT_DIR. A file that fails is "
+        "skipped and listed at the end; the batch goes on.",
+    )
+    p.add_argument("input_dir", metavar="INPUT_DIR", help="folder of photos")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT_DIR", help="result folder")
+    p.add_argument(
+        "--format",
+        choices=("png", "tif", "jpg"),
+        default="png",
+        help="file format of the results (default png)",
+    )
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser(
+        "self-test",
+        help="check that colorization works on this computer",
+        description="Load an engine, colorize a bundled sample photo and check the result.",
+    )
+    p.add_argument(
+        "--engine",
+        choices=registry.ENGINE_NAMES,
+        default=None,
+        help="engine to test (default: the default engine)",
+    )
+    p.add_argument("--model", metavar="PATH", default=None, help="model file or folder")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    p.set_defaults(func=cmd_self_test)
+
+    p = sub.add_parser("gui", help="open the desktop app", description="Open the desktop app.")
+    p.add_argument("path", nargs="?", help="a photo or .piggy project to open")
+    p.set_defaults(func=cmd_gui)
+
+    _add_models_commands(sub)
+    return parser
+
+
+def _add_models_commands(sub: argparse._SubParsersAction) -> None:
+    if importlib.util.find_spec(MODELS_MODULE) is None:
+        return
+    try:
+        module = importlib.import_module(MODELS_MODULE)
+    except ImportError as exc:
+        logger.warning("The models commands are unavailable: %s", exc)
+        return
+    module.add_models_parser(sub)
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def collect_hints(args: argparse.Namespace) -> list[Hint]:
+    hints = list(load_hints_file(args.hints)) if args.hints else []
+    return hints + list(args.hint)
+
+
+def check_hints_fit(hints: Sequence[Hint], photo: Photo) -> None:
+    height, width = photo.size
+    for hint in hints:
+        if not (0 <= hint.x < width and 0 <= hint.y < height):
+            raise PhotoError(
+                f"The hint at ({hint.x:g}, {hint.y:g}) lies outside the photo "
+                f"{photo.name} ({width}x{height} pixels)."
+            )
+
+
+def output_paths(output: Path, count: int) -> list[Path]:
+    """``photo.png`` for one variant; ``photo-1.png`` ... ``photo-N.png`` for several."""
+    if count == 1:
+        return [output]
+    return [output.with_name(f"{output.stem}-{i}{output.suffix}") for i in range(1, count + 1)]
+
+
+def _check_output(paths: Sequence[Path], overwrite: bool) -> None:
+    for path in paths:
+        if path.suffix.lower() not in FORMATS:
+            raise PhotoError(
+                f"PiggyDesk can write .png, .tif/.tiff and .jpg/.jpeg files, not "
+                f"'{path.suffix or path.name}'."
+            )
+        if path.exists() and not overwrite:
+            raise PhotoError(f"{path} already exists; add --overwrite to replace it.")
+        if not path.parent.is_dir():
+            raise PhotoError(f"The folder {path.parent} does not exist.")
+
+
+class _Session:
+    """One engine, loaded once, and the request settings from the command line."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.hints = collect_hints(args)
+        self.name = args.engine or registry.default_engine_name()
+        self.info: EngineInfo = registry.engine_info(self.name, args.model)
+        if not self.info.available:
+            raise EngineUnavailable(
+                f"The {self.info.display_name} engine cannot run: {self.info.reason}"
+            )
+        self._engine: Colorizer | None = None
+
+    @property
+    def engine(self) -> Colorizer:
+        if self._engine is None:
+            self._engine = registry.create_engine(self.name, self.args.device, self.args.model)
+        return self._engine
+
+    def colorize(self, photo: Photo) -> list[Variant]:
+        check_hints_fit(self.hints, photo)
+        args = self.args
+        request = ColorizeRequest(
+            lightness=photo.lightness,
+            hints=tuple(self.hints),
+            prompt=args.prompt,
+            negative_prompt=args.negative_prompt,
+            seed=args.seed,
+            num_variants=args.variants,
+            steps=args.steps,
+            guidance_scale=args.guidance,
+            working_size=args.size or self.info.default_working_size,
+        )
+        return self.engine.colorize(request)
+
+    def write(self, photo: Photo, variants: Sequence[Variant], paths: Sequence[Path]) -> None:
+        bit_depth = self.args.bit_depth or photo.bit_depth
+        for variant, path in zip(variants, paths):
+            export_image(
+                variant.rgb,
+                path,
+                bit_depth=bit_depth,
+                overwrite=self.args.overwrite,
+                icc_profile=photo.icc_profile,
+                exif=photo.exif,
+                source_path=photo.path,
+            )
+
+
+def _messages(variants: Sequence[Variant]) -> list[str]:
+    seen: list[str] = []
+    for variant in variants:
+        if variant.message and variant.message not in seen:
+            seen.append(variant.message)
+    return seen
+
+
+def cmd_colorize(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    paths = output_paths(output, args.variants)
+    _check_output(paths, args.overwrite)
+    session = _Session(args)
+    photo = load_photo(args.input)
+    variants = session.colorize(photo)
+    written = paths[: len(variants)]
+    session.write(photo, variants, written)
+    for message in _messages(variants):
+        print(f"Note: {message}")
+    seconds = sum(v.seconds for v in variants)
+    for path in written:
+        print(f"Wrote {path} ({session.name} engine, {seconds:.1f} s)")
+    return EXIT_OK
+
+
+def list_photos(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    in_dir, out_dir = Path(args.input_dir), Path(args.output)
+    if not in_dir.is_dir():
+        raise PhotoError(f"The folder {in_dir} does not exist.")
+    photos = list_photos(in_dir)
+    if not photos:
+        raise PhotoError(
+            f"There are no photos in {in_dir} (looked for {', '.join(INPUT_SUFFIXES)})."
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PhotoError(f"The folder {out_dir} could not be created ({exc}).") from None
+    session = _Session(args)
+    failures: list[tuple[Path, str]] = []
+    notes: list[str] = []
+    done = 0
+    for source in tqdm(photos, desc="Colorizing", unit="photo", disable=None, file=sys.stderr):
+        try:
+            paths = output_paths(out_dir / f"{source.stem}.{args.format}", args.variants)
+            _check_output(paths, args.overwrite)
+            photo = load_photo(source)
+            variants = session.colorize(photo)
+            session.write(photo, variants, paths[: len(variants)])
+            notes.extend(m for m in _messages(variants) if m not in notes)
+            done += 1
+        except (Cancelled, KeyboardInterrupt):
+            raise
+        except EngineUnavailable:
+            raise  # the engine cannot run at all: no point trying the next photo
+        except PhotoError as exc:
+            logger.info("batch: skipping %s: %s", source, exc)
+            failures.append((source, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
+            logger.exception("batch: %s failed", source)
+            failures.append((source, f"internal error: {exc}"))
+    for message in notes:
+        print(f"Note: {message}")
+    print(f"Colorized {done} of {len(photos)} photos into {out_dir}.")
+    if failures:
+        print(f"Skipped {len(failures)}:")
+        for source, reason in failures:
+            print(f"  {source.name}: {_one_line(reason)}")
+        print(f"{PROG} batch: {len(failures)} of {len(photos)} photos failed.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def cmd_self_test(args: argparse.Namespace) -> int:
+    from piggydesk.selftest import run_self_test
+
+    report = run_self_test(engine=args.engine, device=args.device, model_path=args.model)
+    for line in report.details:
+        print(line)
+    if report.ok:
+        print(f"Self-test passed ({report.engine} engine).")
+        return EXIT_OK
+    for problem in report.problems:
+        print(f"Problem: {problem}")
+    print(
+        f"{PROG} self-test: the {report.engine} engine failed: {report.problems[0]}",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    return open_gui([args.path] if args.path else [])
+
+
+def open_gui(argv: Sequence[str]) -> int:
+    """Start the desktop app (imported lazily: the CLI itself never imports Qt)."""
+    try:
+        app = importlib.import_module(GUI_MODULE)
+    except ImportError as exc:
+        logger.exception("The desktop app could not be imported")
+        print(
+            f"{PROG}: the desktop app is not available here ({_one_line(str(exc))}); the "
+            "command-line tools still work (see 'piggydesk --help').",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    return int(app.main(list(argv)) or 0)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()) or "unknown error"
+
+
+def _wants_gui(argv: Sequence[str], commands: Sequence[str]) -> bool:
+    if not argv:
+        return True
+    return len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    log = setup_logging(verbose="-v" in argv or "--verbose" in argv)
+    logger.info("piggydesk %s: %s", __version__, argv)
+    where = f" (details in {log})" if log else ""
+    try:
+        parser = build_parser()
+        commands = list(_subcommand_names(parser))
+        if _wants_gui(argv, commands):
+            return open_gui(argv)
+        args = parser.parse_args(argv)
+        if getattr(args, "func", None) is None:
+            parser.print_help()
+            return EXIT_OK
+        return int(args.func(args))
+    except UsageError as exc:
+        print(_one_line(str(exc)), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (PhotoError, EngineUnavailable) as exc:
+        logger.info("refused: %s", exc)
+        print(f"{PROG}: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (Cancelled, KeyboardInterrupt):
+        print(f"{PROG}: cancelled.", file=sys.stderr)
+        return 130
+    except SystemExit as exc:  # --help and --version exit through argparse
+        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the one place internal errors become one line
+        logger.exception("internal error")
+        print(f"{PROG}: internal error: {_one_line(str(exc))}{where}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _subcommand_names(parser: argparse.ArgumentParser) -> list[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
