@@ -156,3 +156,16 @@ def test_models_list_as_a_subprocess(cli_env):
     )
     assert result.returncode == 0, result.stderr
     assert "tiny" in result.stdout and "available" in result.stdout
+
+
+def test_models_error_as_a_subprocess_is_one_line_exit_2(cli_env):
+    if any(importlib.util.find_spec(m) is None for m in ("piggydesk.cli", "piggydesk.__main__")):
+        pytest.skip("piggydesk/cli.py and __main__.py (CLI helper) are not there yet")
+    result = subprocess.run(
+        [sys.executable, "-m", "piggydesk", "models", "download", "nope"],
+        capture_output=True, text=True, env=dict(os.environ), timeout=120,
+    )
+    assert result.returncode == 2
+    assert "no model called 'nope'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
