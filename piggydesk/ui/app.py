@@ -70,9 +70,15 @@ def create_application(argv: Sequence[str] | None = None) -> QApplication:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the GUI; ``argv`` may hold one photo or ``.piggy`` project to open."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--smoke-test" in argv:  # packaging check: open, colorize a sample, quit (ui/smoke.py)
+        from piggydesk.ui.smoke import run_smoke_test
+
+        setup_logging()
+        return run_smoke_test(create_application([]), argv)
     parser = argparse.ArgumentParser(prog="piggydesk", description="PiggyDesk desktop app")
     parser.add_argument("path", nargs="?", help="a photo or .piggy project to open")
-    args, qt_args = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    args, qt_args = parser.parse_known_args(argv)
     setup_logging()
     app = create_application(qt_args)
     from piggydesk.ui.main_window import MainWindow

@@ -74,8 +74,9 @@ class GamutPicker(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("gamutPicker")
-        self.setMinimumSize(160, 160)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.setMinimumSize(150, 150)
+        self.setMaximumHeight(190)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setToolTip("Colours that exist at the selected point's lightness")
         self._lightness = 50.0
         self._image: QImage | None = None
@@ -87,7 +88,7 @@ class GamutPicker(QWidget):
         return self._lightness
 
     def sizeHint(self) -> QSize:  # noqa: N802
-        return QSize(220, 220)
+        return QSize(190, 190)
 
     def hasHeightForWidth(self) -> bool:  # noqa: N802
         return True
@@ -241,7 +242,7 @@ class ColourPanel(QWidget):
         self.lightness_label.setObjectName("lightnessLabel")
         layout.addWidget(self.lightness_label)
         self.picker = GamutPicker()
-        layout.addWidget(self.picker, 1)
+        layout.addWidget(self.picker)
 
         row = QHBoxLayout()
         self.current_swatch = QLabel()

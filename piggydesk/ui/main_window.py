@@ -165,6 +165,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._space_filter = _SpaceFilter(self)
         QApplication.instance().installEventFilter(self._space_filter)
+        QApplication.instance().aboutToQuit.connect(self.worker.shutdown)
         self._live_timer = QTimer(self)
         self._live_timer.setSingleShot(True)
         self._live_timer.timeout.connect(self._live_run)
@@ -195,7 +196,7 @@ class MainWindow(QMainWindow):
 
     def _build_docks(self) -> None:
         right = Qt.DockWidgetArea.RightDockWidgetArea
-        self.prompt_dock = self._dock("Colorize", "promptDock", self.prompt_panel, right, True)
+        self.prompt_dock = self._dock("Colorize", "promptDock", self.prompt_panel, right)
         self.colour_dock = self._dock("Colour", "colourDock", self.colour_panel, right, True)
         self.history_dock = self._dock("Undo History", "historyDock", self.undo_view, right)
         self.tabifyDockWidget(self.colour_dock, self.history_dock)
@@ -203,7 +204,7 @@ class MainWindow(QMainWindow):
         self.strip_dock = self._dock(
             "Results", "resultsDock", self.strip, Qt.DockWidgetArea.BottomDockWidgetArea
         )
-        self.resizeDocks([self.prompt_dock, self.colour_dock], [300, 420], Qt.Orientation.Vertical)
+        self.resizeDocks([self.prompt_dock, self.colour_dock], [330, 420], Qt.Orientation.Vertical)
         self.resizeDocks([self.prompt_dock], [320], Qt.Orientation.Horizontal)
 
     def _build_status_bar(self) -> None:
@@ -265,12 +266,16 @@ class MainWindow(QMainWindow):
         self.batch_action = a("&Batch Colorize…", self.batch_dialog, ["Ctrl+B"],
                               "Colorize a whole folder of photos")
         self.quit_action = a("&Quit", self.close, [QKeySequence.StandardKey.Quit], "Quit PiggyDesk")
-        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcuts([QKeySequence.StandardKey.Undo])
-        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        self.addAction(self.undo_action)
-        self.addAction(self.redo_action)
+        self.undo_action = a("&Undo", self.undo_stack.undo, [QKeySequence.StandardKey.Undo],
+                             "Undo the last edit", name="undoAction")
+        self.redo_action = a("&Redo", self.undo_stack.redo, ["Ctrl+Shift+Z", "Ctrl+Y"],
+                             "Redo the edit you undid", name="redoAction")
+        self.undo_action.setEnabled(False)
+        self.redo_action.setEnabled(False)
+        self.undo_stack.canUndoChanged.connect(self.undo_action.setEnabled)
+        self.undo_stack.canRedoChanged.connect(self.redo_action.setEnabled)
+        self.undo_stack.undoTextChanged.connect(self._undo_text_changed)
+        self.undo_stack.redoTextChanged.connect(self._redo_text_changed)
         self.delete_action = a("&Delete Hint", self.delete_selected_hint,
                                [QKeySequence(Qt.Key.Key_Delete), QKeySequence(Qt.Key.Key_Backspace)],
                                "Remove the selected hint")
@@ -600,6 +605,12 @@ class MainWindow(QMainWindow):
     def _show_result(self) -> None:
         self.canvas.set_after(self.current_result())
         self.export_action.setEnabled(self.current_result() is not None)
+
+    def _undo_text_changed(self, text: str) -> None:
+        self.undo_action.setToolTip(f"Undo {text}" if text else "Nothing to undo")
+
+    def _redo_text_changed(self, text: str) -> None:
+        self.redo_action.setToolTip(f"Redo {text}" if text else "Nothing to redo")
 
     def _on_zoom_changed(self, zoom: float) -> None:
         self.zoom_label.setText(f"{zoom * 100:.0f}%")

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -55,8 +56,16 @@ class PromptPanel(QWidget):
         self.setObjectName("promptPanel")
         self._engines: dict[str, EngineInfo] = {}
         self._updating = False
-        layout = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        fields = QWidget()
+        layout = QVBoxLayout(fields)
         layout.setContentsMargins(6, 6, 6, 6)
+        scroll.setWidget(fields)
+        outer.addWidget(scroll, 1)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
 
@@ -82,7 +91,7 @@ class PromptPanel(QWidget):
         self.prompt_edit = QPlainTextEdit()
         self.prompt_edit.setObjectName("promptEdit")
         self.prompt_edit.setPlaceholderText("Describe the photo, e.g. “a girl in a red dress, 1950s”")
-        self.prompt_edit.setFixedHeight(64)
+        self.prompt_edit.setFixedHeight(52)
         self.prompt_edit.setTabChangesFocus(True)
         self.prompt_label = QLabel("Prompt")
         form.addRow(self.prompt_label, self.prompt_edit)
@@ -103,7 +112,7 @@ class PromptPanel(QWidget):
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, MAX_SEED)
         self.dice_button = QToolButton()
-        self.dice_button.setText("🎲")
+        self.dice_button.setText("Roll")
         self.dice_button.setToolTip("Roll a new seed")
         seed_row.addWidget(self.seed_spin, 1)
         seed_row.addWidget(self.dice_button)
@@ -121,7 +130,9 @@ class PromptPanel(QWidget):
         form.addRow(self.guidance_label, self.guidance_spin)
         layout.addLayout(form)
 
+        layout.addStretch(1)
         buttons = QHBoxLayout()
+        buttons.setContentsMargins(6, 4, 6, 6)
         self.live_check = QCheckBox("Live")
         self.live_check.setObjectName("liveCheck")
         self.live_check.setToolTip("Refresh the result shortly after each hint edit (instant engine)")
@@ -132,8 +143,7 @@ class PromptPanel(QWidget):
         self.colorize_button.setToolTip("Colorize the photo (Ctrl+Return)")
         buttons.addWidget(self.live_check)
         buttons.addWidget(self.colorize_button, 1)
-        layout.addLayout(buttons)
-        layout.addStretch(1)
+        outer.addLayout(buttons)  # always visible, below the scrolling fields
 
         self.engine_combo.currentIndexChanged.connect(self._engine_chosen)
         self.device_combo.currentIndexChanged.connect(self._device_chosen)
@@ -224,10 +234,12 @@ class PromptPanel(QWidget):
             self.live_check.setChecked(False)
         if info is None:
             self.engine_note.setText("Looking for engines…")
-        elif info.needs_hints:
-            self.engine_note.setText(f"{info.description} Add colour hints first.".strip())
         else:
-            self.engine_note.setText(info.description)
+            short = info.description.split(": ")[0].strip().rstrip(".")
+            if info.needs_hints:
+                short = f"{short}. Add colour hints first." if short else "Add colour hints first."
+            self.engine_note.setText(short)
+            self.engine_note.setToolTip(info.description)
         self.engine_note.setVisible(bool(self.engine_note.text()))
 
     # -- values ------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from piggydesk.ui.image_convert import thumbnail
 
 logger = logging.getLogger(__name__)
 
-THUMB = 96
+THUMB = 80
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,13 @@ class VariantsStrip(QWidget):
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
-        side = QVBoxLayout()
+        side_widget = QWidget()
+        side_widget.setFixedWidth(190)
+        side = QVBoxLayout(side_widget)
+        side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(QLabel("Run"))
         self.run_combo = QComboBox()
         self.run_combo.setObjectName("runCombo")
-        self.run_combo.setMinimumWidth(170)
         self.run_combo.setToolTip("Earlier runs stay here (and in the project file)")
         side.addWidget(self.run_combo)
         self.use_button = QPushButton("Use these settings")
@@ -83,7 +85,7 @@ class VariantsStrip(QWidget):
         self.use_button.setToolTip("Restore the engine, seed, prompt and hints of the chosen variant")
         side.addWidget(self.use_button)
         side.addStretch(1)
-        layout.addLayout(side)
+        layout.addWidget(side_widget)
 
         self.list = QListWidget()
         self.list.setObjectName("variantList")
@@ -94,12 +96,12 @@ class VariantsStrip(QWidget):
         self.list.setGridSize(QSize(THUMB + 16, THUMB + 26))
         self.list.setMovement(QListView.Movement.Static)
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
-        self.list.setFixedHeight(THUMB + 44)
+        self.list.setFixedHeight(THUMB + 36)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         layout.addWidget(self.list, 1)
         self.empty_label = QLabel("Results appear here after you press Colorize.")
         self.empty_label.setEnabled(False)
-        layout.addWidget(self.empty_label)
+        layout.addWidget(self.empty_label, 1)
 
         self.run_combo.currentIndexChanged.connect(self._run_selected)
         self.list.itemClicked.connect(self._item_clicked)
