@@ -485,3 +485,48 @@ def test_trained_outputs_assemble_into_a_bundle_the_engine_runs(
     assert variant.rgb.shape == (*request.lightness.shape, 3)
     assert np.isfinite(variant.rgb).all()
     assert np.abs(rgb_to_lab(variant.rgb)[..., 0] - request.lightness).max() < 0.5
+
+
+def test_decoder_gradient_checkpointing_and_bf16_train_the_same_model(base, four_photos, tmp_path):
+    runs = {}
+    for name, extra in (("plain", []), ("ckpt", ["--gradient-checkpointing"])):
+        out = tmp_path / name
+        args = _decoder_args(
+            base,
+            four_photos,
+            out,
+            "--max-steps",
+            "2",
+            "--lr",
+            "1e-3",
+            "--disc-start",
+            "1",
+            "--checkpoint-every",
+            "0",
+            "--num-val",
+            "0",
+            *extra,
+        )
+        assert train_decoder.main(args) == 0
+        runs[name] = load_file(out / "diffusion_pytorch_model.safetensors")
+    for key, value in runs["plain"].items():
+        torch.testing.assert_close(runs["ckpt"][key], value, rtol=1e-4, atol=1e-6)
+    out = tmp_path / "bf16"
+    args = _decoder_args(
+        base,
+        four_photos,
+        out,
+        "--max-steps",
+        "2",
+        "--mixed-precision",
+        "bf16",
+        "--checkpoint-every",
+        "0",
+        "--num-val",
+        "1",
+        "--disc-start",
+        "1",
+    )
+    assert train_decoder.main(args) == 0
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["loss"]) for r in records)

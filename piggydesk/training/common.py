@@ -68,6 +68,19 @@ def close_logging() -> None:
             handler.close()
 
 
+def make_accelerator(mixed_precision: str, cpu: bool):
+    """A single-process ``accelerate.Accelerator`` (device placement, autocast, fp16 scaling).
+
+    accelerate keeps a process-wide state that refuses a second, different configuration;
+    a training run owns its process, so a previous run's state (notebooks, tests) is reset.
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    return Accelerator(mixed_precision=mixed_precision, cpu=cpu)
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)

@@ -139,9 +139,11 @@ def validate(vae, decoder, samples: list[dict], device, path: Path) -> Path:
 
 def train(args: argparse.Namespace) -> Path:
     """Run (or resume) stage 2; returns the output folder holding the trained gray encoder."""
-    from accelerate import Accelerator
-
-    from piggydesk.models.lightness_decoder import GrayEncoder, LightnessAwareDecoder
+    from piggydesk.models.lightness_decoder import (
+        GrayEncoder,
+        LightnessAwareDecoder,
+        inject_lightness,
+    )
 
     out: Path = args.out
     common.setup_logging(out, LOG_NAME)
@@ -149,7 +151,7 @@ def train(args: argparse.Namespace) -> Path:
         raise DataError(f"{out} already holds checkpoints; remove them or drop --no-resume.")
     resume_from = None if args.no_resume else common.latest_checkpoint(out)
 
-    accelerator = Accelerator(mixed_precision=args.mixed_precision, cpu=args.cpu)
+    accelerator = common.make_accelerator(args.mixed_precision, args.cpu)
     device = accelerator.device
     common.seed_everything(args.seed)
 
@@ -273,24 +275,30 @@ def train(args: argparse.Namespace) -> Path:
         disc_on = discriminator is not None and run.step >= args.disc_start
         with torch.no_grad():
             z = vae.encode(x).latent_dist.sample(generator)
+        # D'(z, I_g) (Eq. 4), spelled out rather than via LightnessAwareDecoder.forward so that
+        # G's residual hooks stay in place through the backward pass: with gradient
+        # checkpointing the decoder's blocks are recomputed there and must see them again.
         with accelerator.autocast():
-            rec = decoder(z, gray)
-        rec = rec.float()
-        l1 = (rec - x).abs().mean()
-        rec_loss = l1
-        terms = {"l1": l1.item()}
-        if perceptual is not None:
-            p_loss = perceptual(rec, x).mean()
-            rec_loss = rec_loss + args.perceptual_weight * p_loss
-            terms["perceptual"] = p_loss.item()
-        loss = rec_loss
-        if disc_on:
-            g_loss = -discriminator(rec).mean()
-            d_weight = adaptive_weight(rec_loss, g_loss, last_layer) * args.disc_weight
-            loss = loss + d_weight * g_loss
-            terms["g_adv"] = g_loss.item()
-            terms["d_weight"] = d_weight.item()
-        accelerator.backward(loss / args.grad_accum, inputs=params)
+            residuals = gray_encoder(gray)
+        with inject_lightness(vae.decoder, residuals):
+            with accelerator.autocast():
+                rec = vae.decode(z, return_dict=False)[0]
+            rec = rec.float()
+            l1 = (rec - x).abs().mean()
+            rec_loss = l1
+            terms = {"l1": l1.item()}
+            if perceptual is not None:
+                p_loss = perceptual(rec, x).mean()
+                rec_loss = rec_loss + args.perceptual_weight * p_loss
+                terms["perceptual"] = p_loss.item()
+            loss = rec_loss
+            if disc_on:
+                g_loss = -discriminator(rec).mean()
+                d_weight = adaptive_weight(rec_loss, g_loss, last_layer) * args.disc_weight
+                loss = loss + d_weight * g_loss
+                terms["g_adv"] = g_loss.item()
+                terms["d_weight"] = d_weight.item()
+            accelerator.backward(loss / args.grad_accum, inputs=params)
         terms["loss"] = loss.item()
         if disc_on:
             d_loss = hinge_d_loss(discriminator(x), discriminator(rec.detach()))

@@ -194,6 +194,9 @@ def validate(
     was_training = guider.training
     guider.eval()
     model = PiggybackedUNet(frozen.unet, guider)
+    autocast = torch.autocast(
+        device.type, dtype=weight_dtype, enabled=weight_dtype != torch.float32
+    )
     rows = []
     text = encode_text(frozen, [""] * len(samples), device).to(weight_dtype)
     gray = torch.from_numpy(np.stack([s["gray_rgb"][None, ..., 0] for s in samples])) * 2 - 1
@@ -204,8 +207,9 @@ def validate(
         if not with_hints:
             ab, mask = torch.zeros_like(ab), torch.zeros_like(mask)
         hint_in = HintEncoder.prepare_input(gray, ab, mask).to(device)
-        feats = guider.encode_hints(hint_in).to(weight_dtype)
-        latents = sample_latents(frozen, model, feats, text, steps, seed)
+        with autocast:
+            feats = guider.encode_hints(hint_in).to(weight_dtype)
+            latents = sample_latents(frozen, model, feats, text, steps, seed)
         latents = latents / frozen.vae.config.scaling_factor
         images = frozen.vae.decode(latents.to(frozen.vae.dtype), return_dict=False)[0]
         outputs[label] = ((images.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).cpu().numpy()
@@ -230,8 +234,6 @@ def validate(
 
 def train(args: argparse.Namespace) -> Path:
     """Run (or resume) stage 1; returns the output folder holding the trained guider."""
-    from accelerate import Accelerator
-
     from piggydesk.models.fusion import PiggybackedUNet
     from piggydesk.models.guider import DiffusionGuider
     from piggydesk.models.hint_encoder import HintEncoder
@@ -242,7 +244,7 @@ def train(args: argparse.Namespace) -> Path:
     if args.no_resume and common.latest_checkpoint(out) is not None:
         raise DataError(f"{out} already holds checkpoints; remove them or drop --no-resume.")
 
-    accelerator = Accelerator(mixed_precision=args.mixed_precision, cpu=args.cpu)
+    accelerator = common.make_accelerator(args.mixed_precision, args.cpu)
     device = accelerator.device
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(
         args.mixed_precision, torch.float32
