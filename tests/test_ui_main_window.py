@@ -415,3 +415,35 @@ def test_app_main_opens_path_from_command_line(qtbot, monkeypatch, photo_path, d
     monkeypatch.setattr(QApplication, "exec", fake_exec)
     assert app_module.main([str(photo_path)]) == 0
     assert "grandma.png" in seen["title"]
+
+
+def test_colorize_with_real_classic_engine(qtbot, dialogs, photo_path):
+    """The real classic engine (Levin et al. 2004) through the real worker thread."""
+    from piggydesk.core.color import rgb_to_lab
+    from piggydesk.engines import registry
+
+    worker = ModelWorker(prober=lambda: ([registry.engine_info("classic")], ["cpu"]),
+                         describe_device=lambda d: "CPU")
+    win = MainWindow(worker=worker, check_recovery=False)
+    qtbot.addWidget(win)
+    win.resize(900, 650)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: bool(win._engines))
+    try:
+        assert win.open_path(photo_path)
+        assert win.model.value("engine") == "classic"
+        win.colour_panel.set_current_color((200, 40, 40))
+        _click(qtbot, win, 10, 10)
+        win.colour_panel.set_current_color((40, 60, 200))
+        _click(qtbot, win, 110, 80)
+        with qtbot.waitSignal(win.run_finished, timeout=60000):
+            win.colorize()
+        rgb = win.canvas.after_image()
+        assert rgb is not None and rgb.shape == (H, W, 3)
+        lab = rgb_to_lab(rgb)
+        assert lab[10, 10, 1] > 10  # reddish near the red hint
+        assert lab[80, 110, 2] < -10  # bluish near the blue hint
+        assert len(win.strip.items()) == 1
+    finally:
+        win.close()
