@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from piggydesk.engines.base import EngineInfo
 from piggydesk.ui.main_window import MainWindow
@@ -445,5 +445,69 @@ def test_colorize_with_real_classic_engine(qtbot, dialogs, photo_path):
         assert lab[10, 10, 1] > 10  # reddish near the red hint
         assert lab[80, 110, 2] < -10  # bluish near the blue hint
         assert len(win.strip.items()) == 1
+    finally:
+        win.close()
+
+
+def test_hint_radius_by_ctrl_wheel_and_slider(qtbot, window, photo_path):
+    from PySide6.QtCore import QPoint as _P
+    from PySide6.QtGui import QWheelEvent
+
+    _open(window, photo_path)
+    _click(qtbot, window, 50, 40)
+    start = window.model.hints()[0].radius
+    count = window.undo_stack.count()
+    pos = QPointF(_view_pos(window, 50, 40))
+    for _ in range(3):
+        event = QWheelEvent(pos, QPointF(window.canvas.viewport().mapToGlobal(pos.toPoint())),
+                            _P(0, 0), _P(0, 120), Qt.MouseButton.NoButton,
+                            Qt.KeyboardModifier.ControlModifier, Qt.ScrollPhase.NoScrollPhase,
+                            False)
+        QApplication.sendEvent(window.canvas.viewport(), event)
+    assert window.model.hints()[0].radius == pytest.approx(start + 1.5)
+    assert window.undo_stack.count() == count + 1  # one wheel gesture, one entry
+    assert window.colour_panel.radius_slider.value() == int(round((start + 1.5) * 2))
+    window.colour_panel.radius_slider.setValue(12)
+    assert window.model.hints()[0].radius == 6.0
+    window.undo_stack.undo()
+    assert window.model.hints()[0].radius == pytest.approx(start + 1.5)
+    window.undo_stack.undo()
+    assert window.model.hints()[0].radius == start
+
+
+def test_out_of_memory_offers_cpu(qtbot, dialogs, photo_path):
+    from tests.ui_fakes import TintEngine
+
+    class OutOfMemoryOnce(TintEngine):
+        def colorize(self, request, progress=None, cancel=None):
+            if not self.calls:
+                self.calls.append(request)
+                raise RuntimeError("CUDA out of memory. Tried to allocate 3.00 GiB")
+            return super().colorize(request, progress, cancel)
+
+    engine = OutOfMemoryOnce("classic")
+    devices = []
+
+    def factory(name, device, model_path):
+        devices.append(device)
+        return engine
+
+    worker = ModelWorker(engine_factory=factory, prober=_probe_all_available,
+                         describe_device=lambda d: d.upper())
+    win = MainWindow(worker=worker, check_recovery=False)
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: bool(win._engines))
+    try:
+        win.set_device("cuda")
+        assert win.open_path(photo_path)
+        win.edit_setting("engine", "classic")
+        dialogs.answers.append(QMessageBox.StandardButton.Yes)
+        with qtbot.waitSignal(win.run_finished):
+            win.colorize()
+        assert any(kind == "question" and "memory" in text.lower()
+                   for kind, _title, text in dialogs.seen)
+        assert devices == ["cuda", "cpu"]
+        assert win.settings.get("device") == "cpu"
+        assert len(win.model.runs()) == 1
     finally:
         win.close()

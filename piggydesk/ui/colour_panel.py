@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
+    QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -230,6 +231,7 @@ class ColourPanel(QWidget):
 
     color_chosen = Signal(object)  # (r, g, b): apply to the selected hint and to new hints
     eyedropper_requested = Signal()
+    radius_changed = Signal(float, int)  # new radius (working pixels), slider gesture id
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -261,6 +263,20 @@ class ColourPanel(QWidget):
         row.addWidget(self.dialog_button)
         layout.addLayout(row)
 
+        size_row = QHBoxLayout()
+        size_row.addWidget(QLabel("Hint size"))
+        self.radius_slider = QSlider(Qt.Orientation.Horizontal)
+        self.radius_slider.setObjectName("radiusSlider")
+        self.radius_slider.setRange(1, 40)  # half working pixels: 0.5 .. 20
+        self.radius_slider.setToolTip("Radius of the selected hint (Ctrl+wheel over a hint)")
+        self.radius_label = QLabel()
+        self.radius_label.setMinimumWidth(28)
+        size_row.addWidget(self.radius_slider, 1)
+        size_row.addWidget(self.radius_label)
+        layout.addLayout(size_row)
+        self._radius_gesture = 0
+        self._radius_updating = False
+
         layout.addWidget(QLabel("Suggested here"))
         self.suggested = SwatchRow()
         layout.addWidget(self.suggested)
@@ -273,10 +289,13 @@ class ColourPanel(QWidget):
         self.suggested.picked.connect(self._on_picked)
         self.recent.picked.connect(self._on_picked)
         self.dialog_button.clicked.connect(self.open_dialog)
+        self.radius_slider.sliderPressed.connect(self._new_radius_gesture)
+        self.radius_slider.valueChanged.connect(self._radius_moved)
         self.eyedropper_button.clicked.connect(lambda _=False: self.eyedropper_requested.emit())
         self.set_lightness(None)
         self.set_suggestions([], "Select a hint to see suggestions")
         self.set_recent([])
+        self.set_radius(None)
         self.set_current_color(self._color)
 
     @property
@@ -291,6 +310,30 @@ class ColourPanel(QWidget):
         )
         self.hex_label.setText(hex_color)
         self.picker.set_marker_color(self._color)
+
+    def set_radius(self, radius: float | None) -> None:
+        """Show the selected hint's radius (``None``: no hint selected, the slider is off)."""
+        self._radius_updating = True
+        try:
+            self.radius_slider.setEnabled(radius is not None)
+            if radius is not None:
+                self.radius_slider.setValue(int(round(radius * 2)))
+                self.radius_label.setText(f"{radius:g}")
+            else:
+                self.radius_label.setText("–")
+        finally:
+            self._radius_updating = False
+
+    def _new_radius_gesture(self) -> None:
+        self._radius_gesture += 1
+
+    def _radius_moved(self, value: int) -> None:
+        if self._radius_updating:
+            return
+        if not self.radius_slider.isSliderDown():
+            self._radius_gesture += 1  # keyboard or click: its own undo entry
+        self.radius_label.setText(f"{value / 2:g}")
+        self.radius_changed.emit(value / 2.0, 10**6 + self._radius_gesture)
 
     def set_lightness(self, lightness: float | None) -> None:
         if lightness is None:

@@ -393,6 +393,7 @@ class MainWindow(QMainWindow):
         c.eyedropper_changed.connect(self._on_eyedropper_changed)
         c.zoom_changed.connect(self._on_zoom_changed)
         self.colour_panel.color_chosen.connect(self.apply_color)
+        self.colour_panel.radius_changed.connect(self._radius_from_slider)
         self.colour_panel.eyedropper_requested.connect(
             lambda: self.eyedropper_action.setChecked(not self.canvas.eyedropper)
         )
@@ -573,8 +574,10 @@ class MainWindow(QMainWindow):
             hint = hints[index]
             self.colour_panel.set_lightness(self.model.lightness_at(hint.x, hint.y))
             self.colour_panel.set_current_color(hint.color)
+            self.colour_panel.set_radius(hint.radius)
             self._request_suggestions(hint)
         else:
+            self.colour_panel.set_radius(None)
             self.colour_panel.set_lightness(None)
             self.colour_panel.set_suggestions([], "Select a hint to see suggestions")
 
@@ -661,6 +664,11 @@ class MainWindow(QMainWindow):
                                   merge_id=MERGE_RESIZE, merge_key=(index, gesture_id),
                                   select_after=index))
         self.set_status(f"Hint radius {radius:g} (Ctrl+wheel over a hint changes it)")
+
+    def _radius_from_slider(self, radius: float, gesture_id: int) -> None:
+        if self.model.selected >= 0:
+            self.resize_hint(self.model.selected, radius, gesture_id)
+            self.settings.set("hint_radius", radius)
 
     def remove_hint(self, index: int) -> None:
         if 0 <= index < len(self.model.hints()):
