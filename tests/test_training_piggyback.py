@@ -530,3 +530,15 @@ def test_decoder_gradient_checkpointing_and_bf16_train_the_same_model(base, four
     assert train_decoder.main(args) == 0
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["loss"]) for r in records)
+
+
+def test_an_unreadable_photo_is_skipped_not_fatal(four_photos, tmp_path, caplog):
+    data = tmp_path / "data"
+    shutil.copytree(four_photos, data)
+    (data / "broken.jpg").write_bytes(b"not a jpeg at all")
+    ds = build_dataset(data, 32, hints=None)
+    broken = ds.images.index("broken.jpg")
+    k = next(k for k in range(50) if ds.photo_index(k) == broken)
+    with caplog.at_level(logging.WARNING):
+        item = ds[k]
+    assert item["path"] != "broken.jpg" and "broken.jpg" in caplog.text

@@ -42,6 +42,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 DUMMY_CAPTIONS = ("", "color photo", "high quality photo")
 CAPTION_DROPOUT = 0.5
 _WNID = re.compile(r"n\d{8}")
+_MAX_SKIPS = 10  # unreadable photos skipped in a row before a sample fails
 
 
 class DataError(ValueError):
@@ -211,10 +212,23 @@ class PhotoDataset(torch.utils.data.Dataset):
         return int(order[position])
 
     def sample(self, k: int) -> dict:
-        """Global sample ``k`` as numpy arrays (see the class docstring)."""
-        rel = self.images[self.photo_index(k)]
+        """Global sample ``k`` as numpy arrays (see the class docstring).
+
+        An unreadable photo is logged and replaced by the next one in the list (so a damaged
+        file in a large folder does not stop a long run; the choice is still deterministic).
+        """
+        index = self.photo_index(k)
+        for attempt in range(_MAX_SKIPS + 1):
+            rel = self.images[(index + attempt) % len(self.images)]
+            try:
+                photo = read_rgb8(self.root / rel)
+                break
+            except DataError as exc:
+                if attempt == _MAX_SKIPS:
+                    raise
+                logger.warning("%s; using the next photo instead", exc)
         rng = np.random.default_rng([self.seed, int(k)])
-        rgb8 = random_crop(read_rgb8(self.root / rel), self.size, rng, self.max_zoom, self.flip)
+        rgb8 = random_crop(photo, self.size, rng, self.max_zoom, self.flip)
         rgb = rgb8.astype(np.float32) / 255.0
         lab = rgb_to_lab(rgb)
         if self.hints is None:

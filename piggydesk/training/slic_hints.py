@@ -13,6 +13,11 @@ training sample the app needs:
   ``core.hints.rasterize_hints`` so that training sees exactly what the engine sees;
 * ``"none"``: an empty hint map, so that unconditional colorization is learned as well.
 
+The instant engine's ``point_hints.simulate_hints`` (Zhang et al. 2017: square patches, a
+geometric number of points) is not reused for the point mode on purpose: the guider is trained
+on exactly the discs the app rasterises (``core.hints`` radius in working pixels, 8-bit sRGB
+colour), so training and inference see the same hint shapes and colour rounding.
+
 Every generator returns the ``core.hints`` format: ``ab`` float32 ``(2, h, w)`` in Lab units,
 ``mask`` float32 ``(1, h, w)`` (1 inside hints, 0 elsewhere), at the size of the image given.
 """

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from piggydesk.training import common
+from piggydesk.training.common import DEFAULT_WORKERS
 from piggydesk.training.decoder_losses import (
     PatchDiscriminator,
     Perceptual,
@@ -89,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-checkpoints", type=int, default=2)
     p.add_argument("--validate-every", type=int, default=1000, help="0 = only at the end")
     p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="data-loader processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cpu", action="store_true")
     p.add_argument("--no-resume", action="store_true")

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from piggydesk.training import common
+from piggydesk.training.common import DEFAULT_WORKERS
 from piggydesk.training.piggyback_data import (
     CAPTION_DROPOUT,
     CounterSampler,
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validate-every", type=int, default=1000, help="0 = only at the end")
     p.add_argument("--val-steps", type=int, default=20, help="denoising steps for validation")
     p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--workers", type=int, default=2, help="data-loader worker processes")
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="data-loader processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
     p.add_argument("--no-resume", action="store_true", help="refuse to resume (OUT must be fresh)")
