@@ -463,9 +463,13 @@ def _one_line(text: str) -> str:
 
 
 def _wants_gui(argv: Sequence[str], commands: Sequence[str]) -> bool:
+    """No arguments, or just a photo or project (an existing file or a known file type)."""
     if not argv:
         return True
-    return len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in commands
+    if len(argv) != 1 or argv[0].startswith("-") or argv[0] in commands:
+        return False
+    path = Path(argv[0])
+    return path.is_file() or path.suffix.lower() in (*INPUT_SUFFIXES, ".piggy")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,82 @@
+"""The engine registry: what it lists, the default engine, and lazy (torch-free) loading."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from piggydesk.engines import registry
+from piggydesk.engines.base import Colorizer, EngineInfo, EngineUnavailable
+
+
+def test_lists_every_engine_with_a_description():
+    infos = registry.list_engines()
+    assert [info.name for info in infos] == list(registry.ENGINE_NAMES)
+    for info in infos:
+        assert isinstance(info, EngineInfo)
+        assert info.display_name
+        if not info.available:
+            assert info.reason  # an unavailable engine always says why
+
+
+def test_classic_is_always_available_and_needs_hints():
+    info = registry.engine_info("classic")
+    assert info.available and info.needs_hints and not info.uses_prompt
+    engine = registry.create_engine("classic", device="cpu")
+    assert isinstance(engine, Colorizer)
+    assert engine.name == "classic"
+
+
+def test_default_engine_can_run():
+    name = registry.default_engine_name()
+    assert name in registry.ENGINE_NAMES
+    assert registry.engine_info(name).available
+
+
+def test_default_engine_prefers_instant_then_falls_back(monkeypatch):
+    real = registry.engine_info
+
+    def only(available: set[str]):
+        def fake(name, model_path=None):
+            return EngineInfo(name, name, "", available=name in available, reason="test")
+
+        return fake
+
+    monkeypatch.setattr(registry, "engine_info", only({"instant", "classic"}))
+    assert registry.default_engine_name() == "instant"
+    monkeypatch.setattr(registry, "engine_info", only({"piggyback", "classic"}))
+    assert registry.default_engine_name() == "piggyback"
+    monkeypatch.setattr(registry, "engine_info", only({"classic"}))
+    assert registry.default_engine_name() == "classic"
+    assert real("classic").available
+
+
+def test_unknown_engine_is_a_readable_error():
+    with pytest.raises(EngineUnavailable, match="no engine called 'sepia'"):
+        registry.create_engine("sepia")
+
+
+def test_unavailable_engine_refuses_with_its_reason(monkeypatch):
+    monkeypatch.setattr(
+        registry,
+        "engine_info",
+        lambda name, model_path=None: EngineInfo(
+            name, "Instant", "", available=False, reason="No model is installed."
+        ),
+    )
+    with pytest.raises(EngineUnavailable, match="Instant engine cannot run: No model"):
+        registry.create_engine("instant")
+
+
+def test_registry_and_engine_infos_do_not_import_torch():
+    code = (
+        "import sys\n"
+        "from piggydesk.engines import registry\n"
+        "registry.list_engines(); registry.default_engine_name()\n"
+        "registry.create_engine('classic')\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
