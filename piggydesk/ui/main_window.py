@@ -360,9 +360,24 @@ class MainWindow(QMainWindow):
         self._rebuild_device_menu(["cpu"])
 
     def _build_toolbar(self) -> None:
+        from piggydesk.ui.icons import icon
+
+        looks = {
+            self.open_action: ("open", "Open"), self.save_action: ("save", "Save"),
+            self.export_action: ("export", "Export"), self.undo_action: ("undo", "Undo"),
+            self.redo_action: ("redo", "Redo"), self.fit_action: ("fit", "Fit"),
+            self.actual_action: ("actual", "100%"), self.split_action: ("split", "Compare"),
+            self.show_hints_action: ("hints", "Hints"),
+            self.eyedropper_action: ("eyedropper", "Pick Colour"),
+            self.colorize_action: ("colorize", "Colorize"),
+        }
+        for action, (name, short) in looks.items():
+            action.setIcon(icon(name))
+            action.setIconText(short)
         tools = self.addToolBar("Main")
         tools.setObjectName("mainToolbar")
         tools.setMovable(False)
+        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for action in (self.open_action, self.save_action, self.export_action):
             tools.addAction(action)
         tools.addSeparator()

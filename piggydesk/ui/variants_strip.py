@@ -93,7 +93,7 @@ class VariantsStrip(QWidget):
         self.list.setFlow(QListView.Flow.LeftToRight)
         self.list.setWrapping(False)
         self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setGridSize(QSize(THUMB + 16, THUMB + 26))
+        self.list.setGridSize(QSize(THUMB + 36, THUMB + 26))
         self.list.setMovement(QListView.Movement.Static)
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
         self.list.setFixedHeight(THUMB + 36)
@@ -150,7 +150,7 @@ class VariantsStrip(QWidget):
             return
         run = self._runs[run_index]
         for v, (image, settings) in enumerate(zip(run.images, run.settings)):
-            item = QListWidgetItem(self._icon(image), f"#{v + 1} · seed {settings.seed}")
+            item = QListWidgetItem(self._icon(image), f"#{v + 1} · {settings.seed}")
             item.setData(Qt.ItemDataRole.UserRole, (run_index, v))
             item.setToolTip(describe_settings(settings))
             self.list.addItem(item)
