@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from piggydesk.engines.base import EngineInfo
 from piggydesk.ui.main_window import MainWindow
-from piggydesk.ui.worker import MessageKind, ModelWorker
+from piggydesk.ui.worker import JobKind, MessageKind, ModelWorker
 from tests.ui_fakes import SlowEngine, SuggestingEngine, TintEngine, fake_infos, make_factory
 
 W, H = 128, 96
@@ -511,3 +511,22 @@ def test_out_of_memory_offers_cpu(qtbot, dialogs, photo_path):
         assert len(win.model.runs()) == 1
     finally:
         win.close()
+
+
+def test_live_edit_during_explicit_run_does_not_hijack_it(qtbot, window, photo_path, engines):
+    _open(window, photo_path)
+    window.edit_setting("engine", "instant")
+    engines["instant"] = SlowEngine(steps=40, step_seconds=0.01)
+    window.settings.set("live_delay_ms", 10)
+    window.prompt_panel.live_check.setChecked(True)
+    seen = []
+    window.worker.message.connect(seen.append)
+    with qtbot.waitSignal(window.run_finished, timeout=20000):
+        job = window.colorize()
+        _click(qtbot, window, 30, 30)  # a hint edit while the run goes on
+        qtbot.wait(50)
+    assert window._live_job is None
+    assert len(window.model.runs()) == 1
+    colorize_done = [m.job_id for m in seen
+                     if m.kind is MessageKind.FINISHED and m.job_kind is JobKind.COLORIZE]
+    assert colorize_done == [job]

@@ -141,7 +141,10 @@ class MainWindow(QMainWindow):
         self.model = DocumentModel(self)
         self.undo_stack = QUndoStack(self)
         self._engines: list[EngineInfo] = []
-        self._run_job: int | None = None
+        self._run_job: int | None = None  # the explicit run (Colorize button)
+        self._live_job: int | None = None  # the live preview run, if one is pending/running
+        self._run_doc: object = None  # the document a run was made for
+        self._live_started = 0.0
         self._run_started = 0.0
         self._run_first_step: tuple[float, int] | None = None
         self._suggest_job: int | None = None
@@ -855,21 +858,28 @@ class MainWindow(QMainWindow):
             request = replace(request, num_variants=1)
         job = Job(JobKind.COLORIZE, engine=engine, device=self.settings.get("device"),
                   request=request, live=live)
+        self._run_doc = self.model.doc
+        if live:
+            self._live_job = self.worker.submit(job)
+            self._live_started = time.monotonic()
+            return job.job_id
+        self._live_job = None  # an explicit run replaces a live preview not yet started
         self._run_job = self.worker.submit(job)
         self._last_request = job
         self._run_started = time.monotonic()
         self._run_first_step = None
-        if not live:
-            self._live_preview = None
-            self.prompt_panel.set_running(True)
-            self.progress.setVisible(True)
-            self.progress.setRange(0, 0)
-            self.cancel_button.setVisible(True)
-            self.set_status(f"Colorizing with the {info.display_name if info else engine} engine…")
+        self._live_preview = None
+        self.prompt_panel.set_running(True)
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.cancel_button.setVisible(True)
+        self.set_status(f"Colorizing with the {info.display_name if info else engine} engine…")
         self._update_actions()
         return job.job_id
 
     def _live_run(self) -> None:
+        if self._run_job is not None:
+            return  # an explicit run is on its way; its result will show
         if (self.prompt_panel.live_check.isChecked() and self.model.photo is not None
                 and self.model.value("engine") in LIVE_ENGINES):
             self.colorize(live=True)
@@ -909,7 +919,12 @@ class MainWindow(QMainWindow):
             if msg.job_id == self._suggest_job and msg.kind is MessageKind.FINISHED:
                 self.colour_panel.set_suggestions(list(msg.suggestions), "No suggestions here")
             return
-        if msg.job_kind is not JobKind.COLORIZE or msg.job_id != self._run_job:
+        if msg.job_kind is not JobKind.COLORIZE:
+            return
+        if msg.job_id == self._live_job:
+            self._on_live_message(msg)
+            return
+        if msg.job_id != self._run_job:
             return
         if msg.device:
             self.device_label.setText(f"Device: {msg.device}")
@@ -920,14 +935,28 @@ class MainWindow(QMainWindow):
         elif msg.kind is MessageKind.FINISHED:
             self._run_done(msg)
         elif msg.kind in (MessageKind.CANCELLED, MessageKind.FAILED, MessageKind.SUPERSEDED):
-            live = msg.live
             self._end_run()
             if msg.kind is MessageKind.CANCELLED:
                 self.set_status("Run cancelled.")
             elif msg.kind is MessageKind.FAILED:
                 self.set_status(msg.error)
-                if not live:
-                    self._report_failure(msg)
+                self._report_failure(msg)
+
+    def _on_live_message(self, msg: WorkerMessage) -> None:
+        if msg.device:
+            self.device_label.setText(f"Device: {msg.device}")
+        if msg.kind is MessageKind.FINISHED:
+            self._live_job = None
+            if msg.variants and self.model.doc is self._run_doc and self._run_job is None:
+                seconds = time.monotonic() - self._live_started
+                self._live_preview = msg.variants[0].rgb
+                self._show_result()
+                self.time_label.setText(f"Last run: {_seconds(seconds)}")
+                self.set_status(f"Live preview updated in {_seconds(seconds)}.")
+        elif msg.kind in (MessageKind.CANCELLED, MessageKind.FAILED, MessageKind.SUPERSEDED):
+            self._live_job = None
+            if msg.kind is MessageKind.FAILED:
+                self.set_status(f"Live preview failed: {msg.error}")
 
     def _show_progress(self, step: int, total: int) -> None:
         if not self.progress.isVisible():
@@ -952,11 +981,8 @@ class MainWindow(QMainWindow):
             self.set_status("The engine returned no result.")
             return
         self.time_label.setText(f"Last run: {_seconds(seconds)}")
-        if msg.live:
-            self._live_preview = variants[0].rgb
-            self._show_result()
-            self.set_status(f"Live preview updated in {_seconds(seconds)}.")
-            return
+        if self.model.doc is not self._run_doc:
+            return  # another photo was opened meanwhile
         self.push(DocumentCommand(self.model, f"Colorize ({variants[0].settings.engine})",
                                   [self.model.cmd_add_run(variants)]))
         notes = " ".join(v.message for v in variants[:1] if v.message)
