@@ -30,7 +30,7 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.run_all
+	$(PY) benchmarks/bench_classic.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
