@@ -1,0 +1,41 @@
+"""The real instant engine in the window: live previews and suggested colours (needs its
+shipped weights in resources/models/instant; skipped until they are there)."""
+
+from __future__ import annotations
+
+import pytest
+
+from piggydesk.engines import registry
+from piggydesk.ui.main_window import MainWindow
+from piggydesk.ui.worker import ModelWorker
+from tests.test_ui_main_window import H, W, _click, dialogs, photo_path  # noqa: F401
+
+pytestmark = pytest.mark.skipif(
+    not registry.engine_info("instant").available,
+    reason="the instant engine's weights are not installed",
+)
+
+
+def test_live_preview_and_suggestions_with_instant_engine(qtbot, dialogs, photo_path):  # noqa: F811
+    worker = ModelWorker(prober=lambda: ([registry.engine_info("instant")], ["cpu"]),
+                         describe_device=lambda d: "CPU")
+    win = MainWindow(worker=worker, check_recovery=False)
+    qtbot.addWidget(win)
+    win.resize(900, 650)
+    win.show()
+    qtbot.waitUntil(lambda: bool(win._engines))
+    try:
+        assert win.open_path(photo_path)
+        assert win.model.value("engine") == "instant"
+        win.settings.set("live_delay_ms", 50)
+        win.prompt_panel.live_check.setChecked(True)
+        win.colour_panel.set_current_color((40, 90, 200))
+        _click(qtbot, win, 60, 40)
+        qtbot.waitUntil(lambda: win._live_preview is not None, timeout=120000)
+        assert win.canvas.after_image().shape == (H, W, 3)
+        qtbot.waitUntil(lambda: len(win.colour_panel.suggested.swatches()) > 0, timeout=120000)
+        with qtbot.waitSignal(win.run_finished, timeout=120000):
+            win.colorize()
+        assert len(win.model.runs()) == 1
+    finally:
+        win.close()
