@@ -530,3 +530,32 @@ def test_live_edit_during_explicit_run_does_not_hijack_it(qtbot, window, photo_p
     colorize_done = [m.job_id for m in seen
                      if m.kind is MessageKind.FINISHED and m.job_kind is JobKind.COLORIZE]
     assert colorize_done == [job]
+
+
+def test_menus_and_standard_shortcuts(qtbot, window, photo_path, monkeypatch):
+    from PySide6.QtWidgets import QDialog, QTableWidget
+
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert menus == ["File", "Edit", "View", "Model", "Help"]
+    _open(window, photo_path)
+    window.canvas.setFocus()
+    _click(qtbot, window, 20, 20)
+    assert len(window.model.hints()) == 1
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.model.hints() == []
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert len(window.model.hints()) == 1
+    zoom = window.canvas.zoom()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Plus)
+    assert window.canvas.zoom() > zoom
+    qtbot.keyClick(window.canvas, Qt.Key.Key_0)
+    assert window.canvas.zoom() == pytest.approx(zoom, rel=0.05)
+    shown = []
+
+    def fake_exec(dialog):
+        shown.append(dialog.findChild(QTableWidget).rowCount())
+        return 0
+
+    monkeypatch.setattr(QDialog, "exec", fake_exec)
+    window.shortcuts_action.trigger()
+    assert shown and shown[0] > 15
