@@ -559,3 +559,22 @@ def test_menus_and_standard_shortcuts(qtbot, window, photo_path, monkeypatch):
     monkeypatch.setattr(QDialog, "exec", fake_exec)
     window.shortcuts_action.trigger()
     assert shown and shown[0] > 15
+
+
+def test_manage_models_opens_dialog_and_reprobes(qtbot, window, monkeypatch):
+    from PySide6.QtWidgets import QDialog
+
+    opened, probes = [], []
+
+    def fake_exec(dialog):
+        opened.append(type(dialog).__name__)
+        dialog.installed_changed.emit()
+        return 0
+
+    monkeypatch.setattr(QDialog, "exec", fake_exec)
+    real_submit = window.worker.submit
+    monkeypatch.setattr(window.worker, "submit",
+                        lambda job: (probes.append(job.kind), real_submit(job))[1])
+    window.models_action.trigger()
+    assert opened == ["ManageModelsDialog"]
+    assert JobKind.PROBE in probes
