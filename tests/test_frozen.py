@@ -249,3 +249,26 @@ def test_linux_install_script_adds_and_removes_the_menu_entry(frozen_app, tmp_pa
     assert not (home / ".local/share/icons/hicolor/256x256/apps/piggydesk.png").exists()
     assert not (home / ".local/bin/piggydesk").exists()
     assert (frozen_app / APP_NAME).exists(), "an in-place install must not delete the app"
+
+
+def test_smoke_mode_opens_colorizes_and_quits(qapp, tmp_path):
+    """The same smoke test the frozen app runs, in-process (the default engine, sample hints)."""
+    from piggydesk.ui.smoke import run_smoke_test
+
+    report = tmp_path / "smoke.json"
+    code = run_smoke_test(qapp, ["--smoke-test", "--smoke-report", str(report)])
+    data = json.loads(report.read_text())
+    assert code == 0, data.get("error")
+    assert data["ok"] and data["hints"] > 0 and data["mean_chroma"] > 0
+    assert data["window_shown_at"] <= data["colorized_at"]
+
+
+def test_smoke_mode_fails_cleanly_without_a_photo(qapp, tmp_path, capsys):
+    from piggydesk.ui.smoke import run_smoke_test
+
+    report = tmp_path / "smoke.json"
+    missing = tmp_path / "nowhere.png"
+    code = run_smoke_test(qapp, ["--smoke-test", "--smoke-report", str(report), str(missing)])
+    assert code == 1
+    assert "does not exist" in json.loads(report.read_text())["error"]
+    assert "smoke test failed" in capsys.readouterr().err

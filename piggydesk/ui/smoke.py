@@ -1,7 +1,7 @@
 """GUI smoke test for the installed/frozen app: ``PiggyDesk --smoke-test [PHOTO]``.
 
-Opens the real main window, loads a bundled sample photo (or ``PHOTO``), colorizes it with
-the default engine (instant when its weights are there), checks that a coloured result of the
+Opens the real main window, loads a bundled sample photo (or ``PHOTO``) with its sample
+colour hints, colorizes it with the default engine (instant when its weights are there), checks that a coloured result of the
 photo's size came back, and quits with exit code 0 shortly after; any failure (no sample, no
 engine, a failed run, nothing after ``--smoke-timeout`` seconds) quits with exit code 1 and a
 sentence on stderr. ``--smoke-report FILE`` writes a JSON report with wall-clock timestamps
@@ -28,12 +28,14 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from piggydesk.core import paths
+from piggydesk.core.hints import Hint, load_hints_file
 
 logger = logging.getLogger(__name__)
 
 SMOKE_FLAG = "--smoke-test"
 SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 QUIT_DELAY_MS = 500
+DIALOG_POLL_MS = 200
 MIN_CHROMA = 1.0 / 255.0  # mean |R-G|+|G-B| above this: the result is not grey
 
 
@@ -57,7 +59,16 @@ def bundled_sample() -> Path | None:
     if not folder.is_dir():
         return None
     photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in SAMPLE_SUFFIXES)
-    return photos[0] if photos else None
+    grey = [p for p in photos if p.stem.endswith(("-gray", "-grey"))]
+    return (grey or photos or [None])[0]
+
+
+def sample_hints(photo: Path) -> list[Hint]:
+    """The colour hints shipped with a sample (``astronaut-gray.jpg`` ->
+    ``astronaut-hints.json``), so engines that need hints have some; [] when there are none."""
+    stem = photo.stem.removesuffix("-gray").removesuffix("-grey")
+    path = photo.with_name(f"{stem}-hints.json")
+    return list(load_hints_file(path)) if path.is_file() else []
 
 
 class SmokeTest:
@@ -88,8 +99,11 @@ class SmokeTest:
             lambda: self.fail(f"nothing happened within {timeout_s:.0f} s")
         )
         self._watchdog.start(int(timeout_s * 1000))
-        self._closer = QTimer()
-        self._closer.timeout.connect(self._quit_now)
+        # Nothing in the smoke run should ask a question: a dialog means something went wrong
+        # (it would otherwise wait for a click that never comes).
+        self._dialog_guard = QTimer()
+        self._dialog_guard.timeout.connect(self._close_dialogs)
+        self._dialog_guard.start(DIALOG_POLL_MS)
 
     def start(self) -> None:
         self.window.show()
@@ -123,6 +137,15 @@ class SmokeTest:
         if not self.window.open_path(self.photo):
             self.fail(f"could not open {self.photo}")
             return
+        hints = sample_hints(self.photo)
+        if hints:
+            from piggydesk.ui.undo import DocumentCommand
+
+            model = self.window.model
+            self.window.push(DocumentCommand(
+                model, "Add sample hints", [model.cmd_add_hint(hint) for hint in hints]
+            ))
+        self.report["hints"] = len(hints)
         self.report["photo"] = str(self.photo)
         self.report["engine"] = self.window.model.value("engine")
         self._started_run = time.time()
@@ -168,14 +191,22 @@ class SmokeTest:
         self.report["exit_code"] = code
         self._watchdog.stop()
         self._write_report()
-        # A short pause so the result is painted, then quit; dismiss any dialog a failure
-        # opened (it would otherwise wait for a click that never comes).
-        self._closer.start(QUIT_DELAY_MS)
+        QTimer.singleShot(QUIT_DELAY_MS, self._quit_now)  # let the result be painted first
+
+    def _close_dialogs(self) -> None:
+        modal = self.app.activeModalWidget()
+        if modal is None:
+            return
+        text = getattr(modal, "text", lambda: "")() or modal.windowTitle()
+        logger.info("smoke test: closing dialog %r", text)
+        modal.close()
+        self.fail(f"a dialog appeared: {' '.join(str(text).split())}")
 
     def _quit_now(self) -> None:
-        modal = self.app.activeModalWidget()
-        if modal is not None:
-            modal.close()
+        if self.app.activeModalWidget() is not None:  # still unwinding a dialog's loop
+            QTimer.singleShot(DIALOG_POLL_MS, self._quit_now)
+            return
+        self._dialog_guard.stop()
         self.worker.shutdown()
         self.app.exit(self.exit_code or 0)
 
