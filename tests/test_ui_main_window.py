@@ -578,3 +578,21 @@ def test_manage_models_opens_dialog_and_reprobes(qtbot, window, monkeypatch):
     window.models_action.trigger()
     assert opened == ["ManageModelsDialog"]
     assert JobKind.PROBE in probes
+
+
+def test_single_key_shortcuts_do_not_steal_typing(qtbot, window, photo_path):
+    _open(window, photo_path)
+    zoom = window.canvas.zoom()
+    window.edit_setting("random_seed", False)
+    spin = window.prompt_panel.seed_spin
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, "10")
+    assert spin.value() == 10
+    window.edit_setting("engine", "piggyback")
+    edit = window.prompt_panel.negative_edit
+    edit.setFocus()
+    qtbot.keyClicks(edit, "b h i 0 1 +")
+    assert edit.text() == "b h i 0 1 +"
+    assert window.canvas.zoom() == zoom and not window.canvas.comparing
+    assert window.model.value("negative_prompt") == "b h i 0 1 +"
