@@ -272,3 +272,38 @@ def test_smoke_mode_fails_cleanly_without_a_photo(qapp, tmp_path, capsys):
     assert code == 1
     assert "does not exist" in json.loads(report.read_text())["error"]
     assert "smoke test failed" in capsys.readouterr().err
+
+
+@pytest.mark.frozen
+def test_frozen_diffusion_engine_loads_and_runs_a_tiny_bundle(frozen_app, tmp_path):
+    """diffusers + transformers inside the frozen app: metadata, lazily imported classes, the
+    CLIP tokenizer and safetensors loading (a tiny random bundle, two steps)."""
+    import numpy as np
+    from PIL import Image
+
+    from piggydesk.pipelines.bundle import assemble_bundle
+    from tests.piggyback_helpers import (
+        gradient_lightness,
+        make_tiny_base,
+        make_tiny_gray_encoder,
+        make_tiny_guider,
+    )
+
+    base = make_tiny_base(tmp_path / "base")
+    bundle = assemble_bundle(
+        base, tmp_path / "bundle",
+        guider_dir=make_tiny_guider(base, tmp_path / "guider"),
+        decoder_dir=make_tiny_gray_encoder(base, tmp_path / "gray"),
+    )
+    gray = np.round(gradient_lightness(48, 64) / 100.0 * 255).astype(np.uint8)
+    source, out = tmp_path / "old.png", tmp_path / "colour.png"
+    Image.fromarray(gray, mode="L").save(source)
+    result = subprocess.run(
+        [str(frozen_app / "piggydesk-cli"), "colorize", str(source), "-o", str(out),
+         "--engine", "piggyback", "--device", "cpu", "--steps", "2", "--model", str(bundle),
+         "--prompt", "a red car", "--hint", "10,10,#c03030"],
+        env=_frozen_env(tmp_path / "home"), capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    with Image.open(out) as image:
+        assert image.size == (64, 48)
