@@ -357,19 +357,32 @@ def export(
     return out_dir
 
 
-def _setup_logging(run_dir: Path) -> None:
+def _setup_logging(run_dir: Path) -> list[logging.Handler]:
     run_dir.mkdir(parents=True, exist_ok=True)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
     root = logging.getLogger()
     root.setLevel(logging.INFO)
-    for handler in (logging.FileHandler(run_dir / "train.log"), logging.StreamHandler()):
+    handlers: list[logging.Handler] = [
+        logging.FileHandler(run_dir / "train.log"), logging.StreamHandler()
+    ]
+    for handler in handlers:
         handler.setFormatter(fmt)
         root.addHandler(handler)
+    return handlers
 
 
 def train(args: argparse.Namespace) -> int:
     run_dir = Path(args.run).expanduser()
-    _setup_logging(run_dir)
+    handlers = _setup_logging(run_dir)
+    try:
+        return _train(args, run_dir)
+    finally:
+        for handler in handlers:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+
+
+def _train(args: argparse.Namespace, run_dir: Path) -> int:
     torch.set_num_threads(args.threads)
     if args.device == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -424,7 +437,13 @@ def train(args: argparse.Namespace) -> int:
     elif args.init_from:
         trainer.init_from(Path(args.init_from))
     (run_dir / "command.txt").write_text(" ".join(sys.argv) + "\n")
-    metrics_file = (run_dir / "metrics.jsonl").open("a")
+    with (run_dir / "metrics.jsonl").open("a") as metrics_file:
+        return _loop(trainer, cfg, args, run_dir, metrics_file)
+
+
+def _loop(trainer: Trainer, cfg: TrainConfig, args: argparse.Namespace, run_dir: Path,
+          metrics_file) -> int:
+    last = run_dir / "last.pt"
     last_ckpt = time.monotonic()
     t0 = time.monotonic()
     running: dict[str, float] = {}

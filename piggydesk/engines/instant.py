@@ -1,0 +1,380 @@
+"""The instant engine: PiggyDesk's own small hint-aware colorization network (the default).
+
+The network (``models.instant_net``, in the spirit of Zhang et al. 2017, "Real-Time User-Guided
+Image Colorization with Learned Deep Priors") runs on the lightness at a small size
+(``net_long_side`` in the model's config.json, e.g. 256 px) with the hints rasterised at that
+size; its chroma is brought to the working size and recombined with the full-resolution
+lightness by ``core.recombine``. It also predicts a distribution over quantised ab bins per
+pixel, which gives
+
+* the "most likely" colour when ``output`` is ``annealed`` (annealed mean, Zhang et al. 2016
+  Eq. 5) or ``mix`` (the mean of regression and annealed mean); ``regression`` uses the
+  regression head only;
+* **suggested colours** at a point (``suggest_colors``): the k most probable bins there;
+* **variants**: variant 1 is the most likely colorization; each further variant picks a few
+  large, uncertain regions (SLIC superpixels of the lightness), samples a colour for each from
+  the region's predicted distribution (away from the colour it already has) with a seeded
+  generator, and feeds those colours back as hints. Same seed, same variants.
+
+A small cache keeps the resized lightness and the last network outputs, so a re-run after a
+hint edit costs one network pass plus recombination.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from piggydesk.core.color import lab_to_rgb
+from piggydesk.core.hints import Hint, rasterize_hints
+from piggydesk.core.paths import resources_dir
+from piggydesk.core.recombine import recombine, resize_lightness
+from piggydesk.core.sizing import working_shape
+from piggydesk.engines.base import (
+    CancelToken,
+    ColorizeRequest,
+    ColorSuggestion,
+    EngineInfo,
+    EngineUnavailable,
+    ProgressCallback,
+    Timer,
+    Variant,
+    VariantSettings,
+    check_cancel,
+)
+from piggydesk.models import ab_bins
+from piggydesk.models.instant_net import InstantNet, InstantNetConfig
+
+logger = logging.getLogger(__name__)
+
+NAME = "instant"
+DISPLAY_NAME = "Instant"
+DESCRIPTION = (
+    "PiggyDesk's own small colorization network: colorizes on its own in a fraction of a "
+    "second, follows your colour hints live, suggests likely colours for any point and "
+    "offers alternative colorizations."
+)
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+NET_MULTIPLE = 16
+_CACHE_SIZE = 4
+_VARIANT_REGIONS = 4  # regions recoloured per variant
+_VARIANT_MIN_SHIFT = 18.0  # Lab units a sampled region colour keeps away from the current one
+
+
+def default_model_dir() -> Path:
+    return resources_dir() / "models" / "instant"
+
+
+def _model_dir(model_path: str | Path | None) -> Path:
+    if model_path is None:
+        return default_model_dir()
+    path = Path(model_path)
+    return path.parent if path.is_file() else path
+
+
+def engine_info(model_path: str | Path | None = None) -> EngineInfo:
+    folder = _model_dir(model_path)
+    available = (folder / WEIGHTS_FILE).is_file() and (folder / CONFIG_FILE).is_file()
+    return EngineInfo(
+        name=NAME,
+        display_name=DISPLAY_NAME,
+        description=DESCRIPTION,
+        available=available,
+        reason="" if available else f"its weights are missing ({folder / WEIGHTS_FILE}).",
+        needs_hints=False,
+        uses_prompt=False,
+        uses_steps=False,
+        default_working_size=512,
+    )
+
+
+def load_model(folder: Path, device: str = "cpu") -> tuple[InstantNet, dict]:
+    """Load ``config.json`` + fp16 ``model.safetensors`` into an fp32 ``InstantNet`` (eval)."""
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        weights = load_file(str(folder / WEIGHTS_FILE))
+    except (OSError, ValueError) as exc:
+        raise EngineUnavailable(f"The instant engine's weights could not be read: {exc}") from None
+    net = InstantNet(InstantNetConfig.from_dict(config.get("net", {})))
+    try:
+        net.load_state_dict({k: v.float() for k, v in weights.items()})
+    except RuntimeError as exc:
+        raise EngineUnavailable(
+            f"The instant engine's weights in {folder} do not fit its network: {exc}"
+        ) from None
+    net.eval().to(device)
+    return net, config
+
+
+@dataclass
+class _Prepared:
+    """One photo at the network's size (cached per lightness array)."""
+
+    net_shape: tuple[int, int]
+    work_shape: tuple[int, int]
+    lightness_net: np.ndarray  # (hn, wn) float32 L*
+    segments: np.ndarray | None = None  # SLIC labels at 1/4 net size, for variants
+
+
+@dataclass
+class _NetResult:
+    ab: np.ndarray  # (2, hn, wn) Lab units, the engine's "most likely" colour
+    probs: np.ndarray  # (Q, hn/4, wn/4) bin probabilities
+    reg_ab: np.ndarray  # (2, hn, wn) regression head
+
+
+class InstantColorizer:
+    """The trained network behind the ``Colorizer`` and ``SuggestsColors`` protocols."""
+
+    name = NAME
+
+    def __init__(self, net: InstantNet, config: dict, device: str = "cpu") -> None:
+        self.net = net
+        self.config = config
+        self.device = torch.device(device)
+        self.net_long_side = int(config.get("net_long_side", 256))
+        self.output = str(config.get("output", "regression"))
+        self.temperature = float(config.get("temperature", 0.38))
+        self._centres = ab_bins.bin_centers()
+        self._prepared: OrderedDict[tuple, _Prepared] = OrderedDict()
+        self._results: OrderedDict[tuple, _NetResult] = OrderedDict()
+
+    # ------------------------------------------------------------------------- helpers
+    def _net_shape(self, height: int, width: int) -> tuple[int, int]:
+        return working_shape(height, width, self.net_long_side, NET_MULTIPLE)
+
+    @staticmethod
+    def _photo_key(request: ColorizeRequest) -> tuple:
+        L = request.lightness
+        sample = np.ascontiguousarray(L[:: max(1, L.shape[0] // 64), :: max(1, L.shape[1] // 64)])
+        digest = hashlib.sha1(sample.tobytes()).hexdigest()
+        return (L.shape, digest, request.working_size)
+
+    def _prepare(self, request: ColorizeRequest) -> tuple[tuple, _Prepared]:
+        key = self._photo_key(request)
+        if key in self._prepared:
+            self._prepared.move_to_end(key)
+            return key, self._prepared[key]
+        height, width = request.image_size
+        net_shape = self._net_shape(height, width)
+        work_shape = working_shape(height, width, request.working_size)
+        prepared = _Prepared(
+            net_shape=net_shape,
+            work_shape=work_shape,
+            lightness_net=resize_lightness(request.lightness, net_shape),
+        )
+        self._prepared[key] = prepared
+        while len(self._prepared) > _CACHE_SIZE:
+            self._prepared.popitem(last=False)
+        return key, prepared
+
+    def _hint_maps(
+        self, request: ColorizeRequest, prepared: _Prepared
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """User hints rasterised at the network's size (radius scaled from working pixels)."""
+        scale = max(prepared.net_shape) / max(prepared.work_shape)
+        hints = [h.resized(h.radius * scale) for h in request.hints]
+        return rasterize_hints(hints, request.image_size, prepared.net_shape)
+
+    @torch.inference_mode()
+    def _run_net(
+        self, photo_key: tuple, prepared: _Prepared, hint_ab: np.ndarray, hint_mask: np.ndarray
+    ) -> _NetResult:
+        key = (photo_key, hashlib.sha1(hint_ab.tobytes() + hint_mask.tobytes()).hexdigest())
+        if key in self._results:
+            self._results.move_to_end(key)
+            return self._results[key]
+        L = torch.from_numpy(prepared.lightness_net[None, None]).to(self.device)
+        out = self.net(
+            L,
+            torch.from_numpy(hint_ab[None]).to(self.device),
+            torch.from_numpy(hint_mask[None]).to(self.device),
+        )
+        reg = out.ab[0].float().cpu().numpy()
+        probs = torch.softmax(out.logits[0].float(), dim=0).cpu().numpy()
+        if self.output in ("annealed", "mix"):
+            am = ab_bins.annealed_mean(probs, self.temperature, axis=0)  # (h4, w4, 2)
+            hn, wn = prepared.net_shape
+            am = cv2.resize(am, (wn, hn), interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
+            # Inside hints the regression head follows the hint exactly; keep it there.
+            near = cv2.dilate(hint_mask[0], np.ones((5, 5), np.uint8))[None] > 0
+            blend = am if self.output == "annealed" else 0.5 * (am + reg)
+            ab = np.where(near, reg, blend).astype(np.float32)
+        else:
+            ab = reg
+        result = _NetResult(ab=ab, probs=probs, reg_ab=reg)
+        self._results[key] = result
+        while len(self._results) > _CACHE_SIZE * 2:
+            self._results.popitem(last=False)
+        return result
+
+    def _to_variant(
+        self, request: ColorizeRequest, prepared: _Prepared, ab_net: np.ndarray
+    ) -> np.ndarray:
+        h, w = prepared.work_shape
+        ab_work = cv2.resize(ab_net.transpose(1, 2, 0), (w, h), interpolation=cv2.INTER_LINEAR)
+        return recombine(request.lightness, ab_work.astype(np.float32))
+
+    # ------------------------------------------------------------------------- variants
+    def _segments(self, prepared: _Prepared, shape: tuple[int, int]) -> np.ndarray:
+        if prepared.segments is None or prepared.segments.shape != shape:
+            from skimage.segmentation import slic
+
+            L_small = cv2.resize(prepared.lightness_net, (shape[1], shape[0]),
+                                 interpolation=cv2.INTER_AREA)
+            prepared.segments = slic(
+                L_small.astype(np.float64) / 100.0, n_segments=24, compactness=0.1,
+                channel_axis=None, start_label=0, enforce_connectivity=True,
+            )
+        return prepared.segments
+
+    def _variant_hints(
+        self,
+        prepared: _Prepared,
+        base: _NetResult,
+        user_mask: np.ndarray,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Extra hint maps (net size) that recolour a few salient regions, sampled from ``base``."""
+        q, h4, w4 = base.probs.shape
+        segments = self._segments(prepared, (h4, w4))
+        hn, wn = prepared.net_shape
+        mask_small = cv2.resize(user_mask[0], (w4, h4), interpolation=cv2.INTER_AREA) > 0
+        ab_small = cv2.resize(base.ab.transpose(1, 2, 0), (w4, h4), interpolation=cv2.INTER_AREA)
+        probs = base.probs.reshape(q, -1)
+        entropy = -(base.probs * np.log(np.maximum(base.probs, 1e-9))).sum(0)
+        candidates = []
+        for label in np.unique(segments):
+            region = segments == label
+            if mask_small[region].any():  # the person already chose this region's colour
+                continue
+            area = int(region.sum())
+            candidates.append((area * (0.5 + float(entropy[region].mean())), label))
+        candidates.sort(reverse=True)
+        chosen = [label for _, label in candidates[: _VARIANT_REGIONS * 2]]
+        if len(chosen) > _VARIANT_REGIONS:  # some randomness in which regions change
+            picks = rng.choice(len(chosen), size=_VARIANT_REGIONS, replace=False)
+            chosen = [chosen[i] for i in sorted(picks)]
+        hint_ab = np.zeros((2, hn, wn), np.float32)
+        hint_mask = np.zeros((1, hn, wn), np.float32)
+        sy, sx = hn / h4, wn / w4
+        for label in chosen:
+            region = segments == label
+            p = probs[:, region.ravel()].mean(axis=1)
+            current = ab_small[region].mean(axis=0)
+            far = np.sqrt(((self._centres - current) ** 2).sum(-1)) >= _VARIANT_MIN_SHIFT
+            p = np.where(far, p, 0.0) ** (1.0 / 0.6)  # sharpen: plausible colours only
+            if p.sum() <= 0:
+                continue
+            colour = self._centres[rng.choice(q, p=p / p.sum())]
+            ys, xs = np.nonzero(region)
+            for i in rng.choice(len(ys), size=min(3, len(ys)), replace=False):
+                cy, cx = int((ys[i] + 0.5) * sy), int((xs[i] + 0.5) * sx)
+                y0, x0 = max(cy - 1, 0), max(cx - 1, 0)
+                hint_ab[:, y0:cy + 2, x0:cx + 2] = colour[:, None, None]
+                hint_mask[:, y0:cy + 2, x0:cx + 2] = 1.0
+        return hint_ab, hint_mask
+
+    # ------------------------------------------------------------------------- public API
+    def colorize(
+        self,
+        request: ColorizeRequest,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> list[Variant]:
+        timer = Timer()
+        check_cancel(cancel)
+        count = max(1, int(request.num_variants))
+        total = 2 * count
+        key, prepared = self._prepare(request)
+        user_ab, user_mask = self._hint_maps(request, prepared)
+        base = self._run_net(key, prepared, user_ab, user_mask)
+        variants: list[Variant] = []
+        for index in range(count):
+            check_cancel(cancel)
+            if index == 0:
+                result = base
+            else:
+                rng = np.random.default_rng([int(request.seed) & 0xFFFFFFFF, index])
+                extra_ab, extra_mask = self._variant_hints(prepared, base, user_mask, rng)
+                keep_user = user_mask > 0
+                hint_ab = np.where(keep_user, user_ab, extra_ab)
+                hint_mask = np.maximum(user_mask, extra_mask)
+                result = self._run_net(key, prepared, hint_ab, hint_mask)
+            if progress:
+                progress(2 * index + 1, total)
+            check_cancel(cancel)
+            rgb = self._to_variant(request, prepared, result.ab)
+            settings = VariantSettings.from_request(NAME, request, variant_index=index)
+            variants.append(Variant(rgb=rgb, settings=settings, seconds=timer.elapsed()))
+            if progress:
+                progress(2 * index + 2, total)
+        logger.info(
+            "instant: %d hints, net %dx%d, %d variant(s), %.2f s",
+            len(request.hints), prepared.net_shape[1], prepared.net_shape[0], count,
+            timer.elapsed(),
+        )
+        return variants
+
+    def predict_ab(self, request: ColorizeRequest) -> np.ndarray:
+        """The most likely chroma at the working size, ``(h, w, 2)`` Lab units (no recombine)."""
+        key, prepared = self._prepare(request)
+        result = self._run_net(key, prepared, *self._hint_maps(request, prepared))
+        h, w = prepared.work_shape
+        return cv2.resize(result.ab.transpose(1, 2, 0), (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def suggest_colors(
+        self, request: ColorizeRequest, x: float, y: float, k: int = 8
+    ) -> list[ColorSuggestion]:
+        """The ``k`` most likely colours at image pixel (x, y), most likely first.
+
+        Each is a bin of the predicted distribution there; the bin holding the network's own
+        colour at that point is shown as that exact colour (so a hinted point offers the hint).
+        """
+        key, prepared = self._prepare(request)
+        result = self._run_net(key, prepared, *self._hint_maps(request, prepared))
+        height, width = request.image_size
+        hn, wn = prepared.net_shape
+        q, h4, w4 = result.probs.shape
+        xn = float(np.clip((x + 0.5) * wn / width - 0.5, 0, wn - 1))
+        yn = float(np.clip((y + 0.5) * hn / height - 0.5, 0, hn - 1))
+        i4 = int(np.clip(round((yn + 0.5) / 4 - 0.5), 0, h4 - 1))
+        j4 = int(np.clip(round((xn + 0.5) / 4 - 0.5), 0, w4 - 1))
+        p = result.probs[:, i4, j4].astype(np.float64)
+        own_ab = result.ab[:, int(round(yn)), int(round(xn))]
+        own_bin = int(ab_bins.encode(own_ab))
+        lightness = float(prepared.lightness_net[int(round(yn)), int(round(xn))])
+        order = [own_bin] + [int(i) for i in np.argsort(-p) if int(i) != own_bin]
+        suggestions = []
+        for idx in order[: max(0, int(k))]:
+            ab = own_ab if idx == own_bin else self._centres[idx]
+            rgb = lab_to_rgb(np.array([lightness, ab[0], ab[1]], dtype=np.float32))
+            color = tuple(int(c) for c in np.clip(np.rint(rgb * 255.0), 0, 255))
+            suggestions.append(ColorSuggestion(color=color, probability=float(p[idx])))
+        return suggestions
+
+
+def create(device: str = "auto", model_path: str | Path | None = None) -> InstantColorizer:
+    """Load the shipped network (or the one in ``model_path``) on ``device``."""
+    from piggydesk.engines.device import pick_device
+
+    folder = _model_dir(model_path)
+    if not (folder / WEIGHTS_FILE).is_file():
+        raise EngineUnavailable(f"The instant engine's weights are missing ({folder / WEIGHTS_FILE}).")
+    choice = pick_device(device)
+    net, config = load_model(folder, choice.name)
+    logger.info("instant engine loaded from %s on %s", folder, choice.description)
+    return InstantColorizer(net, config, choice.name)
+
+
+__all__ = ["InstantColorizer", "create", "engine_info", "load_model", "Hint"]

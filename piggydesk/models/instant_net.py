@@ -1,0 +1,170 @@
+"""The instant engine's network: a small hint-aware U-Net for user-guided colorization.
+
+In the spirit of Zhang et al. 2017 ("Real-Time User-Guided Image Colorization with Learned
+Deep Priors"): the input is the lightness L, a sparse map of user hint colours (a*, b*) and
+its mask; the network predicts
+
+* ``ab``: a colour (a*, b*) per pixel at the input resolution (regression head, trained with a
+  smooth-L1 loss as in Zhang et al. 2017, Eq. 3);
+* ``logits``: a distribution over the quantised in-gamut ab bins of ``ab_bins`` per pixel at
+  1/4 resolution (classification head, trained with class-rebalanced cross-entropy, Zhang et
+  al. 2016, Eq. 2), used for suggested colours, variants and the annealed mean.
+
+Designed for CPU speed: stride-2 convolutions down to 1/16 early, plain 3x3 residual blocks
+at low resolution, a global-context branch at the bottom, bilinear upsampling with skips.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+L_CENTER = 50.0
+L_SCALE = 50.0
+AB_SCALE = 110.0
+
+
+@dataclass
+class InstantNetConfig:
+    """Hyper-parameters of ``InstantNet`` (stored as JSON next to the weights)."""
+
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    depths: tuple[int, ...] = (1, 1, 2, 2)
+    stem_width: int = 16
+    num_bins: int = 248
+    ab_scale: float = AB_SCALE
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["widths"] = list(self.widths)
+        data["depths"] = list(self.depths)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> InstantNetConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key in ("widths", "depths"):
+            if key in known:
+                known[key] = tuple(int(v) for v in known[key])
+        return cls(**known)
+
+
+@dataclass
+class InstantNetOutput:
+    """``ab``: (B, 2, H, W) Lab units; ``logits``: (B, Q, H/4, W/4) over ``ab_bins`` bins."""
+
+    ab: torch.Tensor
+    logits: torch.Tensor
+    extras: dict = field(default_factory=dict)
+
+
+def _conv_bn(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, ch: int, dilation: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(ch, ch, 3, padding=dilation, dilation=dilation, bias=False)
+        self.bn1 = nn.BatchNorm2d(ch)
+        self.conv2 = nn.Conv2d(ch, ch, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(ch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        y = self.bn2(self.conv2(y))
+        return F.relu(x + y, inplace=True)
+
+
+class _Up(nn.Module):
+    """Bilinear x2 upsampling, 1x1 projection, add the skip, one 3x3 conv."""
+
+    def __init__(self, cin: int, cskip: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(cin, cskip, 1, bias=False)
+        self.skip_bn = nn.BatchNorm2d(cskip)
+        self.conv = _conv_bn(cskip, cskip)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(self.proj(x), size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.conv(F.relu(self.skip_bn(x + skip), inplace=True))
+
+
+class InstantNet(nn.Module):
+    """Hint-aware colorization U-Net. Input sizes must be multiples of 16."""
+
+    def __init__(self, config: InstantNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or InstantNetConfig()
+        c = self.config
+        w = list(c.widths)
+        self.stem = _conv_bn(4, c.stem_width)
+        downs = []
+        cin = c.stem_width
+        for level, (cout, depth) in enumerate(zip(w, c.depths)):
+            blocks: list[nn.Module] = [_conv_bn(cin, cout, stride=2)]
+            for i in range(depth):
+                dilation = 2 if level == len(w) - 1 and i % 2 == 1 else 1
+                blocks.append(_ResBlock(cout, dilation))
+            downs.append(nn.Sequential(*blocks))
+            cin = cout
+        self.downs = nn.ModuleList(downs)
+        # Global context (image-level colour prior): pooled bottom features, added back.
+        self.context = nn.Sequential(nn.Linear(w[-1], w[-1]), nn.ReLU(inplace=True))
+        skips = [c.stem_width, *w[:-1]]
+        ups = []
+        cin = w[-1]
+        for cskip in reversed(skips):
+            ups.append(_Up(cin, cskip))
+            cin = cskip
+        self.ups = nn.ModuleList(ups)
+        # Classification head at 1/4 resolution (after the up-block that reaches 1/4).
+        self.class_level = len(w) - 3  # index into self.ups whose output is at 1/4
+        self.class_head = nn.Sequential(
+            nn.Conv2d(w[1], w[1], 1), nn.ReLU(inplace=True), nn.Conv2d(w[1], c.num_bins, 1)
+        )
+        self.ab_head = nn.Conv2d(c.stem_width, 2, 3, padding=1)
+        nn.init.zeros_(self.ab_head.weight)
+        nn.init.zeros_(self.ab_head.bias)
+
+    @staticmethod
+    def make_input(
+        lightness: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Normalise (L in 0-100, ab in Lab units, mask 0/1) into the 4-channel input."""
+        return torch.cat(
+            [(lightness - L_CENTER) / L_SCALE, hint_ab / AB_SCALE * hint_mask, hint_mask], dim=1
+        )
+
+    def forward(
+        self, lightness: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor
+    ) -> InstantNetOutput:
+        x = self.make_input(lightness, hint_ab, hint_mask)
+        feats = [self.stem(x)]
+        for down in self.downs:
+            feats.append(down(feats[-1]))
+        bottom = feats[-1]
+        ctx = self.context(bottom.mean(dim=(2, 3)))
+        y = bottom + ctx[:, :, None, None]
+        logits = None
+        for i, up in enumerate(self.ups):
+            y = up(y, feats[-2 - i])
+            if i == self.class_level:
+                logits = self.class_head(y)
+        ab = torch.tanh(self.ab_head(y)) * self.config.ab_scale
+        assert logits is not None
+        return InstantNetOutput(ab=ab, logits=logits)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))

@@ -1,0 +1,165 @@
+"""Training the instant network end to end on a handful of generated photos: checkpoints,
+exact resume, export to the engine's format, and the data pipeline's promises."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from piggydesk.models import ab_bins
+from piggydesk.training import train_instant
+from piggydesk.training.photos import (
+    BalancedCropSampler,
+    PhotoCache,
+    is_validation,
+    list_photos,
+    source_weights,
+)
+from piggydesk.training.point_hints import HintSimulation, sample_eval_hints, simulate_hints
+
+TINY = ["--widths", "8,8,16,16", "--depths", "1,1,1,1"]
+
+
+def _photo(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A smooth colourful picture: gradients plus a few coloured discs."""
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    img = np.stack([yy, xx, 1 - yy], axis=-1) * rng.uniform(0.3, 1.0, size=3)
+    for _ in range(3):
+        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(8, 30)
+        disc = (np.mgrid[0:h, 0:w][0] - cy) ** 2 + (np.mgrid[0:h, 0:w][1] - cx) ** 2 < r * r
+        img[disc] = rng.uniform(0, 1, size=3)
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def photo_folder(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    root = tmp_path / "photos"
+    for source, count in (("faces", 7), ("streets", 5), ("food", 3)):
+        (root / source).mkdir(parents=True)
+        for i in range(count):
+            h, w = int(rng.integers(96, 160)), int(rng.integers(96, 160))
+            Image.fromarray(_photo(rng, h, w)).save(root / source / f"{source}_{i}.jpg", quality=92)
+    found, i = 0, 0
+    while found < 3:  # a few more street photos whose names put them in the validation split
+        name = f"streets/extra_{i}.jpg"
+        if is_validation(name):
+            Image.fromarray(_photo(rng, 120, 120)).save(root / name, quality=92)
+            found += 1
+        i += 1
+    (root / "captions.json").write_text(json.dumps({"faces/faces_0.jpg": "a photo of a man"}))
+    return root
+
+
+def _train(folder: Path, run: Path, steps: int, *extra: str) -> int:
+    return train_instant.main([
+        "train", "--data", str(folder), "--run", str(run), "--steps", str(steps),
+        "--batch", "4", "--sizes", "32,48", "--warmup", "2", "--val-every", "3",
+        "--val-count", "4", "--log-every", "1", "--threads", "1", *TINY, *extra,
+    ])
+
+
+def test_training_checkpoints_resumes_exactly_and_exports(photo_folder: Path, tmp_path: Path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert _train(photo_folder, straight, 5) == 0
+    assert _train(photo_folder, split, 2) == 0
+    assert _train(photo_folder, split, 5, "--resume") == 0
+
+    a = torch.load(straight / "last.pt", weights_only=False)
+    b = torch.load(split / "last.pt", weights_only=False)
+    assert a["step"] == b["step"] == 5
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for key in a["ema"]:
+        assert torch.equal(a["ema"][key], b["ema"][key]), key
+    assert a["np_rng"] == b["np_rng"]
+    assert (straight / "best.pt").is_file()
+
+    lines = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    losses = [line["loss"] for line in lines if "loss" in line]
+    assert len(losses) == 5 and all(np.isfinite(losses))
+    assert any("val" in line and "psnr_k0_reg" in line["val"] for line in lines)
+
+    # Export to the engine's format and load it through the engine.
+    out = tmp_path / "model"
+    assert train_instant.main(["export", "--run", str(straight), "--checkpoint", "last",
+                               "--out", str(out), "--set", '{"net_long_side": 64}']) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["steps"] == 5 and config["net_long_side"] == 64
+    from piggydesk.engines.base import ColorizeRequest
+    from piggydesk.engines.instant import create
+
+    engine = create("cpu", out)
+    lightness = np.linspace(0, 100, 80 * 60, dtype=np.float32).reshape(60, 80)
+    rgb = engine.colorize(ColorizeRequest(lightness=lightness))[0].rgb
+    assert rgb.shape == (60, 80, 3) and np.isfinite(rgb).all()
+
+    # Fine-tuning from exported weights starts from exactly those weights.
+    tuned = tmp_path / "tuned"
+    assert _train(photo_folder, tuned, 1, "--init-from", str(out)) == 0
+    assert "initialised from" in (tuned / "train.log").read_text()
+
+
+def test_split_is_fixed_by_file_name_and_sampling_is_balanced(photo_folder: Path):
+    train = list_photos(photo_folder, "train")
+    val = list_photos(photo_folder, "val")
+    assert len(train) + len(val) == 18 and len(val) >= 3
+    assert all(not is_validation(e.rel) for e in train)
+    assert all(is_validation(e.rel) for e in val)
+    assert is_validation("x/a.jpg") == is_validation("x/a.jpg")
+    assert [e for e in list_photos(photo_folder) if e.rel == "faces/faces_0.jpg"][0].people
+
+    probs = source_weights(list_photos(photo_folder), cap=0.4)
+    assert abs(sum(probs.values()) - 1) < 1e-9
+    assert max(probs.values()) <= 0.4 + 1e-9
+    assert probs["faces"] < 7 / 18  # the biggest source gets less than its share of photos
+
+    cache = PhotoCache.build(photo_folder, "all", side=64)
+    sampler = BalancedCropSampler(cache)
+    batch = sampler.batch(6, 40, np.random.default_rng(0))
+    assert batch.shape == (6, 40, 40, 3) and batch.dtype == np.uint8
+    again = sampler.batch(6, 40, np.random.default_rng(0))
+    assert np.array_equal(batch, again)
+
+
+def test_simulated_hints_use_ground_truth_patch_means():
+    rng = np.random.default_rng(3)
+    ab = np.zeros((2, 40, 40), np.float32)
+    ab[0, :, 20:] = 50.0  # right half is red-ish
+    sim = HintSimulation(p_none=0.0, p_geometric=0.2, max_patch=1)
+    counts = []
+    for _ in range(50):
+        hint_ab, mask = simulate_hints(ab, rng, sim)
+        on = mask[0] > 0
+        counts.append(int(on.sum()))
+        assert np.allclose(hint_ab[:, on], ab[:, on])  # 1-px patches carry the exact colour
+        assert np.all(hint_ab[:, ~on] == 0)
+    assert min(counts) >= 1 and np.mean(counts) > 2
+
+    none = HintSimulation(p_none=1.0)
+    assert simulate_hints(ab, rng, none)[1].sum() == 0
+
+    rgb = np.zeros((30, 40, 3), np.float32)
+    rgb[..., 2] = 1.0
+    hints = sample_eval_hints(rgb, 5, seed=1)
+    assert len(hints) == 5 and all(h.color == (0, 0, 255) for h in hints)
+    assert hints == sample_eval_hints(rgb, 5, seed=1)
+
+
+def test_ab_bins_cover_the_gamut_and_rebalance_rare_colours():
+    centres = ab_bins.bin_centers()
+    assert 200 < len(centres) < 330
+    assert np.array_equal(ab_bins.encode(centres), np.arange(len(centres)))
+    hist = np.ones(len(centres))
+    grey = int(ab_bins.encode(np.array([0.0, 0.0])))
+    hist[grey] = 1000.0
+    w = ab_bins.rebalance_weights(hist)
+    assert w[grey] < 0.2 * np.median(w)  # the common grey bin is down-weighted
+    probs = np.zeros(len(centres))
+    probs[int(ab_bins.encode(np.array([40.0, 20.0])))] = 1.0
+    assert np.allclose(ab_bins.annealed_mean(probs), [40.0, 20.0], atol=1e-3)
