@@ -596,3 +596,23 @@ def test_single_key_shortcuts_do_not_steal_typing(qtbot, window, photo_path):
     assert edit.text() == "b h i 0 1 +"
     assert window.canvas.zoom() == zoom and not window.canvas.comparing
     assert window.model.value("negative_prompt") == "b h i 0 1 +"
+
+
+def test_pan_with_middle_button_and_space_drag(qtbot, window, photo_path):
+    _open(window, photo_path)
+    window.canvas.set_zoom(window.canvas.zoom() * 6)
+    bar = window.canvas.horizontalScrollBar()
+    vp = window.canvas.viewport()
+    start = bar.value()
+    centre = vp.rect().center()
+    qtbot.mousePress(vp, Qt.MouseButton.MiddleButton, pos=centre)
+    qtbot.mouseMove(vp, centre + QPoint(-80, 0))
+    qtbot.mouseRelease(vp, Qt.MouseButton.MiddleButton, pos=centre + QPoint(-80, 0))
+    assert bar.value() == start + 80
+    window.canvas.set_space_held(True)
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseMove(vp, centre + QPoint(40, 0))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=centre + QPoint(40, 0))
+    window.canvas.set_space_held(False)
+    assert bar.value() == start + 40
+    assert window.model.hints() == []  # panning never adds hints
