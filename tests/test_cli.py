@@ -283,7 +283,7 @@ def test_self_test_reports_a_broken_engine(monkeypatch, capsys):
 
 
 def test_internal_error_is_one_line_and_the_traceback_goes_to_the_log(
-    monkeypatch, capsys, small_photo, tmp_path, isolated_home
+    monkeypatch, capsys, small_photo, tmp_path
 ):
     from piggydesk.engines import registry
 

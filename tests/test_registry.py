@@ -70,13 +70,20 @@ def test_unavailable_engine_refuses_with_its_reason(monkeypatch):
         registry.create_engine("instant")
 
 
-def test_registry_and_engine_infos_do_not_import_torch():
+def test_the_registry_and_the_classic_engine_do_not_import_torch():
+    """Importing the registry is torch-free, and so is everything the classic engine does."""
     code = (
         "import sys\n"
+        "import numpy as np\n"
         "from piggydesk.engines import registry\n"
-        "registry.list_engines(); registry.default_engine_name()\n"
-        "registry.create_engine('classic')\n"
-        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "from piggydesk.engines.base import ColorizeRequest\n"
+        "from piggydesk.core.hints import Hint\n"
+        "assert 'torch' not in sys.modules, 'importing the registry imported torch'\n"
+        "assert registry.engine_info('classic').available\n"
+        "engine = registry.create_engine('classic')\n"
+        "light = np.tile(np.linspace(20, 80, 64, dtype=np.float32), (48, 1))\n"
+        "engine.colorize(ColorizeRequest(light, hints=(Hint(5, 5, (200, 30, 30)),)))\n"
+        "assert 'torch' not in sys.modules, 'the classic engine imported torch'\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
