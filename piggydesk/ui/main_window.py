@@ -172,6 +172,10 @@ class MainWindow(QMainWindow):
         self._live_timer = QTimer(self)
         self._live_timer.setSingleShot(True)
         self._live_timer.timeout.connect(self._live_run)
+        self._suggest_timer = QTimer(self)  # suggestions wait until a drag pauses
+        self._suggest_timer.setSingleShot(True)
+        self._suggest_timer.setInterval(150)
+        self._suggest_timer.timeout.connect(self._request_suggestions)
         self.autosaver = Autosaver(self.model, self.settings, self)
         self.autosaver.recovered.connect(self._recover)
         self._restore_settings()
@@ -593,7 +597,7 @@ class MainWindow(QMainWindow):
             self.colour_panel.set_lightness(self.model.lightness_at(hint.x, hint.y))
             self.colour_panel.set_current_color(hint.color)
             self.colour_panel.set_radius(hint.radius)
-            self._request_suggestions(hint)
+            self._suggest_timer.start()
         else:
             self.colour_panel.set_radius(None)
             self.colour_panel.set_lightness(None)
@@ -878,7 +882,7 @@ class MainWindow(QMainWindow):
         return job.job_id
 
     def _live_run(self) -> None:
-        if self._run_job is not None:
+        if self._run_job is not None or self._closing:
             return  # an explicit run is on its way; its result will show
         if (self.prompt_panel.live_check.isChecked() and self.model.photo is not None
                 and self.model.value("engine") in LIVE_ENGINES):
@@ -889,7 +893,13 @@ class MainWindow(QMainWindow):
             self.worker.cancel(self._run_job)
             self.set_status("Cancelling…")
 
-    def _request_suggestions(self, hint: Hint) -> None:
+    def _request_suggestions(self) -> None:
+        if self._closing:
+            return
+        hints = self.model.hints()
+        if not 0 <= self.model.selected < len(hints):
+            return
+        hint = hints[self.model.selected]
         info = next((e for e in self._engines if e.name == "instant" and e.available), None)
         if info is None or self.model.photo is None:
             self.colour_panel.set_suggestions([], "Suggestions need the instant engine")
@@ -1144,6 +1154,7 @@ class MainWindow(QMainWindow):
             return
         self._closing = True
         self._live_timer.stop()
+        self._suggest_timer.stop()
         self.autosaver.stop(clean_exit=True)
         self.settings.set("window_geometry", bytes(self.saveGeometry().data()))
         self.settings.set("window_state", bytes(self.saveState().data()))

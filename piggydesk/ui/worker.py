@@ -339,8 +339,9 @@ class ModelWorker(QObject):
 
     # -- called from the GUI thread ------------------------------------------------------
     def submit(self, job: Job) -> int:
-        if self._closed:
-            raise RuntimeError("the model worker has been shut down")
+        if self._closed:  # e.g. a timer fired while the window was closing
+            logger.warning("job %d ignored: the model worker has been shut down", job.job_id)
+            return job.job_id
         superseded: Job | None
         with self._lock:
             superseded = self._pending.pop(job.slot, None)
