@@ -39,6 +39,7 @@ class InstantNetConfig:
     stem_width: int = 16
     num_bins: int = 248
     ab_scale: float = AB_SCALE
+    hint_injection: bool = True  # hint maps pooled into every encoder level (see _hint_maps)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -62,6 +63,25 @@ class InstantNetOutput:
     ab: torch.Tensor
     logits: torch.Tensor
     extras: dict = field(default_factory=dict)
+
+
+_HINT_CHANNELS = 6
+
+
+def _hint_maps(hints: torch.Tensor, factor: int) -> torch.Tensor:
+    """Hints pooled to 1/``factor`` resolution by normalised convolution (Knutsson 1993).
+
+    ``hints`` is (B, 3, H, W): a, b (already /110 and masked) and the mask. Returns 6 channels:
+    the mean hint colour in each cell and whether the cell holds a hint, then the same over a
+    5x5-cell neighbourhood, so every level of the encoder sees the hints near it directly.
+    """
+    pooled = F.avg_pool2d(hints, factor)
+    wide = F.avg_pool2d(pooled, 5, stride=1, padding=2, count_include_pad=False)
+    out = []
+    for p in (pooled, wide):
+        m = p[:, 2:3]
+        out += [p[:, :2] / m.clamp_min(1e-4) * (m > 0), (m > 0).to(p.dtype)]
+    return torch.cat(out, dim=1)
 
 
 def _conv_bn(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -109,15 +129,20 @@ class InstantNet(nn.Module):
         c = self.config
         w = list(c.widths)
         self.stem = _conv_bn(4, c.stem_width)
-        downs = []
+        down_convs, downs, hint_projs = [], [], []
         cin = c.stem_width
         for level, (cout, depth) in enumerate(zip(w, c.depths)):
-            blocks: list[nn.Module] = [_conv_bn(cin, cout, stride=2)]
+            down_convs.append(_conv_bn(cin, cout, stride=2))
+            if c.hint_injection:
+                hint_projs.append(nn.Conv2d(_HINT_CHANNELS, cout, 1))
+            blocks: list[nn.Module] = []
             for i in range(depth):
                 dilation = 2 if level == len(w) - 1 and i % 2 == 1 else 1
                 blocks.append(_ResBlock(cout, dilation))
             downs.append(nn.Sequential(*blocks))
             cin = cout
+        self.down_convs = nn.ModuleList(down_convs)
+        self.hint_projs = nn.ModuleList(hint_projs)
         self.downs = nn.ModuleList(downs)
         # Global context (image-level colour prior): pooled bottom features, added back.
         self.context = nn.Sequential(nn.Linear(w[-1], w[-1]), nn.ReLU(inplace=True))
@@ -133,7 +158,7 @@ class InstantNet(nn.Module):
         self.class_head = nn.Sequential(
             nn.Conv2d(w[1], w[1], 1), nn.ReLU(inplace=True), nn.Conv2d(w[1], c.num_bins, 1)
         )
-        self.ab_head = nn.Conv2d(c.stem_width, 2, 3, padding=1)
+        self.ab_head = nn.Conv2d(c.stem_width + 3, 2, 3, padding=1)
         nn.init.zeros_(self.ab_head.weight)
         nn.init.zeros_(self.ab_head.bias)
 
@@ -151,8 +176,11 @@ class InstantNet(nn.Module):
     ) -> InstantNetOutput:
         x = self.make_input(lightness, hint_ab, hint_mask)
         feats = [self.stem(x)]
-        for down in self.downs:
-            feats.append(down(feats[-1]))
+        for level, (conv, down) in enumerate(zip(self.down_convs, self.downs)):
+            y = conv(feats[-1])
+            if self.config.hint_injection:
+                y = y + self.hint_projs[level](_hint_maps(x[:, 1:4], 2 ** (level + 1)))
+            feats.append(down(y))
         bottom = feats[-1]
         ctx = self.context(bottom.mean(dim=(2, 3)))
         y = bottom + ctx[:, :, None, None]
@@ -161,7 +189,7 @@ class InstantNet(nn.Module):
             y = up(y, feats[-2 - i])
             if i == self.class_level:
                 logits = self.class_head(y)
-        ab = torch.tanh(self.ab_head(y)) * self.config.ab_scale
+        ab = torch.tanh(self.ab_head(torch.cat([y, x[:, 1:4]], dim=1))) * self.config.ab_scale
         assert logits is not None
         return InstantNetOutput(ab=ab, logits=logits)
 

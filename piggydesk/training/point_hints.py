@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class HintSimulation:
     p_none: float = 0.3  # share of samples with no hints at all (automatic colorization)
-    p_geometric: float = 0.1  # success probability of the geometric point count (mean 1/p)
+    p_geometric: float = 1 / 12  # success probability of the geometric point count (mean 1/p)
     max_points: int = 120
     max_patch: int = 9  # patch sides drawn uniformly from 1..max_patch
     p_centered: float = 0.5  # share of points drawn from a centred Gaussian (else uniform)

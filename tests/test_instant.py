@@ -1,0 +1,108 @@
+"""The instant engine with the weights shipped in resources/: automatic colorization, hints,
+suggested colours and variants, measured on a bundled sample photo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from piggydesk.core.color import lab_to_rgb, rgb_to_lab, rgb_to_lightness
+from piggydesk.core.hints import Hint
+from piggydesk.core.imaging import load_photo
+from piggydesk.core.paths import resources_dir
+from piggydesk.engines import registry
+from piggydesk.engines.base import ColorizeRequest, SuggestsColors
+from piggydesk.engines.instant import create, engine_info
+from piggydesk.training.metrics import colourfulness
+
+SAMPLE = resources_dir() / "samples" / "astronaut-gray.jpg"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return create("cpu")
+
+
+@pytest.fixture(scope="module")
+def lightness() -> np.ndarray:
+    return load_photo(SAMPLE).lightness
+
+
+def _ab_near(rgb: np.ndarray, x: int, y: int, r: int = 2) -> np.ndarray:
+    return rgb_to_lab(rgb[y - r:y + r + 1, x - r:x + r + 1])[..., 1:].reshape(-1, 2).mean(0)
+
+
+def _hint_at(lightness: np.ndarray, x: int, y: int, ab: tuple[float, float]) -> Hint:
+    """A hint whose colour has the photo's own lightness at (x, y) and the given a*, b*."""
+    rgb = lab_to_rgb(np.array([float(lightness[y, x]), ab[0], ab[1]], np.float32))
+    return Hint(x=x, y=y, color=tuple(int(v) for v in np.rint(rgb * 255)), radius=2)
+
+
+def test_shipped_weights_load_and_colorize_the_sample_deterministically(engine, lightness):
+    info = engine_info()
+    assert info.available and not info.needs_hints
+    assert registry.default_engine_name() == "instant"
+    request = ColorizeRequest(lightness=lightness)
+    first = engine.colorize(request)
+    second = create("cpu").colorize(request)
+    assert len(first) == 1 and first[0].settings.engine == "instant"
+    rgb = first[0].rgb
+    assert rgb.shape == (*lightness.shape, 3) and rgb.dtype == np.float32
+    assert np.array_equal(rgb, second[0].rgb)
+    assert np.abs(rgb_to_lightness(rgb) - lightness).max() < 0.5
+    assert colourfulness(rgb) > 5.0  # it actually adds colour without any hint
+
+
+def test_a_hint_pulls_the_colour_at_its_location_toward_the_hint(engine, lightness):
+    x, y = 300, 380
+    target = (-45.0, 45.0)  # a strong yellow-green nothing in the photo would get by itself
+    hint = _hint_at(lightness, x, y, target)
+    hint_ab = rgb_to_lab(np.array(hint.color, np.float32) / 255.0)[1:]
+    before = engine.colorize(ColorizeRequest(lightness=lightness))[0].rgb
+    after = engine.colorize(ColorizeRequest(lightness=lightness, hints=(hint,)))[0].rgb
+    d_before = np.linalg.norm(_ab_near(before, x, y) - hint_ab)
+    d_after = np.linalg.norm(_ab_near(after, x, y) - hint_ab)
+    assert d_after < 0.5 * d_before and d_after < 15.0, (d_before, d_after)
+    far = np.linalg.norm(_ab_near(after, 60, 60) - _ab_near(before, 60, 60))
+    assert far < d_before - d_after  # the hint acts locally, not as a global tint
+
+
+def test_suggestions_at_a_hinted_point_include_the_hint_colour(engine, lightness):
+    assert isinstance(engine, SuggestsColors)
+    x, y = 150, 420
+    hint = _hint_at(lightness, x, y, (50.0, -30.0))
+    hint_ab = rgb_to_lab(np.array(hint.color, np.float32) / 255.0)[1:]
+    request = ColorizeRequest(lightness=lightness, hints=(hint,))
+    engine.colorize(request)
+    suggestions = engine.suggest_colors(request, x, y, k=6)
+    assert len(suggestions) == 6
+    assert len({s.color for s in suggestions}) == 6
+    distances = [
+        np.linalg.norm(rgb_to_lab(np.array(s.color, np.float32) / 255.0)[1:] - hint_ab)
+        for s in suggestions
+    ]
+    assert min(distances) < 10.0, distances
+    plain = engine.suggest_colors(ColorizeRequest(lightness=lightness), x, y, k=3)
+    assert len(plain) == 3 and all(0.0 <= s.probability <= 1.0 for s in plain)
+
+
+def test_variants_differ_coherently_and_repeat_for_the_same_seed(engine, lightness):
+    request = ColorizeRequest(lightness=lightness, num_variants=3, seed=7)
+    variants = engine.colorize(request)
+    assert [v.settings.variant_index for v in variants] == [0, 1, 2]
+    single = engine.colorize(ColorizeRequest(lightness=lightness, seed=7))[0].rgb
+    assert np.array_equal(variants[0].rgb, single)  # variant 1 is the most likely result
+    ab = [rgb_to_lab(v.rgb)[..., 1:] for v in variants]
+    for i in range(3):
+        for j in range(i + 1, 3):
+            diff = np.linalg.norm(ab[i] - ab[j], axis=-1)
+            assert np.percentile(diff, 90) > 5.0, (i, j)  # visibly different somewhere
+    again = engine.colorize(request)
+    for a, b in zip(variants, again):
+        assert np.array_equal(a.rgb, b.rgb)
+    other = engine.colorize(ColorizeRequest(lightness=lightness, num_variants=3, seed=8))
+    assert any(not np.array_equal(a.rgb, b.rgb) for a, b in zip(variants[1:], other[1:]))
+    # No pixel noise: each variant's chroma is as smooth as the most likely one's.
+    for v in ab[1:]:
+        grad = np.abs(np.diff(v, axis=1)).mean()
+        assert grad < 2.0 * np.abs(np.diff(ab[0], axis=1)).mean() + 0.5
