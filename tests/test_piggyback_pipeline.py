@@ -258,3 +258,43 @@ def test_assemble_refuses_an_existing_folder_and_a_mismatched_guider(parts, tmp_
     make_tiny_base(other, sample_size=8)  # same architecture: fits
     with pytest.raises(BundleError, match="does not fit"):
         assemble_bundle(parts["base"], tmp_path / "b2", decoder_dir=parts["guider"])
+
+
+def test_cli_colorize_with_the_piggyback_engine(parts, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from piggydesk.core.color import lightness_to_gray_rgb
+
+    light = gradient_lightness(48, 64)
+    gray = np.round(lightness_to_gray_rgb(light)[..., 0] * 255).astype(np.uint8)
+    source = tmp_path / "old.png"
+    Image.fromarray(gray, mode="L").save(source)
+    out = tmp_path / "colour.png"
+    base_cmd = [sys.executable, "-m", "piggydesk", "colorize", str(source), "-o", str(out),
+                "--engine", "piggyback", "--device", "cpu", "--steps", "2"]
+    proc = subprocess.run(
+        [*base_cmd, "--model", str(parts["bundle"]), "--variants", "2", "--prompt", "a red car",
+         "--hint", "10,10,#c03030"],
+        capture_output=True, text=True, env=dict(os.environ), check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for index in (1, 2):
+        written = tmp_path / f"colour-{index}.png"
+        assert written.is_file(), proc.stdout
+        rgb = np.asarray(Image.open(written).convert("RGB"), dtype=np.float32) / 255.0
+        assert rgb.shape == (48, 64, 3)
+        input_l = rgb_to_lab(np.repeat(gray[..., None], 3, axis=-1) / 255.0)[..., 0]
+        assert np.abs(rgb_to_lab(rgb)[..., 0] - input_l).max() < 1.5  # 8-bit rounding
+    bad = _copy(parts, tmp_path, "bad-cli")
+    (bad / "guider" / "diffusion_pytorch_model.safetensors").write_bytes(b"not weights")
+    proc = subprocess.run(
+        [*base_cmd, "--model", str(bad)], capture_output=True, text=True,
+        env=dict(os.environ), check=False,
+    )
+    assert proc.returncode != 0
+    assert "guider/diffusion_pytorch_model.safetensors" in proc.stderr
+    assert "Traceback" not in proc.stderr
