@@ -476,7 +476,12 @@ class MainWindow(QMainWindow):
         self.prompt_panel.colorize_button.setEnabled(has_photo and not running)
 
     def set_status(self, text: str) -> None:
-        self.status_label.setText(text)
+        """One line in the status bar (a long message is shortened; the tooltip has all of it)."""
+        line = text.strip().splitlines()[0] if text.strip() else ""
+        if len(line) > 160:
+            line = line[:157].rstrip() + "…"
+        self.status_label.setText(line)
+        self.status_label.setToolTip(text if line != text else "")
 
     # -- opening -----------------------------------------------------------------------
     def open_dialog(self) -> None:
