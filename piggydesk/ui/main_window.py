@@ -1025,7 +1025,8 @@ class MainWindow(QMainWindow):
                 self.set_device("cpu")
                 self.colorize()
             return
-        QMessageBox.warning(self, "Colorization failed", msg.error)
+        text = msg.error if len(msg.error) <= 600 else msg.error[:597].rstrip() + "…"
+        QMessageBox.warning(self, "Colorization failed", text)
 
     # -- files -------------------------------------------------------------------------
     def save_project(self) -> bool:
