@@ -616,3 +616,32 @@ def test_pan_with_middle_button_and_space_drag(qtbot, window, photo_path):
     window.canvas.set_space_held(False)
     assert bar.value() == start + 40
     assert window.model.hints() == []  # panning never adds hints
+
+
+def test_engine_that_cannot_load_is_greyed_out(qtbot, dialogs, photo_path):
+    from piggydesk.engines.base import EngineUnavailable
+
+    def factory(name, device, model_path):
+        if name == "instant":
+            raise EngineUnavailable("The instant engine's weights do not fit its network.")
+        return TintEngine(name)
+
+    worker = ModelWorker(engine_factory=factory, prober=_probe_all_available,
+                         describe_device=lambda d: "CPU")
+    win = MainWindow(worker=worker, check_recovery=False)
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: bool(win._engines))
+    try:
+        assert win.open_path(photo_path)
+        assert win.model.value("engine") == "instant"
+        win.colorize()
+        qtbot.waitUntil(lambda: win.model.value("engine") != "instant")
+        assert dialogs.seen[-1][0] == "warning" and "do not fit" in dialogs.seen[-1][2]
+        combo = win.prompt_panel.engine_combo
+        row = next(i for i in range(combo.count()) if combo.itemData(i) == "instant")
+        assert not combo.model().item(row).isEnabled()
+        assert "do not fit" in combo.model().item(row).toolTip()
+        with qtbot.waitSignal(win.run_finished):
+            win.colorize()  # the next available engine works
+    finally:
+        win.close()

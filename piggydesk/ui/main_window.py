@@ -956,6 +956,20 @@ class MainWindow(QMainWindow):
             elif msg.kind is MessageKind.FAILED:
                 self.set_status(msg.error)
                 self._report_failure(msg)
+                if self._last_request is not None:
+                    self._engine_failed(msg, self._last_request.engine)
+
+    def _engine_failed(self, msg: WorkerMessage, engine: str) -> None:
+        """An engine that said it was available could not load: grey it out, say why."""
+        if not msg.engine_unavailable:
+            return
+        self._engines = [
+            replace(e, available=False, reason=msg.error) if e.name == engine else e
+            for e in self._engines
+        ]
+        self.prompt_panel.set_engines(self._engines, self.model.value("engine"))
+        self._rebuild_engine_menu()
+        self._apply_default_engine()
 
     def _on_live_message(self, msg: WorkerMessage) -> None:
         if msg.device:
@@ -972,6 +986,7 @@ class MainWindow(QMainWindow):
             self._live_job = None
             if msg.kind is MessageKind.FAILED:
                 self.set_status(f"Live preview failed: {msg.error}")
+                self._engine_failed(msg, "instant")
 
     def _show_progress(self, step: int, total: int) -> None:
         if not self.progress.isVisible():

@@ -114,6 +114,7 @@ class WorkerMessage:
     device: str = ""  # the device in use, in words
     error: str = ""
     out_of_memory: bool = False
+    engine_unavailable: bool = False  # the engine could not be loaded at all
     output_path: str = ""
     seconds: float = 0.0
 
@@ -256,7 +257,10 @@ class _Runner(QObject):
         except Cancelled:
             logger.info("job %d cancelled", job.job_id)
             self._emit(job, MessageKind.CANCELLED, seconds=time.perf_counter() - start)
-        except (PhotoError, EngineUnavailable, ValueError) as exc:
+        except EngineUnavailable as exc:
+            logger.info("job %d: engine %s unavailable: %s", job.job_id, job.engine, exc)
+            self._emit(job, MessageKind.FAILED, error=str(exc), engine_unavailable=True)
+        except (PhotoError, ValueError) as exc:
             logger.info("job %d failed: %s", job.job_id, exc)
             self._emit(job, MessageKind.FAILED, error=str(exc))
         except MemoryError:
