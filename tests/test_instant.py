@@ -106,3 +106,17 @@ def test_variants_differ_coherently_and_repeat_for_the_same_seed(engine, lightne
     for v in ab[1:]:
         grad = np.abs(np.diff(v, axis=1)).mean()
         assert grad < 2.0 * np.abs(np.diff(ab[0], axis=1)).mean() + 0.5
+
+
+def test_cli_colorize_and_self_test_use_the_instant_engine_by_default(tmp_path, capsys):
+    from piggydesk import cli
+    from piggydesk.core.color import rgb_to_lab as to_lab
+
+    out = tmp_path / "out.png"
+    assert cli.main(["colorize", str(SAMPLE), "-o", str(out)]) == 0
+    colored = load_photo(out).rgb
+    chroma = np.linalg.norm(to_lab(colored)[..., 1:], axis=-1)
+    assert chroma.mean() > 3.0  # colour without hints: the instant engine, not classic's gray
+    capsys.readouterr()
+    assert cli.main(["self-test"]) == 0
+    assert "instant" in capsys.readouterr().out
