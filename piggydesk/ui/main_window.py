@@ -933,6 +933,9 @@ class MainWindow(QMainWindow):
         if msg.job_kind is JobKind.SUGGEST:
             if msg.job_id == self._suggest_job and msg.kind is MessageKind.FINISHED:
                 self.colour_panel.set_suggestions(list(msg.suggestions), "No suggestions here")
+            elif msg.job_id == self._suggest_job and msg.kind is MessageKind.FAILED:
+                self.colour_panel.set_suggestions([], "Suggestions are not available")
+                self._engine_failed(msg, "instant")
             return
         if msg.job_kind is not JobKind.COLORIZE:
             return
