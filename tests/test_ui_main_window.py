@@ -645,3 +645,15 @@ def test_engine_that_cannot_load_is_greyed_out(qtbot, dialogs, photo_path):
             win.colorize()  # the next available engine works
     finally:
         win.close()
+
+
+def test_quitting_during_a_run_cancels_and_joins(qtbot, window, photo_path, engines):
+    _open(window, photo_path)
+    window.edit_setting("engine", "piggyback")
+    with qtbot.waitSignal(window.worker.message,
+                          check_params_cb=lambda m: m.kind is MessageKind.PROGRESS):
+        window.colorize()
+    window.undo_stack.setClean()
+    assert window.close()
+    assert window.worker._thread.isFinished()
+    assert engines["piggyback"].steps_done < engines["piggyback"].steps
