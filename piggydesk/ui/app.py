@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.handlers
+import signal
 import sys
 from collections.abc import Sequence
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from piggydesk.core import paths
 from piggydesk.ui.settings import APPLICATION, ORGANISATION
@@ -68,6 +69,18 @@ def create_application(argv: Sequence[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
+def _quit_on_interrupt(window: QWidget) -> None:
+    """Ctrl+C in the terminal closes the window properly (unsaved-changes question, worker
+    joined) instead of being ignored while Qt's event loop runs."""
+    try:
+        signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        return
+    heartbeat = QTimer(window)  # lets the Python interpreter run its signal handlers
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(500)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the GUI; ``argv`` may hold one photo or ``.piggy`` project to open."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -85,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     window = MainWindow()
     window.show()
+    _quit_on_interrupt(window)
     if args.path:
         QTimer.singleShot(0, lambda: window.open_path(args.path))
     logger.info("PiggyDesk started")
