@@ -14,7 +14,7 @@ import random
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtGui import QStandardItem, QStandardItemModel, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -249,10 +249,8 @@ class PromptPanel(QWidget):
         try:
             if name == "prompt":
                 if self.prompt_edit.toPlainText() != value:
-                    cursor_at_end = True
                     self.prompt_edit.setPlainText(str(value))
-                    if cursor_at_end:
-                        self.prompt_edit.moveCursor(self.prompt_edit.textCursor().MoveOperation.End)
+                    self.prompt_edit.moveCursor(QTextCursor.MoveOperation.End)
             elif name == "negative_prompt":
                 if self.negative_edit.text() != value:
                     self.negative_edit.setText(str(value))
