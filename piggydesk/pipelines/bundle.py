@@ -12,7 +12,8 @@ A bundle is a folder in diffusers' ``model_index.json`` layout (one subfolder pe
 Loading never unpickles: weights are read from ``.safetensors`` only; an original ``.ckpt``
 base is converted by diffusers' single-file loader, which reads it with ``weights_only``.
 A plain diffusers SD 1.x folder (no ``piggydesk.json``) also loads, unverified, and runs in
-the SDEdit mode since it has no guider.
+the SDEdit mode since it has no guider. ``PiggybackColorizationPipeline.from_pretrained(bundle)``
+works too (diffusers' own loader, without the checksum check); the app uses ``load_bundle``.
 """
 
 from __future__ import annotations
