@@ -218,12 +218,26 @@ class InstantColorizer:
             self._results.popitem(last=False)
         return result
 
+    def _work_ab(
+        self, request: ColorizeRequest, prepared: _Prepared, ab_net: np.ndarray
+    ) -> np.ndarray:
+        """Network chroma at the working size, with the user's hint discs kept exactly.
+
+        A hint is a person's explicit choice: inside its disc the result takes the hint's
+        colour (the network spreads it around; this only guarantees the spot itself).
+        """
+        h, w = prepared.work_shape
+        ab_work = cv2.resize(ab_net.transpose(1, 2, 0), (w, h), interpolation=cv2.INTER_LINEAR)
+        if request.hints:
+            hint_ab, hint_mask = rasterize_hints(request.hints, request.image_size, (h, w))
+            inside = hint_mask[0] > 0
+            ab_work[inside] = hint_ab[:, inside].T
+        return ab_work.astype(np.float32)
+
     def _to_variant(
         self, request: ColorizeRequest, prepared: _Prepared, ab_net: np.ndarray
     ) -> np.ndarray:
-        h, w = prepared.work_shape
-        ab_work = cv2.resize(ab_net.transpose(1, 2, 0), (w, h), interpolation=cv2.INTER_LINEAR)
-        return recombine(request.lightness, ab_work.astype(np.float32))
+        return recombine(request.lightness, self._work_ab(request, prepared, ab_net))
 
     # ------------------------------------------------------------------------- variants
     def _segments(self, prepared: _Prepared, shape: tuple[int, int]) -> np.ndarray:
@@ -330,16 +344,15 @@ class InstantColorizer:
         """The most likely chroma at the working size, ``(h, w, 2)`` Lab units (no recombine)."""
         key, prepared = self._prepare(request)
         result = self._run_net(key, prepared, *self._hint_maps(request, prepared))
-        h, w = prepared.work_shape
-        return cv2.resize(result.ab.transpose(1, 2, 0), (w, h), interpolation=cv2.INTER_LINEAR)
+        return self._work_ab(request, prepared, result.ab)
 
     def suggest_colors(
         self, request: ColorizeRequest, x: float, y: float, k: int = 8
     ) -> list[ColorSuggestion]:
         """The ``k`` most likely colours at image pixel (x, y), most likely first.
 
-        Each is a bin of the predicted distribution there; the bin holding the network's own
-        colour at that point is shown as that exact colour (so a hinted point offers the hint).
+        Each is a bin of the predicted distribution there; the bin holding the point's current
+        colour (the network's, or the hint's on a hint) comes first, as that exact colour.
         """
         key, prepared = self._prepare(request)
         result = self._run_net(key, prepared, *self._hint_maps(request, prepared))
@@ -352,6 +365,13 @@ class InstantColorizer:
         j4 = int(np.clip(round((xn + 0.5) / 4 - 0.5), 0, w4 - 1))
         p = result.probs[:, i4, j4].astype(np.float64)
         own_ab = result.ab[:, int(round(yn)), int(round(xn))]
+        if request.hints:  # on a hint, the point's colour is the hint's (see _work_ab)
+            hh, ww = prepared.work_shape
+            hint_ab, hint_mask = rasterize_hints(request.hints, request.image_size, (hh, ww))
+            yw = int(np.clip(round((y + 0.5) * hh / height - 0.5), 0, hh - 1))
+            xw = int(np.clip(round((x + 0.5) * ww / width - 0.5), 0, ww - 1))
+            if hint_mask[0, yw, xw] > 0:
+                own_ab = hint_ab[:, yw, xw]
         own_bin = int(ab_bins.encode(own_ab))
         lightness = float(prepared.lightness_net[int(round(yn)), int(round(xn))])
         order = [own_bin] + [int(i) for i in np.argsort(-p) if int(i) != own_bin]
