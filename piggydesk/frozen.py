@@ -71,12 +71,14 @@ def configure_environment() -> None:
 def wants_cli(argv: Sequence[str], executable: str | None = None) -> bool:
     """Whether this command line is for the CLI rather than the GUI.
 
-    The console executable (``piggydesk-cli``) always runs the CLI. The windowed one runs the
+    The console executable (``piggydesk-cli``, or a link of that name) always runs the CLI. The windowed one runs the
     CLI when the first argument is a subcommand (a word that is not an existing file, such as
     ``self-test``) or ``--help``/``--version``; no argument, photo paths and GUI flags open
     the window.
     """
-    name = Path(executable or sys.executable).stem.lower()
+    # argv[0], not sys.executable: on Linux piggydesk-cli is a symbolic link to PiggyDesk.
+    name = Path(executable or (sys.argv[0] if sys.argv and sys.argv[0] else sys.executable))
+    name = name.stem.lower()
     if name.endswith("-cli"):
         return True
     if not argv:

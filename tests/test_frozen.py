@@ -179,11 +179,14 @@ def test_bundle_holds_what_the_app_needs_and_nothing_big_it_does_not(frozen_app)
     # metadata that diffusers/transformers read with importlib.metadata at import time
     for dist in ("diffusers", "transformers", "huggingface_hub", "tokenizers", "safetensors"):
         assert list(internal.glob(f"{dist}-*.dist-info")), f"{dist} metadata missing"
-    # left out: CUDA, OpenCV, torch's test binaries and headers, unused Qt modules, tkinter
+    # left out: CUDA, torch's test binaries and headers, unused Qt modules and translations,
+    # optional packages the app does not use, tkinter
     names = [p.relative_to(internal).as_posix() for p in internal.rglob("*")]
     assert not [n for n in names if "libcudart" in n or "libcublas" in n or n.startswith("nvidia/")]
-    assert not [n for n in names if n.startswith(("cv2/", "torch/test/", "torch/include/", "torch/bin/"))]
+    assert not [n for n in names if n.startswith(("torch/test/", "torch/include/"))]
+    assert [n for n in names if n.startswith("torch/bin/")] == ["torch/bin/torch_shm_manager"]
     assert not [n for n in names if "libQt6Quick" in n or "libQt6WebEngine" in n or "tkinter" in n]
+    assert not [n for n in names if n.startswith(("matplotlib/", "hf_xet/", "PySide6/Qt/translations/"))]
     size_mb = sum(p.stat().st_size for p in frozen_app.rglob("*")
                   if p.is_file() and not p.is_symlink()) / 2**20
     assert size_mb <= LINUX_SIZE_GOAL_MB, f"bundle is {size_mb:.0f} MB"
