@@ -402,11 +402,14 @@ def test_app_main_opens_path_from_command_line(qtbot, monkeypatch, photo_path, d
     from piggydesk.ui import app as app_module
 
     seen = {}
+    # Earlier tests in the same process may leave main windows around: find the new one.
+    before = {id(w) for w in QApplication.topLevelWidgets()}
 
     def fake_exec(self):
         windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)
-                   and w.isVisible()]
-        win = windows[-1]
+                   and w.isVisible() and id(w) not in before]
+        assert len(windows) == 1
+        win = windows[0]
         qtbot.waitUntil(lambda: win.model.photo is not None)
         seen["title"] = win.windowTitle()
         win.close()
