@@ -81,7 +81,7 @@ def biggest_parts(app_dir: Path, count: int = 12) -> list[tuple[str, int]]:
         key = "/".join(parts[:2]) if parts[0] in ("torch", "PySide6") and len(parts) > 2 else parts[0]
         sizes[key] = sizes.get(key, 0) + item.stat().st_size
     for exe in app_dir.iterdir():
-        if exe.is_file():
+        if exe.is_file() and not exe.is_symlink():
             sizes[exe.name] = exe.stat().st_size
     return sorted(sizes.items(), key=lambda kv: -kv[1])[:count]
 
