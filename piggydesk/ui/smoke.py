@@ -208,6 +208,11 @@ class SmokeTest:
             return
         self._dialog_guard.stop()
         self.worker.shutdown()
+        # Leave nothing behind in a long-lived QApplication (tests): the window's children,
+        # its application-wide key filter included, go with it.
+        self.window.hide()
+        self.window.deleteLater()
+        self.worker.deleteLater()
         self.app.exit(self.exit_code or 0)
 
     def _write_report(self) -> None:
