@@ -119,6 +119,15 @@ def test_split_is_fixed_by_file_name_and_sampling_is_balanced(photo_folder: Path
     assert max(probs.values()) <= 0.4 + 1e-9
     assert probs["faces"] < 7 / 18  # the biggest source gets less than its share of photos
 
+    from piggydesk.training.photos import PhotoEntry
+
+    many = [PhotoEntry(f"s{i}/{j}.jpg", f"s{i}") for i, n in enumerate((8000, 6500, 2000, 700, 500, 200, 30, 9, 3, 1)) for j in range(n)]
+    capped = source_weights(many, cap=0.16)
+    assert abs(sum(capped.values()) - 1) < 1e-9
+    assert max(capped.values()) <= 0.16 + 1e-9  # every big source is held at the cap
+    assert capped["s0"] == capped["s1"] == capped["s2"] == 0.16
+    assert 0.16 > capped["s5"] > capped["s6"] > capped["s9"] > 0
+
     cache = PhotoCache.build(photo_folder, "all", side=64)
     sampler = BalancedCropSampler(cache)
     batch = sampler.batch(6, 40, np.random.default_rng(0))

@@ -223,14 +223,16 @@ def source_weights(entries: list[PhotoEntry], cap: float = 0.16) -> dict[str, fl
     weights = {s: float(np.sqrt(n)) for s, n in counts.items()}
     total = sum(weights.values())
     probs = {s: w / total for s, w in weights.items()}
-    if len(probs) * cap > 1.0:
-        for _ in range(20):  # water-filling: clip at the cap, share the rest by weight
-            over = {s for s, p in probs.items() if p > cap}
+    if len(probs) * cap > 1.0:  # water-filling: clip at the cap, share the rest by weight
+        capped: set[str] = set()
+        while True:
+            over = {s for s, p in probs.items() if p > cap + 1e-12} - capped
             if not over:
                 break
-            free = 1.0 - cap * len(over)
-            rest = sum(weights[s] for s in probs if s not in over)
-            probs = {s: (cap if s in over else free * weights[s] / rest) for s in probs}
+            capped |= over
+            free = 1.0 - cap * len(capped)
+            rest = sum(weights[s] for s in probs if s not in capped)
+            probs = {s: (cap if s in capped else free * weights[s] / rest) for s in probs}
     return probs
 
 

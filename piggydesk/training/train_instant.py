@@ -30,6 +30,7 @@ import logging
 import math
 import os
 import random
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -448,6 +449,11 @@ def _loop(trainer: Trainer, cfg: TrainConfig, args: argparse.Namespace, run_dir:
     t0 = time.monotonic()
     running: dict[str, float] = {}
     stop_at = time.monotonic() + args.max_minutes * 60 if args.max_minutes else math.inf
+
+    def _stop(signum, frame):  # `kill PID` (SIGTERM) saves last.pt before exiting
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         while trainer.step_num < cfg.steps and time.monotonic() < stop_at:
             start = time.perf_counter()
@@ -491,6 +497,8 @@ def _loop(trainer: Trainer, cfg: TrainConfig, args: argparse.Namespace, run_dir:
                 last_ckpt = time.monotonic()
     except KeyboardInterrupt:
         logger.info("interrupted")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     trainer.save(last)
     logger.info(
         "stopped at step %d after %.1f min this session",
