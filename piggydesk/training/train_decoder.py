@@ -31,7 +31,6 @@ import numpy as np
 import torch
 
 from piggydesk.training import common
-from piggydesk.training.common import DEFAULT_WORKERS
 from piggydesk.training.decoder_losses import (
     PatchDiscriminator,
     Perceptual,
@@ -68,33 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--disc-weight", type=float, default=1.0, help="factor on the adaptive weight")
     p.add_argument("--disc-lr", type=float, help="discriminator learning rate (default --lr)")
     p.add_argument("--no-disc", action="store_true", help="no adversarial term at all")
-    p.add_argument(
-        "--val-data", type=Path, help="validation photos (default: a few held out of --data)"
-    )
-    p.add_argument("--num-val", type=int, default=4)
-    p.add_argument(
-        "--resolution", type=int, help="crop size (default: the base model's native size)"
-    )
-    p.add_argument("--max-zoom", type=float, default=1.0)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--max-steps", type=int, default=10000)
-    p.add_argument("--lr", type=float, default=1e-5, help="AdamW learning rate (paper: 1e-5)")
-    p.add_argument("--lr-warmup-steps", type=int, default=0)
-    p.add_argument("--weight-decay", type=float, default=1e-2)
-    p.add_argument("--max-grad-norm", type=float, default=1.0)
-    p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
-    p.add_argument("--gradient-checkpointing", action="store_true")
-    p.add_argument("--ema-decay", type=float, default=0.0)
-    p.add_argument("--checkpoint-every", type=int, default=1000)
-    p.add_argument("--keep-checkpoints", type=int, default=2)
-    p.add_argument("--validate-every", type=int, default=1000, help="0 = only at the end")
-    p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="data-loader processes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cpu", action="store_true")
-    p.add_argument("--no-resume", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    common.add_stage_arguments(p)
     return p
 
 

@@ -34,7 +34,6 @@ import torch
 import torch.nn.functional as F
 
 from piggydesk.training import common
-from piggydesk.training.common import DEFAULT_WORKERS
 from piggydesk.training.piggyback_data import (
     CAPTION_DROPOUT,
     CounterSampler,
@@ -67,40 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--imagenet-labels", type=Path, help="ImageNet synset label file -> 'a photo of a {label}'"
     )
-    p.add_argument(
-        "--val-data", type=Path, help="validation photos (default: a few held out of --data)"
-    )
-    p.add_argument("--num-val", type=int, default=4, help="photos in the validation contact sheet")
-    p.add_argument(
-        "--resolution", type=int, help="crop size (default: the base model's native size)"
-    )
-    p.add_argument("--max-zoom", type=float, default=1.0, help="random zoom before cropping (>= 1)")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimiser step")
-    p.add_argument("--max-steps", type=int, default=10000, help="optimiser steps in total")
-    p.add_argument("--lr", type=float, default=1e-5, help="AdamW learning rate (paper: 1e-5)")
-    p.add_argument("--lr-warmup-steps", type=int, default=0)
-    p.add_argument("--weight-decay", type=float, default=1e-2)
-    p.add_argument("--max-grad-norm", type=float, default=1.0)
-    p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
-    p.add_argument("--gradient-checkpointing", action="store_true")
-    p.add_argument("--ema-decay", type=float, default=0.0, help="EMA of the weights (0 = off)")
+    common.add_stage_arguments(p)
     p.add_argument("--caption-dropout", type=float, default=CAPTION_DROPOUT)
     p.add_argument("--p-no-hints", type=float, default=0.25, help="share of samples without hints")
     p.add_argument("--p-slic-hints", type=float, default=0.5, help="share with SLIC-region hints")
     p.add_argument(
         "--p-point-hints", type=float, default=0.25, help="share with clicked-point hints"
     )
-    p.add_argument("--checkpoint-every", type=int, default=1000)
-    p.add_argument("--keep-checkpoints", type=int, default=2)
-    p.add_argument("--validate-every", type=int, default=1000, help="0 = only at the end")
     p.add_argument("--val-steps", type=int, default=20, help="denoising steps for validation")
-    p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="data-loader processes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
-    p.add_argument("--no-resume", action="store_true", help="refuse to resume (OUT must be fresh)")
-    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     return p
 
 
