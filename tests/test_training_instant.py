@@ -105,6 +105,28 @@ def test_training_checkpoints_resumes_exactly_and_exports(photo_folder: Path, tm
     assert "initialised from" in (tuned / "train.log").read_text()
 
 
+def test_bf16_training_and_a_cosine_finish_on_resume(photo_folder: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    assert _train(photo_folder, run, 2, "--precision", "bf16") == 0
+    first = torch.load(run / "last.pt", weights_only=False)
+    assert first["train_config"]["schedule"] == "constant"
+    assert _train(photo_folder, run, 4, "--resume", "--precision", "bf16",
+                  "--schedule", "cosine") == 0
+    state = torch.load(run / "last.pt", weights_only=False)
+    assert state["step"] == 4 and state["train_config"]["schedule"] == "cosine"
+    # Weights stay fp32 (autocast only) and training moved them.
+    for key, value in state["model"].items():
+        if value.is_floating_point():
+            assert value.dtype == torch.float32, key
+    assert any(
+        not torch.equal(first["model"][k], state["model"][k])
+        for k in state["model"] if state["model"][k].is_floating_point()
+    )
+    losses = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()
+              if '"loss"' in line]
+    assert len(losses) == 4 and all(np.isfinite(losses))
+
+
 def test_split_is_fixed_by_file_name_and_sampling_is_balanced(photo_folder: Path):
     train = list_photos(photo_folder, "train")
     val = list_photos(photo_folder, "val")
