@@ -181,6 +181,16 @@ def choose_dtype(device: str):
     return torch.bfloat16 if cpu_has_bf16() else torch.float32
 
 
+def should_compile(device: str, dtype) -> bool:
+    """Whether to compile the denoising step (``PIGGYDESK_COMPILE``: on, off or auto)."""
+    choice = os.environ.get("PIGGYDESK_COMPILE", "auto").strip().lower()
+    if choice in ("1", "on", "true", "yes"):
+        return True
+    if choice in ("0", "off", "false", "no"):
+        return False
+    return False
+
+
 # --------------------------------------------------------------------------- the engine
 class PiggybackColorizer:
     """A loaded piggyback pipeline; ``colorize`` runs one request."""
@@ -266,5 +276,7 @@ def create(device: str = "auto", model_path: str | Path | None = None) -> Piggyb
         pipe = load_bundle(path, device=choice.name, dtype=dtype)
     except BundleError as exc:
         raise EngineUnavailable(str(exc)) from None
+    if should_compile(choice.name, dtype):
+        pipe.enable_compile()
     logger.info("piggyback engine: %s on %s (%s), mode %s", path, choice.description, dtype, pipe.mode)
     return PiggybackColorizer(pipe, device=choice.name, bundle=path)

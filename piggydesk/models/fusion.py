@@ -8,10 +8,10 @@ corresponding layer of the denoising UNet eps_theta as
 
 and F'_i replaces F_eps,i for the rest of the UNet's forward pass.
 
-The base UNet stays frozen and *unmodified*: ``PiggybackedUNet`` runs the base UNet's own
-``forward`` with temporary forward hooks on ``down_blocks[i]``, ``up_blocks[i]`` and
-``conv_out`` that apply the fusions, and removes them afterwards, so the same UNet object
-still computes plain Stable Diffusion outside a guided call (the SDEdit mode uses that).
+The base UNet stays frozen and its weights *unmodified*: ``PiggybackedUNet`` runs the base
+UNet's own ``forward`` with forward hooks on ``down_blocks[i]``, ``up_blocks[i]`` and
+``conv_out`` that apply the fusions during a guided call only (``install_fusion_hooks``), so
+the same UNet object still computes plain Stable Diffusion outside one.
 
 Initialisation: the outer 1x1 convolution is the identity on the UNet half of its input and
 zero on the guider half, so an untrained guider leaves the base UNet's computation exactly
@@ -23,15 +23,14 @@ ever reach either convolution.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from piggydesk.models.guider import DiffusionGuider, GuiderFeatures
+    from piggydesk.models.guider import DiffusionGuider
 
 logger = logging.getLogger(__name__)
 
@@ -64,57 +63,74 @@ class FeatureFusion(nn.Module):
         return self.fuse(torch.cat([f_unet, guided.to(f_unet.dtype)], dim=1))
 
 
-@contextmanager
-def inject_guidance(
-    unet: nn.Module,
-    features: GuiderFeatures,
-    down_fusions: Sequence[FeatureFusion],
-    up_fusions: Sequence[FeatureFusion],
-    out_fusion: FeatureFusion,
-) -> Iterator[None]:
-    """Temporarily hook Eq. 2 into ``unet`` (a diffusers ``UNet2DConditionModel``).
+class HookState:
+    """Per-call tensors shared by a forward pass and the hooks it installed once.
 
-    A down block returns ``(sample, res_samples)`` whose last skip tensor *is* the block's
-    output; the fused map replaces both, so the next block and the matching skip connection
-    see F'. Up blocks and ``conv_out`` return a tensor, which is replaced by F'.
+    The hooks stay registered for the lifetime of the module and do nothing while ``active``
+    is ``None``. Registering them once (instead of around every call) lets ``torch.compile``
+    trace a whole guided step as one graph: the per-call tensors are values of that trace,
+    not closure cells it would have to guard on (which recompiled every step).
     """
-    if len(down_fusions) != len(unet.down_blocks) or len(up_fusions) != len(unet.up_blocks):
-        raise ValueError(
-            "The guider's fusions do not match the base UNet's blocks "
-            f"({len(down_fusions)}/{len(up_fusions)} fusions for "
-            f"{len(unet.down_blocks)}/{len(unet.up_blocks)} down/up blocks)."
-        )
-    handles = []
 
-    def down_hook(index: int):
-        def hook(_module, _args, output):
-            sample, res_samples = output
-            fused = down_fusions[index](sample, features.down[index])
-            if len(res_samples) and res_samples[-1] is sample:
-                res_samples = (*res_samples[:-1], fused)
-            return fused, res_samples
+    def __init__(self) -> None:
+        self.active = None
 
-        return hook
 
-    def up_hook(index: int):
-        def hook(_module, _args, output):
-            return up_fusions[index](output, features.up[index])
+def hook_state(module: nn.Module, attribute: str) -> HookState | None:
+    return getattr(module, attribute, None)
 
-        return hook
 
-    def out_hook(_module, _args, output):
-        return out_fusion(output, features.out)
+def _inject_down(index: int, module: nn.Module, _args, output):
+    state = module._piggydesk_fusion
+    if state.active is None:
+        return None
+    guider, features = state.active
+    sample, res_samples = output
+    fused = guider.fusion_down[index](sample, features.down[index])
+    # A down block's last skip tensor *is* its output: the fused map replaces both.
+    if len(res_samples) and res_samples[-1] is sample:
+        res_samples = (*res_samples[:-1], fused)
+    return fused, res_samples
 
-    try:
-        for i, block in enumerate(unet.down_blocks):
-            handles.append(block.register_forward_hook(down_hook(i)))
-        for i, block in enumerate(unet.up_blocks):
-            handles.append(block.register_forward_hook(up_hook(i)))
-        handles.append(unet.conv_out.register_forward_hook(out_hook))
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+
+def _inject_up(index: int, module: nn.Module, _args, output):
+    state = module._piggydesk_fusion
+    if state.active is None:
+        return None
+    guider, features = state.active
+    return guider.fusion_up[index](output, features.up[index])
+
+
+def _inject_out(module: nn.Module, _args, output):
+    state = module._piggydesk_fusion
+    if state.active is None:
+        return None
+    guider, features = state.active
+    return guider.fusion_out(output, features.out)
+
+
+def install_fusion_hooks(unet: nn.Module) -> HookState:
+    """Register the Eq. 2 injection hooks on ``unet`` once (idempotent) and return their state.
+
+    While ``state.active`` is ``(guider, features)``, the outputs of ``down_blocks[i]``,
+    ``up_blocks[i]`` and ``conv_out`` are replaced by the fusions of ``guider``; while it is
+    ``None`` the UNet computes plain Stable Diffusion. The state lives on the hooked modules
+    (not in closures), so a deep copy of the UNet gets its own.
+    """
+    existing = hook_state(unet, "_piggydesk_fusion")
+    if existing is not None:
+        return existing
+    state = HookState()
+    for i, block in enumerate(unet.down_blocks):
+        block._piggydesk_fusion = state
+        block.register_forward_hook(partial(_inject_down, i))
+    for i, block in enumerate(unet.up_blocks):
+        block._piggydesk_fusion = state
+        block.register_forward_hook(partial(_inject_up, i))
+    unet.conv_out._piggydesk_fusion = state
+    unet.conv_out.register_forward_hook(_inject_out)
+    unet._piggydesk_fusion = state
+    return state
 
 
 class PiggybackedUNet(nn.Module):
@@ -129,8 +145,17 @@ class PiggybackedUNet(nn.Module):
     def __init__(self, unet: nn.Module, guider: DiffusionGuider) -> None:
         super().__init__()
         unet.requires_grad_(False)
+        if len(guider.fusion_down) != len(unet.down_blocks) or len(guider.fusion_up) != len(
+            unet.up_blocks
+        ):
+            raise ValueError(
+                "The guider's fusions do not match the base UNet's blocks "
+                f"({len(guider.fusion_down)}/{len(guider.fusion_up)} fusions for "
+                f"{len(unet.down_blocks)}/{len(unet.up_blocks)} down/up blocks)."
+            )
         self.unet = unet
         self.guider = guider
+        install_fusion_hooks(unet)
 
     def forward(
         self,
@@ -140,11 +165,9 @@ class PiggybackedUNet(nn.Module):
         hint_features: torch.Tensor,
     ) -> torch.Tensor:
         features = self.guider(sample, timestep, encoder_hidden_states, hint_features)
-        with inject_guidance(
-            self.unet,
-            features,
-            self.guider.fusion_down,
-            self.guider.fusion_up,
-            self.guider.fusion_out,
-        ):
+        state = self.unet._piggydesk_fusion
+        state.active = (self.guider, features)
+        try:
             return self.unet(sample, timestep, encoder_hidden_states, return_dict=False)[0]
+        finally:
+            state.active = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from diffusers import UNet2DConditionModel
@@ -22,7 +23,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from torch import nn
 
-from piggydesk.models.fusion import FeatureFusion
+from piggydesk.models.fusion import FeatureFusion, HookState, hook_state
 from piggydesk.models.hint_encoder import HintEncoder
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class DiffusionGuider(ModelMixin, ConfigMixin):
         self.fusion_down = nn.ModuleList(FeatureFusion(c) for c in channels)
         self.fusion_up = nn.ModuleList(FeatureFusion(c) for c in reversed(channels))
         self.fusion_out = FeatureFusion(int(self.unet.config.out_channels))
+        # Registered here, never inside a forward pass (torch.compile could not trace that).
+        self._capture_state = _install_capture_hooks(self.unet)
 
     @property
     def base_in_channels(self) -> int:
@@ -134,27 +137,39 @@ class DiffusionGuider(ModelMixin, ConfigMixin):
         hint_features: torch.Tensor,
     ) -> GuiderFeatures:
         """Run the replica on ``cat(z_t, E_g features)`` and collect F_F,i (Eq. 2)."""
-        down: list[torch.Tensor | None] = [None] * len(self.unet.down_blocks)
-        up: list[torch.Tensor | None] = [None] * len(self.unet.up_blocks)
-        handles = []
-
-        def keep(store: list, index: int, first: bool):
-            def hook(_module, _args, output):
-                store[index] = output[0] if first else output
-
-            return hook
-
-        for i, block in enumerate(self.unet.down_blocks):
-            handles.append(block.register_forward_hook(keep(down, i, first=True)))
-        for i, block in enumerate(self.unet.up_blocks):
-            handles.append(block.register_forward_hook(keep(up, i, first=False)))
+        state = self._capture_state
+        captured: dict[str, torch.Tensor] = {}
+        state.active = captured
         try:
             x = torch.cat([sample, hint_features.to(sample.dtype)], dim=1)
             out = self.unet(x, timestep, encoder_hidden_states, return_dict=False)[0]
         finally:
-            for handle in handles:
-                handle.remove()
-        return GuiderFeatures(down=tuple(down), up=tuple(up), out=out)
+            state.active = None
+        down = tuple(captured[f"down{i}"] for i in range(len(self.unet.down_blocks)))
+        up = tuple(captured[f"up{i}"] for i in range(len(self.unet.up_blocks)))
+        return GuiderFeatures(down=down, up=up, out=out)
+
+
+def _capture(key: str, first: bool, module: nn.Module, _args, output) -> None:
+    state = module._piggydesk_capture
+    if state.active is not None:
+        state.active[key] = output[0] if first else output
+
+
+def _install_capture_hooks(unet: UNet2DConditionModel) -> HookState:
+    """Hooks (registered once, see ``fusion.HookState``) that keep F_F,i during a forward."""
+    existing = hook_state(unet, "_piggydesk_capture")
+    if existing is not None:
+        return existing
+    state = HookState()
+    for i, block in enumerate(unet.down_blocks):
+        block._piggydesk_capture = state
+        block.register_forward_hook(partial(_capture, f"down{i}", True))
+    for i, block in enumerate(unet.up_blocks):
+        block._piggydesk_capture = state
+        block.register_forward_hook(partial(_capture, f"up{i}", False))
+    unet._piggydesk_capture = state
+    return state
 
 
 def _as_list(value):

@@ -77,6 +77,17 @@ def make_scheduler(config, sampler: str = DEFAULT_SAMPLER):
     raise ValueError(f"Unknown sampler '{sampler}'; choose one of {', '.join(SAMPLERS)}.")
 
 
+class _PlainUNet(torch.nn.Module):
+    """The base UNet with the guided step's signature (SDEdit modes), for compilation."""
+
+    def __init__(self, unet) -> None:
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, sample, timestep, encoder_hidden_states, _hint_features=None):
+        return self.unet(sample, timestep, encoder_hidden_states, return_dict=False)[0]
+
+
 class PiggybackColorizationPipeline(DiffusionPipeline):
     """Text- and hint-guided colorization of a grayscale photo (see the module docstring)."""
 
@@ -106,6 +117,31 @@ class PiggybackColorizationPipeline(DiffusionPipeline):
         unet.requires_grad_(False)
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
         self._piggybacked = PiggybackedUNet(unet, guider) if guider is not None else None
+        self._denoiser: Callable | None = None  # the compiled denoising step, see enable_compile
+        self.compiled = False
+
+    # ----------------------------------------------------------------- compilation
+    def enable_compile(self) -> None:
+        """Compile the denoising step (guider + base UNet + Eq. 2, or the plain UNet) with
+        ``torch.compile`` and inductor *freezing* (weights folded in as constants; measured
+        on CPU bf16, see benchmarks/RESULTS.md). The compile happens on the first call and
+        again for each new batch shape (variants, CFG); compiled code is cached on disk by
+        inductor (``TORCHINDUCTOR_CACHE_DIR``). Only for inference: freezing assumes the
+        weights never change afterwards.
+        """
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True
+        module = self._piggybacked if self._piggybacked is not None else _PlainUNet(self.unet)
+        self._denoiser = torch.compile(module, dynamic=False)
+        self.compiled = True
+
+    def _denoise(self, model_in, t, text, hint_features) -> torch.Tensor:
+        if self._denoiser is not None:
+            return self._denoiser(model_in, t, text, hint_features)
+        if self._piggybacked is not None:
+            return self._piggybacked(model_in, t, text, hint_features)
+        return self.unet(model_in, t, text, return_dict=False)[0]
 
     # ----------------------------------------------------------------- sizes and modes
     @property
@@ -294,11 +330,7 @@ class PiggybackColorizationPipeline(DiffusionPipeline):
                 raise PipelineCancelled(f"cancelled before step {i + 1} of {total}")
             model_in = torch.cat([latents] * 2) if do_cfg else latents
             model_in = scheduler.scale_model_input(model_in, t).to(self.unet.dtype)
-            if self._piggybacked is not None:
-                eps = self._piggybacked(model_in, t, text, hint_features)
-            else:
-                eps = self.unet(model_in, t, text, return_dict=False)[0]
-            eps = eps.float()
+            eps = self._denoise(model_in, t, text, hint_features).float()
             if do_cfg:
                 eps_uncond, eps_cond = eps.chunk(2)
                 eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
