@@ -279,7 +279,7 @@ def test_assemble_refuses_an_existing_folder_and_a_mismatched_guider(parts, tmp_
         assemble_bundle(parts["base"], parts["bundle"])
     other = tmp_path / "other"
     make_tiny_base(other, sample_size=8)  # same architecture: fits
-    with pytest.raises(BundleError, match="does not fit"):
+    with pytest.raises(BundleError, match="holds a DiffusionGuider, not a GrayEncoder"):
         assemble_bundle(parts["base"], tmp_path / "b2", decoder_dir=parts["guider"])
 
 

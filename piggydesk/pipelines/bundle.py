@@ -31,6 +31,7 @@ import torch
 from piggydesk.models.guider import DiffusionGuider
 from piggydesk.models.lightness_decoder import GrayEncoder
 from piggydesk.pipelines.piggyback import PiggybackColorizationPipeline, make_scheduler
+from piggydesk.pipelines.weights import load_model_streaming
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ def _load_component(
             cls = GrayEncoder
         else:  # pragma: no cover - the callers only pass known names
             raise BundleError(f"Unknown component '{name}'.")
-        return cls.from_pretrained(folder, torch_dtype=dtype, use_safetensors=True, **kwargs)
+        return load_model_streaming(cls, folder, dtype)
     except BundleError:
         raise
     except Exception as exc:  # noqa: BLE001 - any loader failure becomes one readable line
