@@ -9,8 +9,11 @@ so that eager and compiled runs can be compared. One subprocess per configuratio
 Usage::
 
     python benchmarks/bench_piggyback_engine.py assemble --workdir ~/runs/bench
-    python benchmarks/bench_piggyback_engine.py run --workdir ~/runs/bench \\
+    python benchmarks/bench_piggyback_engine.py run --workdir ~/runs/bench [--bundle NAME] \\
         --compile off on --size 256 --steps 20 --calls 2 [--out bench_engine.json]
+
+The work happens at the bundle's native size (512 for SD 1.5; a copy of the bundle whose
+UNet config says ``sample_size: 32`` gives the 256-px case), whatever ``--size`` the photo has.
 
 The bundle is full-size SD 1.5 with random weights (speed does not depend on the values).
 """
@@ -39,7 +42,9 @@ def current_rss_gib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024**3
 
 
-def worker(workdir: Path, compile_mode: str, size: int, steps: int, calls: int) -> dict:
+def worker(
+    workdir: Path, bundle: str, compile_mode: str, size: int, steps: int, calls: int
+) -> dict:
     import numpy as np
 
     os.environ["PIGGYDESK_COMPILE"] = compile_mode
@@ -47,8 +52,10 @@ def worker(workdir: Path, compile_mode: str, size: int, steps: int, calls: int) 
     from piggydesk.engines.piggyback import create
 
     t = time.perf_counter()
-    engine = create("cpu", workdir / "bundle")
+    engine = create("cpu", workdir / bundle)
     result = {
+        "bundle": bundle,
+        "native_size": engine.native_size,
         "compile": compile_mode,
         "compiled": bool(engine.pipe.compiled),
         "dtype": str(engine.pipe.unet.dtype),
@@ -64,7 +71,7 @@ def worker(workdir: Path, compile_mode: str, size: int, steps: int, calls: int) 
         t = time.perf_counter()
         variants = engine.colorize(ColorizeRequest(lightness=light, steps=steps, seed=7))
         result["calls_s"].append(time.perf_counter() - t)
-    np.save(workdir / f"ab_{compile_mode}_{size}_{steps}.npy", variants[0].rgb)
+    np.save(workdir / f"rgb_{bundle}_{compile_mode}_{steps}.npy", variants[0].rgb)
     result["peak_rss_gib"] = peak_rss_gib()
     return result
 
@@ -73,6 +80,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("assemble", "run", "worker"))
     parser.add_argument("--workdir", required=True)
+    parser.add_argument("--bundle", default="bundle", help="bundle folder name in --workdir")
     parser.add_argument("--compile", nargs="+", default=["off", "on"])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=20)
@@ -87,26 +95,27 @@ def main() -> int:
         print(json.dumps(run_assemble(workdir)))
         return 0
     if args.command == "worker":
-        res = worker(workdir, args.compile[0], args.size, args.steps, args.calls)
+        res = worker(workdir, args.bundle, args.compile[0], args.size, args.steps, args.calls)
         print("RESULT " + json.dumps(res), flush=True)
         return 0
     report = {"date": time.strftime("%Y-%m-%d %H:%M"), "load_before": os.getloadavg(), "runs": []}
     for mode in args.compile:
         cmd = [sys.executable, __file__, "worker", "--workdir", str(workdir), "--compile", mode,
+               "--bundle", args.bundle,
                "--size", str(args.size), "--steps", str(args.steps), "--calls", str(args.calls)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
         if not lines:
-            print(proc.stderr[-3000:], file=sys.stderr)
-            return 1
+            print(f"{mode}: failed\n" + proc.stderr[-3000:], file=sys.stderr)
+            continue
         run = json.loads(lines[-1][7:])
         report["runs"].append(run)
         print(json.dumps(run), flush=True)
     import numpy as np
 
-    ref = workdir / f"ab_off_{args.size}_{args.steps}.npy"
+    ref = workdir / f"rgb_{args.bundle}_off_{args.steps}.npy"
     for run in report["runs"]:
-        other = workdir / f"ab_{run['compile']}_{args.size}_{args.steps}.npy"
+        other = workdir / f"rgb_{args.bundle}_{run['compile']}_{args.steps}.npy"
         if ref.is_file() and other.is_file() and run["compile"] != "off":
             a, b = np.load(ref), np.load(other)
             run["max_rgb_diff_vs_eager"] = float(np.abs(a - b).max())

@@ -135,11 +135,15 @@ def nested_dissection_order(height: int, width: int, leaf: int = _ND_LEAF) -> np
     return order
 
 
-def build_system(y: np.ndarray, fixed: np.ndarray, order: np.ndarray) -> sp.csc_matrix:
+def build_system(
+    y: np.ndarray, fixed: np.ndarray, order: np.ndarray, decay: float = 0.0
+) -> sp.csc_matrix:
     """``A = I - W`` (Eq. 1) with identity rows at the fixed (hinted) pixels, in ``order``.
 
     ``fixed`` is a boolean ``(h, w)`` mask. Row/column ``k`` of the result is the pixel
-    ``order[k]``. Float32, compressed-column, ready for SuperLU.
+    ``order[k]``. Float32, compressed-column, ready for SuperLU. ``decay`` > 0 adds
+    ``decay * U(r)`` to every free row, so a propagated value fades with distance from the
+    hints instead of filling the whole image (used to spread hint *corrections* over a prior).
     """
     h, w = y.shape
     n = h * w
@@ -152,7 +156,7 @@ def build_system(y: np.ndarray, fixed: np.ndarray, order: np.ndarray) -> sp.csc_
 
     rows = [pos.ravel()]
     cols = [pos.ravel()]
-    vals = [np.ones(n, dtype=np.float32)]
+    vals = [np.where(fixed.ravel(), 1.0, 1.0 + decay).astype(np.float32)]
     for k, (dy, dx) in enumerate(_OFFSETS):
         take = valid[k] & free
         rows.append(pos[take])
@@ -170,19 +174,21 @@ def propagate_chroma(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     total_steps: int = 3,
+    decay: float = 0.0,
 ) -> np.ndarray:
     """Solve Eq. 1 for a* and b*: spread the hinted chroma over the image.
 
     ``lightness`` ``(h, w)`` L* in [0, 100] at the working size; ``hint_ab`` ``(2, h, w)`` and
     ``hint_mask`` ``(1, h, w)`` as from ``core.hints.rasterize_hints``. Returns ``(h, w, 2)``
     float32 chroma in Lab units. Reports steps 1..3 of ``total_steps`` through ``progress``.
+    ``decay`` as in ``build_system`` (0: Levin et al.'s exact propagation).
     """
     h, w = lightness.shape
     fixed = hint_mask[0] > 0.5
     if not fixed.any():
         return np.zeros((h, w, 2), dtype=np.float32)
     order = nested_dissection_order(h, w)
-    matrix = build_system(np.asarray(lightness, dtype=np.float64) / 100.0, fixed, order)
+    matrix = build_system(np.asarray(lightness, dtype=np.float64) / 100.0, fixed, order, decay)
     if progress:
         progress(1, total_steps)
     check_cancel(cancel)

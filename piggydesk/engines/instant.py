@@ -16,8 +16,16 @@ pixel, which gives
   the region's predicted distribution (away from the colour it already has) with a seeded
   generator, and feeds those colours back as hints. Same seed, same variants.
 
+With hints and a ``hint_propagation`` entry in config.json (``{"decay": d, "blend": b}``),
+the hints also spread edge-aware over the network's automatic colours: the differences
+between each hint and the automatic colour under it are propagated by Levin et al.'s
+optimisation (``engines.classic.propagate_chroma``, with a ``decay`` so a correction fades far
+from its hint) at the network's size and added to the automatic colours; the result is
+blended with the network's own hinted output (weight ``b``). The network knows what colours
+objects take; the propagation makes a hint reach exactly the region it was clicked in.
+
 A small cache keeps the resized lightness and the last network outputs, so a re-run after a
-hint edit costs one network pass plus recombination.
+hint edit costs one network pass (and one sparse solve with hints) plus recombination.
 """
 
 from __future__ import annotations
@@ -145,6 +153,9 @@ class InstantColorizer:
         self.net_long_side = int(config.get("net_long_side", 256))
         self.output = str(config.get("output", "regression"))
         self.temperature = float(config.get("temperature", 0.38))
+        propagation = config.get("hint_propagation") or {}
+        self.hint_decay = float(propagation.get("decay", 0.0))
+        self.hint_blend = float(propagation.get("blend", 1.0))  # 1.0: the network alone
         self._centres = ab_bins.bin_centers()
         self._prepared: OrderedDict[tuple, _Prepared] = OrderedDict()
         self._results: OrderedDict[tuple, _NetResult] = OrderedDict()
@@ -217,6 +228,30 @@ class InstantColorizer:
         while len(self._results) > _CACHE_SIZE * 2:
             self._results.popitem(last=False)
         return result
+
+    def _hinted_ab(
+        self,
+        photo_key: tuple,
+        prepared: _Prepared,
+        hinted: _NetResult,
+        user_ab: np.ndarray,
+        user_mask: np.ndarray,
+    ) -> np.ndarray:
+        """The most likely chroma (net size) with the user's hints: the network's own hinted
+        output blended with the hints propagated over its automatic colours (module doc)."""
+        if self.hint_blend >= 1.0 or not (user_mask > 0).any():
+            return hinted.ab
+        from piggydesk.engines.classic import propagate_chroma
+
+        empty = np.zeros_like(user_ab), np.zeros_like(user_mask)
+        automatic = self._run_net(photo_key, prepared, *empty).ab
+        residual = (user_ab - automatic) * (user_mask > 0)
+        spread = propagate_chroma(
+            prepared.lightness_net, residual, user_mask, decay=self.hint_decay
+        ).transpose(2, 0, 1)
+        propagated = automatic + spread
+        b = self.hint_blend
+        return (b * hinted.ab + (1.0 - b) * propagated).astype(np.float32)
 
     def _work_ab(
         self, request: ColorizeRequest, prepared: _Prepared, ab_net: np.ndarray
@@ -313,6 +348,8 @@ class InstantColorizer:
         key, prepared = self._prepare(request)
         user_ab, user_mask = self._hint_maps(request, prepared)
         base = self._run_net(key, prepared, user_ab, user_mask)
+        base_ab = self._hinted_ab(key, prepared, base, user_ab, user_mask)
+        correction = base_ab - base.ab  # what the hint propagation adds; kept in every variant
         variants: list[Variant] = []
         for index in range(count):
             check_cancel(cancel)
@@ -328,7 +365,7 @@ class InstantColorizer:
             if progress:
                 progress(2 * index + 1, total)
             check_cancel(cancel)
-            rgb = self._to_variant(request, prepared, result.ab)
+            rgb = self._to_variant(request, prepared, result.ab + correction)
             settings = VariantSettings.from_request(NAME, request, variant_index=index)
             variants.append(Variant(rgb=rgb, settings=settings, seconds=timer.elapsed()))
             if progress:
@@ -343,8 +380,10 @@ class InstantColorizer:
     def predict_ab(self, request: ColorizeRequest) -> np.ndarray:
         """The most likely chroma at the working size, ``(h, w, 2)`` Lab units (no recombine)."""
         key, prepared = self._prepare(request)
-        result = self._run_net(key, prepared, *self._hint_maps(request, prepared))
-        return self._work_ab(request, prepared, result.ab)
+        user_ab, user_mask = self._hint_maps(request, prepared)
+        result = self._run_net(key, prepared, user_ab, user_mask)
+        ab = self._hinted_ab(key, prepared, result, user_ab, user_mask)
+        return self._work_ab(request, prepared, ab)
 
     def suggest_colors(
         self, request: ColorizeRequest, x: float, y: float, k: int = 8

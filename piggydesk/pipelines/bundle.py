@@ -30,7 +30,11 @@ import torch
 
 from piggydesk.models.guider import DiffusionGuider
 from piggydesk.models.lightness_decoder import GrayEncoder
-from piggydesk.pipelines.piggyback import PiggybackColorizationPipeline, make_scheduler
+from piggydesk.pipelines.piggyback import (
+    PiggybackColorizationPipeline,
+    make_scheduler,
+    release_free_memory,
+)
 from piggydesk.pipelines.weights import load_model_streaming
 
 logger = logging.getLogger(__name__)
@@ -263,6 +267,7 @@ def load_bundle(
         gray_encoder=gray_encoder,
     )
     pipe.to(device)
+    release_free_memory()
     logger.info("loaded %s (mode %s, native %d px, %s)", path, pipe.mode, pipe.native_size, dtype)
     return pipe
 
