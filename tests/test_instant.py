@@ -120,3 +120,34 @@ def test_cli_colorize_and_self_test_use_the_instant_engine_by_default(tmp_path, 
     capsys.readouterr()
     assert cli.main(["self-test"]) == 0
     assert "instant" in capsys.readouterr().out
+
+
+def test_hint_propagation_fills_the_hinted_region_and_stops_at_edges(engine):
+    """With ``hint_propagation`` the hint's colour reaches across its whole region (same
+    lightness) and not across a strong edge: further than the network does alone."""
+    from piggydesk.engines.instant import InstantColorizer
+
+    lightness = np.full((192, 256), 35.0, np.float32)
+    lightness[:, 128:] = 75.0  # a strong vertical edge
+    target = (50.0, 40.0)
+    hint = _hint_at(lightness, 20, 96, target)
+    request = ColorizeRequest(lightness=lightness, hints=(hint,))
+    config = {**engine.config, "hint_propagation": {"decay": 1e-4, "blend": 0.0}}
+    spread = InstantColorizer(engine.net, config).colorize(request)[0].rgb
+    alone = InstantColorizer(engine.net, {**engine.config, "hint_propagation": None})
+    net_only = alone.colorize(request)[0].rgb
+    goal = np.array(target)
+
+    def error(rgb, x, y):
+        return float(np.linalg.norm(_ab_near(rgb, x, y, r=3) - goal))
+
+    # Same region, 90 px from the hint: the propagated result is close to the hint colour.
+    assert error(spread, 110, 30) < 10.0
+    assert error(spread, 110, 30) < error(net_only, 110, 30)
+    # Across the edge the hint does not leak.
+    assert error(spread, 200, 96) > 25.0
+    # Variants keep the propagated hint too.
+    variants = InstantColorizer(engine.net, config).colorize(
+        ColorizeRequest(lightness=lightness, hints=(hint,), num_variants=2, seed=3)
+    )
+    assert error(variants[1].rgb, 110, 30) < 15.0
