@@ -122,32 +122,39 @@ def test_cli_colorize_and_self_test_use_the_instant_engine_by_default(tmp_path, 
     assert "instant" in capsys.readouterr().out
 
 
-def test_hint_propagation_fills_the_hinted_region_and_stops_at_edges(engine):
-    """With ``hint_propagation`` the hint's colour reaches across its whole region (same
-    lightness) and not across a strong edge: further than the network does alone."""
+PROPAGATION = {"decay": 0.0, "blend": 0.0, "reach": 192}
+
+
+def test_hint_propagation_fills_each_region_with_its_own_hint(engine):
+    """With ``hint_propagation`` a hint's colour reaches across its region (same lightness)
+    further than the network alone takes it, two regions split by an edge each keep their own
+    hint's colour, and a lone hint leaves what lies beyond its reach as the network had it."""
     from piggydesk.engines.instant import InstantColorizer
 
     lightness = np.full((192, 256), 35.0, np.float32)
     lightness[:, 128:] = 75.0  # a strong vertical edge
-    target = (50.0, 40.0)
-    hint = _hint_at(lightness, 20, 96, target)
-    request = ColorizeRequest(lightness=lightness, hints=(hint,))
-    config = {**engine.config, "hint_propagation": {"decay": 1e-4, "blend": 0.0}}
-    spread = InstantColorizer(engine.net, config).colorize(request)[0].rgb
+    hints = (_hint_at(lightness, 20, 96, (50.0, 40.0)), _hint_at(lightness, 236, 96, (-20.0, -45.0)))
+    left_goal, right_goal = (rgb_to_lab(np.array(h.color, np.float32) / 255.0)[1:] for h in hints)
+    request = ColorizeRequest(lightness=lightness, hints=hints)
+    spread_engine = InstantColorizer(engine.net, {**engine.config, "hint_propagation": PROPAGATION})
     alone = InstantColorizer(engine.net, {**engine.config, "hint_propagation": None})
+    spread = spread_engine.colorize(request)[0].rgb
     net_only = alone.colorize(request)[0].rgb
-    goal = np.array(target)
 
-    def error(rgb, x, y):
+    def error(rgb, x, y, goal):
         return float(np.linalg.norm(_ab_near(rgb, x, y, r=3) - goal))
 
-    # Same region, 90 px from the hint: the propagated result is close to the hint colour.
-    assert error(spread, 110, 30) < 10.0
-    assert error(spread, 110, 30) < error(net_only, 110, 30)
-    # Across the edge the hint does not leak.
-    assert error(spread, 200, 96) > 25.0
-    # Variants keep the propagated hint too.
-    variants = InstantColorizer(engine.net, config).colorize(
-        ColorizeRequest(lightness=lightness, hints=(hint,), num_variants=2, seed=3)
+    # 40 and 80 px from each hint, in its own region: close to that hint's colour.
+    for x, goal in ((60, left_goal), (196, right_goal), (100, left_goal), (156, right_goal)):
+        assert error(spread, x, 70, goal) < 12.0, x
+        assert error(spread, x, 70, goal) < error(net_only, x, 70, goal) - 5.0, x
+    # One hint: beyond the edge (far, by the edge-aware distance) nothing changes.
+    lone = ColorizeRequest(lightness=lightness, hints=hints[:1])
+    a, b = spread_engine.colorize(lone)[0].rgb, alone.colorize(lone)[0].rgb
+    assert np.abs(a[:, 200:] - b[:, 200:]).max() < 1e-3
+    assert error(a, 60, 96, left_goal) < error(b, 60, 96, left_goal) - 5.0
+    # Variants keep the propagated hints too.
+    variants = spread_engine.colorize(
+        ColorizeRequest(lightness=lightness, hints=hints, num_variants=2, seed=3)
     )
-    assert error(variants[1].rgb, 110, 30) < 15.0
+    assert error(variants[1].rgb, 60, 96, left_goal) < 15.0

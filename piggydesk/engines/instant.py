@@ -16,13 +16,16 @@ pixel, which gives
   the region's predicted distribution (away from the colour it already has) with a seeded
   generator, and feeds those colours back as hints. Same seed, same variants.
 
-With hints and a ``hint_propagation`` entry in config.json (``{"decay": d, "blend": b}``),
-the hints also spread edge-aware over the network's automatic colours: the differences
-between each hint and the automatic colour under it are propagated by Levin et al.'s
-optimisation (``engines.classic.propagate_chroma``, with a ``decay`` so a correction fades far
-from its hint) at the network's size and added to the automatic colours; the result is
-blended with the network's own hinted output (weight ``b``). The network knows what colours
-objects take; the propagation makes a hint reach exactly the region it was clicked in.
+With hints and a ``hint_propagation`` entry in config.json (``{"decay": d, "blend": b,
+"reach": r}``), the hints also spread edge-aware over the network's automatic colours: the
+differences between each hint and the automatic colour under it are propagated by Levin et
+al.'s optimisation (``engines.classic.propagate_chroma``; ``decay`` > 0 would make them fade)
+at the network's size and added to the automatic colours. Beyond ``r`` net pixels of
+edge-aware (geodesic) distance from every hint the network's own hinted output takes over
+again, so a lone hint recolours its object rather than the whole photo; ``b`` blends the
+network's hinted output back in everywhere. Measured on validation photos (model card): the
+network alone carries a hint only a short way; with the propagation the result gains 0.6 dB
+at 10 hints and 1.9 dB at 50.
 
 A small cache keeps the resized lightness and the last network outputs, so a re-run after a
 hint edit costs one network pass (and one sparse solve with hints) plus recombination.
@@ -77,6 +80,7 @@ NET_MULTIPLE = 16
 _CACHE_SIZE = 4
 _VARIANT_REGIONS = 4  # regions recoloured per variant
 _VARIANT_MIN_SHIFT = 18.0  # Lab units a sampled region colour keeps away from the current one
+_EDGE_COST = 2.0  # geodesic distance: extra pixels per unit of L* difference (hint reach)
 
 
 def default_model_dir() -> Path:
@@ -141,6 +145,36 @@ class _NetResult:
     reg_ab: np.ndarray  # (2, hn, wn) regression head
 
 
+def geodesic_distance(lightness: np.ndarray, sources: np.ndarray, limit: float) -> np.ndarray:
+    """Edge-aware distance (pixels) from the nearest ``True`` pixel of ``sources``.
+
+    A step to one of the 8 neighbours costs its length (1 or sqrt 2) plus ``_EDGE_COST`` per
+    unit of L* difference, so a strong edge counts as a long way. Beyond ``limit``: ``inf``.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    h, w = lightness.shape
+    index = np.arange(h * w).reshape(h, w)
+    rows, cols, costs = [], [], []
+    for (a, la), (b, lb), length in (
+        ((index[:, :-1], lightness[:, :-1]), (index[:, 1:], lightness[:, 1:]), 1.0),
+        ((index[:-1, :], lightness[:-1, :]), (index[1:, :], lightness[1:, :]), 1.0),
+        ((index[:-1, :-1], lightness[:-1, :-1]), (index[1:, 1:], lightness[1:, 1:]), 2**0.5),
+        ((index[:-1, 1:], lightness[:-1, 1:]), (index[1:, :-1], lightness[1:, :-1]), 2**0.5),
+    ):
+        rows.append(a.ravel())
+        cols.append(b.ravel())
+        costs.append((length + _EDGE_COST * np.abs(la - lb)).ravel())
+    graph = coo_matrix(
+        (np.concatenate(costs), (np.concatenate(rows), np.concatenate(cols))), shape=(h * w,) * 2
+    ).tocsr()
+    distance = dijkstra(
+        graph, directed=False, indices=np.flatnonzero(sources), min_only=True, limit=limit
+    )
+    return distance.reshape(h, w)
+
+
 class InstantColorizer:
     """The trained network behind the ``Colorizer`` and ``SuggestsColors`` protocols."""
 
@@ -156,6 +190,7 @@ class InstantColorizer:
         propagation = config.get("hint_propagation") or {}
         self.hint_decay = float(propagation.get("decay", 0.0))
         self.hint_blend = float(propagation.get("blend", 1.0))  # 1.0: the network alone
+        self.hint_reach = float(propagation.get("reach", 0.0))  # net pixels; 0: unlimited
         self._centres = ab_bins.bin_centers()
         self._prepared: OrderedDict[tuple, _Prepared] = OrderedDict()
         self._results: OrderedDict[tuple, _NetResult] = OrderedDict()
@@ -245,11 +280,20 @@ class InstantColorizer:
 
         empty = np.zeros_like(user_ab), np.zeros_like(user_mask)
         automatic = self._run_net(photo_key, prepared, *empty).ab
-        residual = (user_ab - automatic) * (user_mask > 0)
+        hinted_px = user_mask[0] > 0
+        residual = (user_ab - automatic) * hinted_px
         spread = propagate_chroma(
             prepared.lightness_net, residual, user_mask, decay=self.hint_decay
         ).transpose(2, 0, 1)
         propagated = automatic + spread
+        if self.hint_reach > 0:
+            # Levin's propagation floods a region without hints with the nearest hints'
+            # correction; beyond the edge-aware reach of every hint the network's own hinted
+            # output takes over again, so one hint recolours its object, not the whole photo.
+            distance = geodesic_distance(prepared.lightness_net, hinted_px, self.hint_reach)
+            core = 0.5 * self.hint_reach
+            near = np.clip((self.hint_reach - distance) / (self.hint_reach - core), 0.0, 1.0)
+            propagated = near[None] * propagated + (1.0 - near[None]) * hinted.ab
         b = self.hint_blend
         return (b * hinted.ab + (1.0 - b) * propagated).astype(np.float32)
 
