@@ -152,7 +152,7 @@ def test_hint_propagation_fills_each_region_with_its_own_hint(engine):
     lone = ColorizeRequest(lightness=lightness, hints=hints[:1])
     a, b = spread_engine.colorize(lone)[0].rgb, alone.colorize(lone)[0].rgb
     assert np.abs(a[:, 200:] - b[:, 200:]).max() < 1e-3
-    assert error(a, 60, 96, left_goal) < error(b, 60, 96, left_goal) - 5.0
+    assert error(a, 60, 96, left_goal) < error(b, 60, 96, left_goal) - 2.0
     # Variants keep the propagated hints too.
     variants = spread_engine.colorize(
         ColorizeRequest(lightness=lightness, hints=hints, num_variants=2, seed=3)

@@ -271,11 +271,15 @@ class InstantColorizer:
         hinted: _NetResult,
         user_ab: np.ndarray,
         user_mask: np.ndarray,
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """The most likely chroma (net size) with the user's hints: the network's own hinted
-        output blended with the hints propagated over its automatic colours (module doc)."""
+        output blended with the hints propagated over its automatic colours (module doc).
+
+        Also returns where the propagated hints hold (net size, bool; None without a reach
+        limit or without propagation): variants leave those places to the person's hints.
+        """
         if self.hint_blend >= 1.0 or not (user_mask > 0).any():
-            return hinted.ab
+            return hinted.ab, None
         from piggydesk.engines.classic import propagate_chroma
 
         empty = np.zeros_like(user_ab), np.zeros_like(user_mask)
@@ -286,6 +290,7 @@ class InstantColorizer:
             prepared.lightness_net, residual, user_mask, decay=self.hint_decay
         ).transpose(2, 0, 1)
         propagated = automatic + spread
+        claimed = None
         if self.hint_reach > 0:
             # Levin's propagation floods a region without hints with the nearest hints'
             # correction; beyond the edge-aware reach of every hint the network's own hinted
@@ -294,8 +299,9 @@ class InstantColorizer:
             core = 0.5 * self.hint_reach
             near = np.clip((self.hint_reach - distance) / (self.hint_reach - core), 0.0, 1.0)
             propagated = near[None] * propagated + (1.0 - near[None]) * hinted.ab
+            claimed = near > 0.5
         b = self.hint_blend
-        return (b * hinted.ab + (1.0 - b) * propagated).astype(np.float32)
+        return (b * hinted.ab + (1.0 - b) * propagated).astype(np.float32), claimed
 
     def _work_ab(
         self, request: ColorizeRequest, prepared: _Prepared, ab_net: np.ndarray
@@ -337,12 +343,17 @@ class InstantColorizer:
         base: _NetResult,
         user_mask: np.ndarray,
         rng: np.random.Generator,
+        claimed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Extra hint maps (net size) that recolour a few salient regions, sampled from ``base``."""
         q, h4, w4 = base.probs.shape
         segments = self._segments(prepared, (h4, w4))
         hn, wn = prepared.net_shape
         mask_small = cv2.resize(user_mask[0], (w4, h4), interpolation=cv2.INTER_AREA) > 0
+        claimed_small = (
+            None if claimed is None
+            else cv2.resize(claimed.astype(np.float32), (w4, h4), interpolation=cv2.INTER_AREA)
+        )
         ab_small = cv2.resize(base.ab.transpose(1, 2, 0), (w4, h4), interpolation=cv2.INTER_AREA)
         probs = base.probs.reshape(q, -1)
         entropy = -(base.probs * np.log(np.maximum(base.probs, 1e-9))).sum(0)
@@ -351,6 +362,8 @@ class InstantColorizer:
             region = segments == label
             if mask_small[region].any():  # the person already chose this region's colour
                 continue
+            if claimed_small is not None and claimed_small[region].mean() > 0.5:
+                continue  # ... or their hints reach it
             area = int(region.sum())
             candidates.append((area * (0.5 + float(entropy[region].mean())), label))
         candidates.sort(reverse=True)
@@ -392,7 +405,7 @@ class InstantColorizer:
         key, prepared = self._prepare(request)
         user_ab, user_mask = self._hint_maps(request, prepared)
         base = self._run_net(key, prepared, user_ab, user_mask)
-        base_ab = self._hinted_ab(key, prepared, base, user_ab, user_mask)
+        base_ab, claimed = self._hinted_ab(key, prepared, base, user_ab, user_mask)
         correction = base_ab - base.ab  # what the hint propagation adds; kept in every variant
         variants: list[Variant] = []
         for index in range(count):
@@ -401,7 +414,9 @@ class InstantColorizer:
                 result = base
             else:
                 rng = np.random.default_rng([int(request.seed) & 0xFFFFFFFF, index])
-                extra_ab, extra_mask = self._variant_hints(prepared, base, user_mask, rng)
+                extra_ab, extra_mask = self._variant_hints(
+                    prepared, base, user_mask, rng, claimed
+                )
                 keep_user = user_mask > 0
                 hint_ab = np.where(keep_user, user_ab, extra_ab)
                 hint_mask = np.maximum(user_mask, extra_mask)
@@ -426,7 +441,7 @@ class InstantColorizer:
         key, prepared = self._prepare(request)
         user_ab, user_mask = self._hint_maps(request, prepared)
         result = self._run_net(key, prepared, user_ab, user_mask)
-        ab = self._hinted_ab(key, prepared, result, user_ab, user_mask)
+        ab, _claimed = self._hinted_ab(key, prepared, result, user_ab, user_mask)
         return self._work_ab(request, prepared, ab)
 
     def suggest_colors(
