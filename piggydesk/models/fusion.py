@@ -23,6 +23,7 @@ ever reach either convolution.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -76,8 +77,21 @@ class HookState:
         self.active = None
 
 
-def hook_state(module: nn.Module, attribute: str) -> HookState | None:
-    return getattr(module, attribute, None)
+def install_hooks(owner: nn.Module, attribute: str, hooks: list[tuple[nn.Module, Callable]]):
+    """Register each ``(module, forward_hook)`` once and give them one shared ``HookState``.
+
+    The state is stored as ``attribute`` on ``owner`` and on every hooked module (where the
+    hook reads it, so a deep copy gets its own). Idempotent: a second call returns the state.
+    """
+    existing = getattr(owner, attribute, None)
+    if existing is not None:
+        return existing
+    state = HookState()
+    for module, hook in hooks:
+        setattr(module, attribute, state)
+        module.register_forward_hook(hook)
+    setattr(owner, attribute, state)
+    return state
 
 
 def _inject_down(index: int, module: nn.Module, _args, output):
@@ -117,20 +131,10 @@ def install_fusion_hooks(unet: nn.Module) -> HookState:
     ``None`` the UNet computes plain Stable Diffusion. The state lives on the hooked modules
     (not in closures), so a deep copy of the UNet gets its own.
     """
-    existing = hook_state(unet, "_piggydesk_fusion")
-    if existing is not None:
-        return existing
-    state = HookState()
-    for i, block in enumerate(unet.down_blocks):
-        block._piggydesk_fusion = state
-        block.register_forward_hook(partial(_inject_down, i))
-    for i, block in enumerate(unet.up_blocks):
-        block._piggydesk_fusion = state
-        block.register_forward_hook(partial(_inject_up, i))
-    unet.conv_out._piggydesk_fusion = state
-    unet.conv_out.register_forward_hook(_inject_out)
-    unet._piggydesk_fusion = state
-    return state
+    hooks = [(block, partial(_inject_down, i)) for i, block in enumerate(unet.down_blocks)]
+    hooks += [(block, partial(_inject_up, i)) for i, block in enumerate(unet.up_blocks)]
+    hooks.append((unet.conv_out, _inject_out))
+    return install_hooks(unet, "_piggydesk_fusion", hooks)
 
 
 class PiggybackedUNet(nn.Module):

@@ -23,7 +23,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from torch import nn
 
-from piggydesk.models.fusion import FeatureFusion, HookState, hook_state
+from piggydesk.models.fusion import FeatureFusion, HookState, install_hooks
 from piggydesk.models.hint_encoder import HintEncoder
 
 logger = logging.getLogger(__name__)
@@ -158,18 +158,9 @@ def _capture(key: str, first: bool, module: nn.Module, _args, output) -> None:
 
 def _install_capture_hooks(unet: UNet2DConditionModel) -> HookState:
     """Hooks (registered once, see ``fusion.HookState``) that keep F_F,i during a forward."""
-    existing = hook_state(unet, "_piggydesk_capture")
-    if existing is not None:
-        return existing
-    state = HookState()
-    for i, block in enumerate(unet.down_blocks):
-        block._piggydesk_capture = state
-        block.register_forward_hook(partial(_capture, f"down{i}", True))
-    for i, block in enumerate(unet.up_blocks):
-        block._piggydesk_capture = state
-        block.register_forward_hook(partial(_capture, f"up{i}", False))
-    unet._piggydesk_capture = state
-    return state
+    hooks = [(b, partial(_capture, f"down{i}", True)) for i, b in enumerate(unet.down_blocks)]
+    hooks += [(b, partial(_capture, f"up{i}", False)) for i, b in enumerate(unet.up_blocks)]
+    return install_hooks(unet, "_piggydesk_capture", hooks)
 
 
 def _as_list(value):
