@@ -8,9 +8,13 @@ Usage::
 Each photo is turned into its lightness (the same L* the app would see), k ground-truth hint
 points are sampled (seeded per photo and k, ``point_hints.sample_eval_hints``), and the engine,
 the gray input and the classic engine colorize it. Reported: PSNR, SSIM, colourfulness
-(Hasler and Suesstrunk 2003) and the AuC of the ab-error CDF over 0-150 (Zhang et al. 2016),
-for all photos, photos of people and other scenes, as ``results.json`` and ``results.md``, plus
-``contact_sheet.png``: gray | result | truth for 24 photos (at least half with people).
+(Hasler and Suesstrunk 2003), the AuC of the ab-error CDF over 0-150 (Zhang et al. 2016) and
+the hue hit rates of ``metrics.hue_hits`` (overall, green, blue; a photo where a class covers
+under 1 % of the pixels does not count for that class, so each has its own n), for all
+photos, photos of people and other scenes, as ``results.json`` and ``results.md``, plus
+``contact_sheet.png``: gray | result | truth for 24 photos (half of them scenes). With
+``--variants N`` the engine also makes N variants of each automatic colorization; variants 2..N
+are scored as ``<engine>-v2`` ... (k = 0) and ``variants_sheet.png`` shows them for 8 photos.
 """
 
 from __future__ import annotations
@@ -36,8 +40,9 @@ from piggydesk.training.point_hints import sample_eval_hints
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("psnr", "ssim", "colourfulness", "auc")
-GROUPS = ("all", "people", "other")
+METRICS = ("psnr", "ssim", "colourfulness", "auc", "hue_hit", "green_hit", "blue_hit")
+HUE_METRICS = ("hue_hit", "green_hit", "blue_hit")
+GROUPS = ("all", "people", "scenes")
 
 
 def choose_photos(entries: list[PhotoEntry], limit: int | None) -> list[PhotoEntry]:
@@ -73,19 +78,25 @@ def _tile(rgb: np.ndarray, size: int) -> Image.Image:
     return canvas
 
 
-def contact_sheet(rows: list[tuple[str, list[np.ndarray]]], path: Path, tile: int = 150) -> Path:
-    """Rows of (label, [gray, result, truth]) in two columns of triplets."""
-    cols = 2
+def contact_sheet(
+    rows: list[tuple[str, list[np.ndarray]]],
+    path: Path,
+    tile: int = 150,
+    title: str = "gray | instant | truth",
+    cols: int = 2,
+) -> Path:
+    """Rows of (label, [images...]) in ``cols`` columns (gray | result | truth by default)."""
+    per_row = max((len(images) for _, images in rows), default=3)
     n_rows = (len(rows) + cols - 1) // cols
     label_h = 14
-    width = cols * (3 * tile + 12)
+    width = cols * (per_row * tile + 12)
     height = n_rows * (tile + label_h + 4) + 20
     sheet = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
-    draw.text((4, 4), "gray | instant | truth", fill=(0, 0, 0))
+    draw.text((4, 4), title, fill=(0, 0, 0))
     for i, (label, images) in enumerate(rows):
         r, c = divmod(i, cols)
-        x0 = c * (3 * tile + 12)
+        x0 = c * (per_row * tile + 12)
         y0 = 20 + r * (tile + label_h + 4)
         draw.text((x0 + 2, y0), label[:60], fill=(0, 0, 0))
         for j, im in enumerate(images):
@@ -95,36 +106,57 @@ def contact_sheet(rows: list[tuple[str, list[np.ndarray]]], path: Path, tile: in
     return path
 
 
+def _mean(values: list[float]) -> float:
+    """Mean over the values that are defined (NaN: a hue class left out for that photo)."""
+    kept = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(kept)) if kept else float("nan")
+
+
 def summarise(records: list[dict]) -> dict:
-    """Mean metrics per engine, k and group."""
+    """Mean metrics per engine, k and group; ``n_<hue metric>`` counts the photos it covers."""
     acc: dict[tuple, list[dict]] = defaultdict(list)
     for rec in records:
-        groups = ("all", "people" if rec["people"] else "other")
+        groups = ("all", "people" if rec["people"] else "scenes")
         for g in groups:
             acc[(rec["engine"], rec["k"], g)].append(rec["metrics"])
     out: dict = {}
     for (engine, k, group), items in sorted(acc.items()):
-        out.setdefault(engine, {}).setdefault(str(k), {})[group] = {
-            "n": len(items),
-            **{m: float(np.mean([it[m] for it in items])) for m in METRICS},
-        }
+        cell: dict = {"n": len(items)}
+        for m in METRICS:
+            values = [it.get(m, float("nan")) for it in items]
+            cell[m] = _mean(values)
+            if m in HUE_METRICS:
+                cell[f"n_{m}"] = int(sum(1 for v in values if np.isfinite(v)))
+        out.setdefault(engine, {}).setdefault(str(k), {})[group] = cell
     return out
+
+
+def _fmt(value: float, spec: str, scale: float = 1.0) -> str:
+    return "-" if not np.isfinite(value) else format(value * scale, spec)
 
 
 def markdown_table(summary: dict, ks: list[int]) -> str:
     lines = []
     for group in GROUPS:
         lines.append(f"\n### {group}\n")
-        lines.append("| engine | k | n | PSNR dB | SSIM | colourfulness | AuC % |")
-        lines.append("|---|---|---|---|---|---|---|")
-        for k in ks:
+        lines.append(
+            "| engine | k | n | PSNR dB | SSIM | colourfulness | AuC % | hue hit | green hit (n) "
+            "| blue hit (n) |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        ks_all = list(ks) + [k for k in sorted({int(k) for e in summary for k in summary[e]})
+                             if k not in ks]
+        for k in ks_all:
             for engine in summary:
                 cell = summary[engine].get(str(k), {}).get(group)
                 if not cell:
                     continue
                 lines.append(
                     f"| {engine} | {k} | {cell['n']} | {cell['psnr']:.2f} | {cell['ssim']:.3f} | "
-                    f"{cell['colourfulness']:.1f} | {100 * cell['auc']:.1f} |"
+                    f"{cell['colourfulness']:.1f} | {100 * cell['auc']:.1f} | "
+                    f"{_fmt(cell['hue_hit'], '.2f')} | "
+                    f"{_fmt(cell['green_hit'], '.2f')} ({cell['n_green_hit']}) | "
+                    f"{_fmt(cell['blue_hit'], '.2f')} ({cell['n_blue_hit']}) |"
                 )
     return "\n".join(lines) + "\n"
 
@@ -140,6 +172,8 @@ def evaluate(
     model_path: str | None = None,
     working_size: int = 512,
     sheet_count: int = 24,
+    variants: int = 1,
+    variant_sheet_count: int = 8,
 ) -> dict:
     entries = choose_photos(list_photos(data, split), limit)
     if not entries:
@@ -153,6 +187,9 @@ def evaluate(
     other_sheet = [e.rel for e in entries if not e.people][: sheet_count - len(people_sheet)]
     sheet_rels = set(people_sheet + other_sheet)
     sheet_rows: dict[str, tuple[str, list[np.ndarray]]] = {}
+    half = variant_sheet_count // 2
+    variant_rels = people_sheet[:half] + other_sheet[: variant_sheet_count - half]
+    variant_rows: dict[str, tuple[str, list[np.ndarray]]] = {}
     records: list[dict] = []
     timings: dict[str, list[float]] = defaultdict(list)
     start = time.perf_counter()
@@ -166,18 +203,27 @@ def evaluate(
         for k in ks:
             seed = split_hash(entry.rel) * 100 + k
             hints = sample_eval_hints(truth, k, seed, work_long_side=working_size)
-            request = ColorizeRequest(lightness=lightness, hints=hints, seed=0,
-                                      working_size=working_size)
             for name, engine in engines.items():
                 if name == "classic" and k == 0:
                     continue  # the classic engine returns the gray input without hints
+                count = variants if (name == engine_name and k == 0) else 1
+                request = ColorizeRequest(lightness=lightness, hints=hints, seed=0,
+                                          working_size=working_size, num_variants=count)
                 t = time.perf_counter()
-                rgb = engine.colorize(request)[0].rgb
+                results = engine.colorize(request)
                 timings[name].append(time.perf_counter() - t)
+                rgb = results[0].rgb
                 records.append({**base, "engine": name, "k": k,
                                 "metrics": all_metrics(rgb, truth)})
+                for index, other in enumerate(results[1:], start=2):
+                    records.append({**base, "engine": f"{name}-v{index}", "k": k,
+                                    "metrics": all_metrics(other.rgb, truth)})
                 if name == engine_name and k == 0 and entry.rel in sheet_rels:
                     sheet_rows[entry.rel] = (entry.rel, [gray, rgb, truth])
+                if name == engine_name and k == 0 and count > 1 and entry.rel in variant_rels:
+                    variant_rows[entry.rel] = (
+                        entry.rel, [gray, *[r.rgb for r in results], truth]
+                    )
         if (n + 1) % 10 == 0:
             logger.info("%d/%d photos (%.0f s)", n + 1, len(entries), time.perf_counter() - start)
     if "gray" in baselines:  # the gray input does not depend on k: report it at every k
@@ -205,6 +251,10 @@ def evaluate(
     rows = [sheet_rows[r] for r in people_sheet + other_sheet if r in sheet_rows]
     if rows:
         contact_sheet(rows, out / "contact_sheet.png")
+    rows = [variant_rows[r] for r in variant_rels if r in variant_rows]
+    if rows:
+        names = " | ".join(f"variant {i}" for i in range(1, variants + 1))
+        contact_sheet(rows, out / "variants_sheet.png", title=f"gray | {names} | truth", cols=1)
     logger.info("wrote %s", out)
     return result
 
@@ -221,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baselines", default="gray,classic")
     p.add_argument("--model-path", default=None)
     p.add_argument("--working-size", type=int, default=512)
+    p.add_argument("--variants", type=int, default=1,
+                   help="also score variants 2..N of the automatic colorization (k = 0)")
     return p
 
 
@@ -237,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         baselines=tuple(b for b in args.baselines.split(",") if b),
         model_path=args.model_path,
         working_size=args.working_size,
+        variants=max(1, args.variants),
     )
     sys.stdout.write((args.out / "results.md").read_text())
     sys.stdout.write(f"seconds per run (median): {result['seconds_per_run']}\n")

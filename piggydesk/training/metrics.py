@@ -8,6 +8,12 @@
 * AuC (Zhang et al. 2016, Sec. 3.1): the share of pixels whose ab error (Euclidean, Lab
   units) is within a threshold, as a function of the threshold from 0 to 150, and the area
   under that curve normalised to [0, 1].
+* Hue hit rates (issue 19): among truth pixels with chroma (sqrt(a^2 + b^2)) above 15, the
+  share whose prediction has chroma above 7 and a hue (atan2(b, a) in the ab plane) within 40
+  degrees of the truth's: overall (``hue_hit``), for truth-green pixels (hue 95-175 degrees:
+  foliage, grass; ``green_hit``) and for truth-blue pixels (hue 200-290 degrees: sky, water;
+  ``blue_hit``). A class that covers under 1 % of a photo's pixels is left out for that photo
+  (its rate is NaN there, and means over photos skip it).
 """
 
 from __future__ import annotations
@@ -22,6 +28,11 @@ from piggydesk.core.color import rgb_to_lab
 logger = logging.getLogger(__name__)
 
 AUC_MAX = 150
+HUE_TRUTH_CHROMA = 15.0
+HUE_PRED_CHROMA = 7.0
+HUE_TOLERANCE_DEG = 40.0
+HUE_MIN_SHARE = 0.01
+HUE_CLASSES = {"hue_hit": None, "green_hit": (95.0, 175.0), "blue_hit": (200.0, 290.0)}
 
 
 def psnr(result: np.ndarray, truth: np.ndarray, data_range: float = 1.0) -> float:
@@ -73,10 +84,34 @@ def auc(result: np.ndarray, truth: np.ndarray, max_threshold: int = AUC_MAX) -> 
     return float(np.mean(ab_error_cdf(result, truth, max_threshold)))
 
 
+def hue_hits(result: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Hue hit rates overall, on truth-green and on truth-blue pixels (NaN: class under 1 %)."""
+    ab_r = rgb_to_lab(np.asarray(result, np.float32))[..., 1:].reshape(-1, 2).astype(np.float64)
+    ab_t = rgb_to_lab(np.asarray(truth, np.float32))[..., 1:].reshape(-1, 2).astype(np.float64)
+    chroma_t = np.hypot(ab_t[:, 0], ab_t[:, 1])
+    chroma_r = np.hypot(ab_r[:, 0], ab_r[:, 1])
+    hue_t = np.degrees(np.arctan2(ab_t[:, 1], ab_t[:, 0])) % 360.0
+    hue_r = np.degrees(np.arctan2(ab_r[:, 1], ab_r[:, 0])) % 360.0
+    diff = np.abs(hue_r - hue_t)
+    diff = np.minimum(diff, 360.0 - diff)
+    hit = (chroma_r > HUE_PRED_CHROMA) & (diff <= HUE_TOLERANCE_DEG)
+    saturated = chroma_t > HUE_TRUTH_CHROMA
+    out = {}
+    for name, band in HUE_CLASSES.items():
+        member = saturated if band is None else saturated & (hue_t >= band[0]) & (hue_t <= band[1])
+        count = int(member.sum())
+        if count < HUE_MIN_SHARE * len(member) or count == 0:
+            out[name] = float("nan")
+        else:
+            out[name] = float(hit[member].mean())
+    return out
+
+
 def all_metrics(result: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return {
         "psnr": psnr(result, truth),
         "ssim": ssim(result, truth),
         "colourfulness": colourfulness(result),
         "auc": auc(result, truth),
+        **hue_hits(result, truth),
     }
