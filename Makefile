@@ -1,11 +1,15 @@
 # The two README commands: `make run` (install + launch the app) and `make test`.
+#   make run [PHOTO=grandma.jpg]   install into .venv (once), check Qt's system libraries
+#                                  (installing them when root/passwordless sudo), open the app
+#   make test                      import rules + every test, the PyInstaller build included
+#   make test-fast                 the same without the frozen build (everyday work)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean bench
+.PHONY: install run test test-fast lint clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,8 +22,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+QT_LIBS := installer/linux/qt-system-libs.sh
+PHOTO ?=
+
 run: $(STAMP)
-	$(VENV)/bin/piggydesk-gui
+	@bash $(QT_LIBS) ensure $(PY)
+	$(VENV)/bin/piggydesk-gui $(if $(PHOTO),"$(PHOTO)")
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check piggydesk tests benchmarks
@@ -28,6 +36,10 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/lint-imports
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(VENV)/bin/lint-imports
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not frozen"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_classic.py

@@ -1,4 +1,5 @@
-"""Helpers for the double-clickable (PyInstaller) build of PiggyDesk.
+"""Helpers for the double-clickable (PyInstaller) build of PiggyDesk, and the desktop app's
+launcher from source too (``piggydesk-gui``, which ``make run`` starts, calls :func:`launch`).
 
 The frozen app is one folder: an executable next to ``_internal/`` (``sys._MEIPASS``), which
 holds the Python modules, the libraries and PiggyDesk's ``resources/``. This module is what
@@ -93,7 +94,12 @@ def wants_cli(argv: Sequence[str], executable: str | None = None) -> bool:
 
 def crash_report(exc: BaseException) -> Path | None:
     """Write the traceback of a failed start to the user's log directory; return its path."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return write_startup_log("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+
+def write_startup_log(text: str) -> Path | None:
+    """Append ``text`` (a traceback, or Qt's last words before it aborts) to
+    ``startup-error.log`` in the user's log directory; return its path."""
     try:
         from piggydesk import __version__
 
@@ -101,7 +107,7 @@ def crash_report(exc: BaseException) -> Path | None:
         stamp = _dt.datetime.now().isoformat(timespec="seconds")
         with path.open("a", encoding="utf-8") as fh:
             fh.write(f"--- {stamp} PiggyDesk {__version__} ({sys.platform}, frozen={is_frozen()})\n")
-            fh.write(text)
+            fh.write(text if text.endswith("\n") else text + "\n")
         return path
     except OSError:
         return None

@@ -14,10 +14,11 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QWidget
 
+from piggydesk import frozen
 from piggydesk.core import paths
 from piggydesk.ui.settings import APPLICATION, ORGANISATION
 
@@ -52,9 +53,38 @@ def app_icon() -> QIcon:
     return icon
 
 
+QT_LIBS_HINT = (
+    "Qt could not start. On Linux this is usually a missing system library: "
+    "'bash installer/linux/qt-system-libs.sh check' in a source checkout names it "
+    "(make run installs it), or see 'The app does not start on Linux' in the README."
+)
+
+
+class _StartupMessages:
+    """Qt's messages while the application starts. When Qt gives up (no usable platform plugin,
+    no display), it aborts the process: no Python exception is raised, so the messages seen so
+    far are written to ``startup-error.log`` before that happens."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, mode: QtMsgType, context: object, message: str) -> None:
+        sys.stderr.write(message + "\n")  # what Qt itself would have printed
+        if mode == QtMsgType.QtFatalMsg:
+            logger.critical("Qt: %s", message)
+            log = frozen.write_startup_log("\n".join([*self.seen, message, QT_LIBS_HINT]))
+            logging.shutdown()
+            if log is not None:
+                sys.stderr.write(f"PiggyDesk could not start; details in {log}\n")
+        elif mode != QtMsgType.QtDebugMsg:
+            self.seen.append(message)
+            logger.warning("Qt: %s", message)
+
+
 def create_application(argv: Sequence[str] | None = None) -> QApplication:
     app = QApplication.instance()
     if app is None:
+        qInstallMessageHandler(_StartupMessages())
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
             Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
         )
@@ -98,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     window = MainWindow()
     window.show()
+    qInstallMessageHandler(None)  # started: Qt's own message handling from here on
     _quit_on_interrupt(window)
     if args.path:
         QTimer.singleShot(0, lambda: window.open_path(args.path))
