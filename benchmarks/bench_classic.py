@@ -26,6 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from piggydesk.core import propagation  # noqa: E402
 from piggydesk.core.hints import Hint, load_hints_file, rasterize_hints  # noqa: E402
 from piggydesk.core.imaging import load_photo  # noqa: E402
 from piggydesk.core.recombine import recombine, resize_lightness  # noqa: E402
@@ -79,11 +80,11 @@ def bench_photo(name: str, hints: list[Hint], size: int, repeats: int) -> dict:
     lightness = resize_lightness(photo.lightness, work)
     ab, mask = rasterize_hints(hints, photo.size, work)
     fixed = mask[0] > 0.5
-    order = classic.nested_dissection_order(*work)
+    order = propagation.nested_dissection_order(*work)
     y = lightness.astype(np.float64) / 100.0
     stages = {}
-    stages["build matrix"], _ = _timed(lambda: classic.build_system(y, fixed, order), repeats)
-    matrix = classic.build_system(y, fixed, order)
+    stages["build matrix"], _ = _timed(lambda: propagation.build_system(y, fixed, order), repeats)
+    matrix = propagation.build_system(y, fixed, order)
     import scipy.sparse.linalg as spla
 
     def factorise():

@@ -474,7 +474,7 @@ def _wants_gui(argv: Sequence[str], commands: Sequence[str]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    log = setup_logging(verbose="-v" in argv or "--verbose" in argv)
+    log = setup_logging(console="-v" in argv or "--verbose" in argv)
     logger.info("piggydesk %s: %s", __version__, argv)
     where = f" (details in {log})" if log else ""
     try:

@@ -40,6 +40,10 @@ class Fault:
     status: int | None = None
     ignore_range: bool = False
     chunk_delay: float = 0.0  # seconds between 8 KiB chunks (slow server)
+    claim_length: int | None = None  # a Content-Length to announce instead of the true one
+    no_length: bool = False  # send no Content-Length: the body ends when the connection closes
+    redirect: str | None = None  # answer 302 with this Location instead of the file
+    times: int | None = None  # misbehave for this many requests only, then answer 404
 
 
 @dataclass
@@ -104,6 +108,21 @@ class FakeHub:
         with self._lock:
             self.requests.append(log)
             fault = self.faults.get(path, Fault())
+        if fault.times is not None:
+            with self._lock:
+                fault.times -= 1
+                exhausted = fault.times < 0
+            if exhausted:  # a bound on every hostile loop: the test ends even if the client loops
+                log.status = 404
+                h.send_error(404)
+                return
+        if fault.redirect is not None:
+            log.status = 302
+            h.send_response(302)
+            h.send_header("Location", fault.redirect)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
         if path not in self.files:
             log.status = 404
             h.send_error(404)
@@ -131,7 +150,10 @@ class FakeHub:
         h.send_response(log.status)
         if log.status == 206:
             h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        h.send_header("Content-Length", str(len(data) - start))
+        if fault.claim_length is not None:
+            h.send_header("Content-Length", str(fault.claim_length))
+        elif not fault.no_length:
+            h.send_header("Content-Length", str(len(data) - start))
         h.send_header("Content-Type", "application/octet-stream")
         h.send_header("Accept-Ranges", "bytes")
         h.send_header("ETag", etag)
@@ -157,6 +179,8 @@ class FakeHub:
                     h.wfile.flush()
                     time.sleep(fault.chunk_delay)
             h.wfile.flush()
+            if fault.no_length or fault.claim_length is not None:
+                action = action or "close"
             if action == "stall":
                 self.release.wait(fault.stall_seconds)
             if action is not None:

@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 
+from piggydesk.core import propagation
 from piggydesk.core.color import rgb_to_lab
 from piggydesk.core.hints import Hint, rasterize_hints
 from piggydesk.engines import classic
@@ -129,7 +130,7 @@ def test_cancel_before_and_during_a_run():
 def test_window_weights_are_normalised_and_stay_inside():
     rng = np.random.default_rng(0)
     y = rng.random((7, 9))
-    weights, valid = classic.window_weights(y)
+    weights, valid = propagation.window_weights(y)
     assert weights.shape == (8, 7, 9)
     np.testing.assert_allclose(weights.sum(axis=0), 1.0, rtol=1e-12)
     assert (weights[~valid] == 0).all()
@@ -137,12 +138,12 @@ def test_window_weights_are_normalised_and_stay_inside():
     # A neighbour of equal lightness outweighs one across a jump.
     step = np.zeros((3, 3))
     step[:, 2] = 1.0
-    w, _ = classic.window_weights(step)
+    w, _ = propagation.window_weights(step)
     assert w[3, 1, 1] > 10 * w[4, 1, 1]  # (0,-1) same lightness vs (0,+1) across the jump
 
 
 def test_nested_dissection_order_is_a_permutation():
-    order = classic.nested_dissection_order(37, 53)
+    order = propagation.nested_dissection_order(37, 53)
     assert sorted(order.tolist()) == list(range(37 * 53))
 
 
@@ -152,12 +153,12 @@ def test_solution_satisfies_the_paper_equation():
     lightness = np.clip(50 + 20 * rng.standard_normal((24, 32)), 0, 100).astype(np.float32)
     hints = [Hint(3, 3, RED, 1), Hint(28, 20, (20, 60, 200), 1)]
     ab_hint, mask = rasterize_hints(hints, (24, 32), (24, 32))
-    ab = classic.propagate_chroma(lightness, ab_hint, mask).astype(np.float64)
-    weights, _ = classic.window_weights(lightness / 100.0)
+    ab = propagation.propagate_chroma(lightness, ab_hint, mask).astype(np.float64)
+    weights, _ = propagation.window_weights(lightness / 100.0)
     padded = np.pad(ab, ((1, 1), (1, 1), (0, 0)))
     average = sum(
         weights[k][..., None] * padded[1 + dy : 25 + dy, 1 + dx : 33 + dx]
-        for k, (dy, dx) in enumerate(classic._OFFSETS)
+        for k, (dy, dx) in enumerate(propagation._OFFSETS)
     )
     free = mask[0] < 0.5
     assert np.abs(ab - average)[free].max() < 1e-2

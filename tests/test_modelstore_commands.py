@@ -169,3 +169,20 @@ def test_models_error_as_a_subprocess_is_one_line_exit_2(cli_env):
     assert "no model called 'nope'" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_download_without_published_sha256_is_not_called_verified(hub, tmp_path, monkeypatch,
+                                                                   capsys):
+    files = model_files(seed=4)
+    serve(hub, files, prefix="u/")
+    catalog = write_catalog(tmp_path / "c.json", [
+        catalog_entry("half", hub, files, prefix="u/", unpinned=("tokenizer/vocab.json",),
+                      kind="base")])
+    monkeypatch.setenv("PIGGYDESK_CATALOG", str(catalog))
+    monkeypatch.setenv("PIGGYDESK_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setattr("piggydesk.modelstore.store.DownloadSettings", lambda: FAST)
+    assert run("download", "half") == 0
+    out = capsys.readouterr().out
+    assert "all files verified" not in out
+    assert "recorded on first download: tokenizer/vocab.json" in out
+    assert f"{len(files) - 1} files verified against the catalogue" in out

@@ -21,8 +21,9 @@ from modelstore_helpers import (
     write_folder,
 )
 
+from piggydesk.core.progress import CancelToken
 from piggydesk.modelstore.catalog import load_catalog
-from piggydesk.modelstore.download import CancelToken, download_file
+from piggydesk.modelstore.download import download_file
 from piggydesk.modelstore.errors import (
     ChecksumError,
     DownloadCancelled,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import secrets
@@ -41,6 +42,12 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, overwrite: bool = True)
     """
     with open_atomic(path, overwrite=overwrite) as handle:
         write_all(handle, data)
+
+
+def atomic_write_json(path: str | Path, data: object) -> None:
+    """Write ``data`` as indented UTF-8 JSON to ``path`` atomically (records, small metadata)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 @contextlib.contextmanager

@@ -6,9 +6,7 @@ Torch-free on purpose: the GUI and the CLI import this module, while each engine
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -16,20 +14,17 @@ import numpy as np
 
 from piggydesk.core.hints import Hint
 
-ProgressCallback = Callable[[int, int], None]
-"""Called as ``progress(step, total)``; ``step == total`` means done."""
-
-
-class Cancelled(Exception):
-    """Raised by an engine when the request's cancel event was set; nothing is returned."""
+# engines share the core's progress/cancel vocabulary; re-exported for engine modules
+from piggydesk.core.progress import (  # noqa: F401, I001
+    Cancelled,
+    CancelToken,
+    ProgressCallback,
+    check_cancel,
+)
 
 
 class EngineUnavailable(Exception):
     """The engine cannot run here (weights missing, no model installed...); the message says why."""
-
-
-class CancelToken(Protocol):
-    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -172,15 +167,6 @@ class EngineInfo:
     uses_prompt: bool = False
     uses_steps: bool = False
     default_working_size: int = 512
-
-
-def check_cancel(cancel: CancelToken | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("The run was cancelled.")
-
-
-def new_cancel_token() -> threading.Event:
-    return threading.Event()
 
 
 @dataclass

@@ -1,36 +1,19 @@
 """The classic engine: colorization by optimisation (Levin, Lischinski and Weiss, SIGGRAPH 2004).
 
-Each hint's colour spreads to neighbouring pixels of similar lightness. With ``Y`` the
-lightness (here CIE L*/100) at the working size, the paper asks every un-hinted pixel ``r`` to
-take the weighted average of its 3x3 neighbours ``s`` (Eq. 1)::
-
-    U(r) = sum_s w_rs U(s),     w_rs ∝ exp(-(Y(r) - Y(s))^2 / (2 sigma_r^2))     (Eq. 2)
-
-with ``w_rs`` normalised to sum to one over the window and ``sigma_r`` taken from the
-lightness variance in the window around ``r``. Hinted pixels are fixed to their colour. Both
-chroma channels (a*, b*) share one sparse matrix ``A = I - W``; it is factorised once and
-solved for both right-hand sides. The variance rule and its floors follow the authors' own
-reference implementation (``getColorExact.m``): ``2 sigma_r^2 = 0.6 var_r``, at least so
-large that the most similar neighbour keeps a weight of 0.01, and never below 2e-6.
-
-Speed: the factorisation dominates. Pixels are ordered by geometric nested dissection of the
-grid (one-pixel-wide separator lines, recursively), which keeps the fill of the LU factors
-near the optimum for a 2D grid; SuperLU then factorises in single precision without pivoting
-(``A`` is diagonally dominant by rows, so no pivoting is needed).
+Each hint's colour spreads to neighbouring pixels of similar lightness by solving the paper's
+Eq. 1-2 at the working size (``core.propagation.propagate_chroma``, where the equations and
+the solver are described); the result is recombined with the photo's full-resolution
+lightness. Needs no model and gives one deterministic variant.
 """
 
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from pathlib import Path
-
-import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from piggydesk.core.color import lightness_to_gray_rgb
 from piggydesk.core.hints import rasterize_hints
+from piggydesk.core.propagation import propagate_chroma
 from piggydesk.core.recombine import recombine, resize_lightness
 from piggydesk.core.sizing import working_shape
 from piggydesk.engines.base import (
@@ -57,159 +40,6 @@ NO_HINTS_MESSAGE = (
     "The classic engine spreads the colours of your hints; add a few hints to colorize."
 )
 ONE_VARIANT_MESSAGE = "The classic engine always gives the same result, so it made one variant."
-
-# The 8 neighbours of the 3x3 window, (dy, dx).
-_OFFSETS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
-_VARIANCE_FACTOR = 0.6  # 2 sigma_r^2 = 0.6 * local variance (reference implementation)
-_MIN_NEIGHBOUR_WEIGHT = 0.01
-_MIN_SIGMA2 = 2e-6
-_ND_LEAF = 48  # blocks at most this many pixels are not split further
-
-
-def window_weights(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised affinities ``w_rs`` of Eq. 2 for each pixel's 8 neighbours.
-
-    ``y`` is the lightness in [0, 1], ``(h, w)``. Returns ``(weights, valid)``, both
-    ``(8, h, w)`` in the order of ``_OFFSETS``: ``weights[k, i, j]`` is the weight of the
-    neighbour ``(i + dy, j + dx)`` of pixel ``(i, j)``, zero where that neighbour lies outside
-    the image; each pixel's weights sum to one.
-    """
-    y = np.asarray(y, dtype=np.float64)
-    h, w = y.shape
-    padded = np.pad(y, 1, mode="edge")
-    inside = np.pad(np.ones((h, w), dtype=bool), 1)
-    neighbours = np.stack([padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _OFFSETS])
-    valid = np.stack([inside[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _OFFSETS])
-
-    count = valid.sum(axis=0) + 1.0  # the window includes the pixel itself
-    mean = (np.where(valid, neighbours, 0.0).sum(axis=0) + y) / count
-    variance = (
-        np.where(valid, (neighbours - mean) ** 2, 0.0).sum(axis=0) + (y - mean) ** 2
-    ) / count
-
-    diff2 = (neighbours - y) ** 2
-    nearest = np.where(valid, diff2, np.inf).min(axis=0)
-    two_sigma2 = np.maximum(_VARIANCE_FACTOR * variance, -nearest / np.log(_MIN_NEIGHBOUR_WEIGHT))
-    two_sigma2 = np.maximum(two_sigma2, _MIN_SIGMA2)
-
-    weights = np.exp(-diff2 / two_sigma2) * valid
-    weights /= weights.sum(axis=0)
-    return weights, valid
-
-
-@lru_cache(maxsize=8)
-def nested_dissection_order(height: int, width: int, leaf: int = _ND_LEAF) -> np.ndarray:
-    """A fill-reducing ordering of the pixels of an ``height x width`` grid.
-
-    Recursively splits the longer side of a block by a one-pixel-wide line (which separates
-    the two halves for a 3x3 stencil) and numbers the halves first, the separator last.
-    Returns ``order`` with ``order[k]`` = flat index of the k-th pixel.
-    """
-    index = np.arange(height * width, dtype=np.int64).reshape(height, width)
-    parts: list[np.ndarray] = []
-    stack: list[tuple[int, int, int, int, bool]] = [(0, height, 0, width, False)]
-    # Iterative post-order: a block is pushed back as "done" (its separator) after its halves.
-    while stack:
-        r0, r1, c0, c1, separator = stack.pop()
-        if separator:
-            parts.append(index[r0:r1, c0:c1].ravel())
-            continue
-        h, w = r1 - r0, c1 - c0
-        if h <= 0 or w <= 0:
-            continue
-        if h * w <= leaf or min(h, w) < 3:
-            parts.append(index[r0:r1, c0:c1].ravel())
-            continue
-        if h >= w:
-            m = (r0 + r1) // 2
-            stack.append((m, m + 1, c0, c1, True))
-            stack.append((m + 1, r1, c0, c1, False))
-            stack.append((r0, m, c0, c1, False))
-        else:
-            m = (c0 + c1) // 2
-            stack.append((r0, r1, m, m + 1, True))
-            stack.append((r0, r1, m + 1, c1, False))
-            stack.append((r0, r1, c0, m, False))
-    order = np.concatenate(parts)
-    order.setflags(write=False)
-    return order
-
-
-def build_system(
-    y: np.ndarray, fixed: np.ndarray, order: np.ndarray, decay: float = 0.0
-) -> sp.csc_matrix:
-    """``A = I - W`` (Eq. 1) with identity rows at the fixed (hinted) pixels, in ``order``.
-
-    ``fixed`` is a boolean ``(h, w)`` mask. Row/column ``k`` of the result is the pixel
-    ``order[k]``. Float32, compressed-column, ready for SuperLU. ``decay`` > 0 adds
-    ``decay * U(r)`` to every free row, so a propagated value fades with distance from the
-    hints instead of filling the whole image (used to spread hint *corrections* over a prior).
-    """
-    h, w = y.shape
-    n = h * w
-    weights, valid = window_weights(y)
-    position = np.empty(n, dtype=np.int64)
-    position[order] = np.arange(n, dtype=np.int64)
-    pos = position.reshape(h, w)
-    padded_pos = np.pad(pos, 1)
-    free = ~fixed
-
-    rows = [pos.ravel()]
-    cols = [pos.ravel()]
-    vals = [np.where(fixed.ravel(), 1.0, 1.0 + decay).astype(np.float32)]
-    for k, (dy, dx) in enumerate(_OFFSETS):
-        take = valid[k] & free
-        rows.append(pos[take])
-        cols.append(padded_pos[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w][take])
-        vals.append(-weights[k][take].astype(np.float32))
-    return sp.csc_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-    )
-
-
-def propagate_chroma(
-    lightness: np.ndarray,
-    hint_ab: np.ndarray,
-    hint_mask: np.ndarray,
-    progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-    total_steps: int = 3,
-    decay: float = 0.0,
-) -> np.ndarray:
-    """Solve Eq. 1 for a* and b*: spread the hinted chroma over the image.
-
-    ``lightness`` ``(h, w)`` L* in [0, 100] at the working size; ``hint_ab`` ``(2, h, w)`` and
-    ``hint_mask`` ``(1, h, w)`` as from ``core.hints.rasterize_hints``. Returns ``(h, w, 2)``
-    float32 chroma in Lab units. Reports steps 1..3 of ``total_steps`` through ``progress``.
-    ``decay`` as in ``build_system`` (0: Levin et al.'s exact propagation).
-    """
-    h, w = lightness.shape
-    fixed = hint_mask[0] > 0.5
-    if not fixed.any():
-        return np.zeros((h, w, 2), dtype=np.float32)
-    order = nested_dissection_order(h, w)
-    matrix = build_system(np.asarray(lightness, dtype=np.float64) / 100.0, fixed, order, decay)
-    if progress:
-        progress(1, total_steps)
-    check_cancel(cancel)
-
-    lu = spla.splu(
-        matrix,
-        permc_spec="NATURAL",  # already in nested-dissection order
-        diag_pivot_thresh=0.0,
-        options={"SymmetricMode": True},
-    )
-    if progress:
-        progress(2, total_steps)
-    check_cancel(cancel)
-
-    rhs = np.where(fixed[None], hint_ab, 0.0).reshape(2, -1)[:, order].T
-    solution = lu.solve(np.ascontiguousarray(rhs, dtype=np.float32))
-    ab = np.empty((h * w, 2), dtype=np.float32)
-    ab[order] = solution
-    if progress:
-        progress(3, total_steps)
-    return ab.reshape(h, w, 2)
 
 
 class ClassicColorizer:

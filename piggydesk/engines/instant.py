@@ -19,7 +19,7 @@ pixel, which gives
 With hints and a ``hint_propagation`` entry in config.json (``{"decay": d, "blend": b,
 "reach": r}``), the hints also spread edge-aware over the network's automatic colours: the
 differences between each hint and the automatic colour under it are propagated by Levin et
-al.'s optimisation (``engines.classic.propagate_chroma``; ``decay`` > 0 would make them fade)
+al.'s optimisation (``core.propagation.propagate_chroma``; ``decay`` > 0 would make them fade)
 at the network's size and added to the automatic colours. Beyond ``r`` net pixels of
 edge-aware (geodesic) distance from every hint the network's own hinted output takes over
 again, so a lone hint recolours its object rather than the whole photo; ``b`` blends the
@@ -48,6 +48,7 @@ from safetensors.torch import load_file
 from piggydesk.core.color import lab_to_rgb
 from piggydesk.core.hints import Hint, rasterize_hints
 from piggydesk.core.paths import resources_dir
+from piggydesk.core.propagation import propagate_chroma
 from piggydesk.core.recombine import recombine, resize_lightness
 from piggydesk.core.sizing import working_shape
 from piggydesk.engines.base import (
@@ -280,7 +281,6 @@ class InstantColorizer:
         """
         if self.hint_blend >= 1.0 or not (user_mask > 0).any():
             return hinted.ab, None
-        from piggydesk.engines.classic import propagate_chroma
 
         empty = np.zeros_like(user_ab), np.zeros_like(user_mask)
         automatic = self._run_net(photo_key, prepared, *empty).ab

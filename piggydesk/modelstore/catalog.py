@@ -7,6 +7,9 @@ whose sha256 could not be checked when the catalogue was written has ``sha256: n
 from then on. ``size_exact: false`` marks sizes known only approximately (used for the
 free-space check and progress, never to reject a file).
 
+``redirect_hosts`` lists the hosts a download may be redirected to besides the file's own
+(the Hub's LFS and Xet storage); a redirect anywhere else is refused by the downloader.
+
 ``PIGGYDESK_CATALOG`` points the store at another catalogue file (tests, mirrors).
 """
 
@@ -30,6 +33,7 @@ CATALOG_ENV = "PIGGYDESK_CATALOG"
 KINDS = ("base", "bundle")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_HOST_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class CatalogEntry:
 class Catalog:
     entries: tuple[CatalogEntry, ...]
     path: Path | None = None
+    redirect_hosts: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[CatalogEntry]:
         return iter(self.entries)
@@ -205,7 +210,14 @@ def parse_catalog(data: Any, path: Path | None = None) -> Catalog:
     ids = [e.id for e in entries]
     if len(set(ids)) != len(ids):
         raise CatalogError("The model catalogue is malformed: two models share an id.")
-    return Catalog(entries=entries, path=path)
+    hosts = data.get("redirect_hosts", [])
+    if not isinstance(hosts, list) or not all(
+        isinstance(h, str) and _HOST_RE.match(h.lower()) for h in hosts
+    ):
+        raise CatalogError(
+            "The model catalogue is malformed: 'redirect_hosts' must be a list of host names."
+        )
+    return Catalog(entries=entries, path=path, redirect_hosts=tuple(h.lower() for h in hosts))
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:

@@ -16,8 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+from piggydesk.core.progress import CancelToken
 from piggydesk.modelstore.catalog import format_size
-from piggydesk.modelstore.download import CancelToken, DownloadProgress
+from piggydesk.modelstore.download import DownloadProgress
 from piggydesk.modelstore.errors import DownloadCancelled, ModelStoreError
 from piggydesk.modelstore.importer import import_model
 from piggydesk.modelstore.store import ModelStore

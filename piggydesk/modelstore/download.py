@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import re
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,6 +27,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from piggydesk.core.atomic import atomic_write_json
+from piggydesk.core.progress import CancelToken
 from piggydesk.modelstore.errors import (
     ChecksumError,
     DownloadCancelled,
@@ -40,24 +41,6 @@ PART_SUFFIX = ".part"
 META_SUFFIX = ".part.json"
 _CONTENT_RANGE_RE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
-
-
-class CancelToken:
-    """A thread-safe flag: the GUI (or Ctrl+C) sets it, the downloader checks it per chunk."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``; True as soon as the token is cancelled."""
-        return self._event.wait(max(0.0, seconds))
 
 
 @dataclass(frozen=True)
@@ -93,7 +76,8 @@ class DownloadProgress:
         return min(1.0, self.done / self.total) if self.total else 0.0
 
 
-ProgressCallback = Callable[[DownloadProgress], None]
+DownloadListener = Callable[[DownloadProgress], None]
+"""Receives :class:`DownloadProgress` snapshots (``core.progress`` has the plain callback)."""
 
 
 class ProgressTracker:
@@ -104,7 +88,7 @@ class ProgressTracker:
         model_id: str,
         total: int,
         file_count: int,
-        callback: ProgressCallback | None,
+        callback: DownloadListener | None,
         *,
         interval: float = 0.1,
         window: float = 5.0,
@@ -191,16 +175,6 @@ def meta_path(dest: Path) -> Path:
     return dest.with_name(dest.name + META_SUFFIX)
 
 
-def sha256_file(path: Path, cancel: CancelToken | None = None, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            if cancel is not None and cancel.cancelled:
-                raise DownloadCancelled("Stopped while checking files.")
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def make_client(settings: DownloadSettings) -> httpx.Client:
     timeout = httpx.Timeout(
         connect=settings.connect_timeout,
@@ -259,9 +233,7 @@ def _read_meta(dest: Path) -> dict:
 
 
 def _write_meta(dest: Path, url: str, validator: str | None) -> None:
-    tmp = meta_path(dest).with_suffix(".tmp")
-    tmp.write_text(json.dumps({"url": url, "validator": validator}), encoding="utf-8")
-    os.replace(tmp, meta_path(dest))
+    atomic_write_json(meta_path(dest), {"url": url, "validator": validator})
 
 
 def discard_partial(dest: Path) -> None:
@@ -298,7 +270,7 @@ class _Hasher:
         with open(self.part, "rb") as fh:
             remaining = offset
             while remaining > 0:
-                if self.cancel.cancelled:
+                if self.cancel.is_set():
                     raise DownloadCancelled("Download paused.")
                 block = fh.read(min(remaining, 1 << 20))
                 if not block:
@@ -343,7 +315,7 @@ def download_file(
     failures = 0
     try:
         while True:
-            if cancel.cancelled:
+            if cancel.is_set():
                 raise DownloadCancelled(f"Download of {name} paused; it will resume later.")
             offset = part.stat().st_size if part.exists() else 0
             meta = _read_meta(dest) if offset else {}
@@ -412,7 +384,7 @@ def download_file(
                     start_size = offset
                     with open(part, mode) as fh:
                         for chunk in response.iter_bytes():  # no re-chunking: keep every byte received
-                            if cancel.cancelled:
+                            if cancel.is_set():
                                 raise DownloadCancelled(
                                     f"Download of {name} paused; it will resume later."
                                 )

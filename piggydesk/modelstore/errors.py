@@ -7,6 +7,7 @@ so the CLI prints them as one line (exit status 2) and the GUI shows them in a d
 from __future__ import annotations
 
 from piggydesk.core.errors import PhotoError
+from piggydesk.core.progress import Cancelled
 
 
 class ModelStoreError(PhotoError):
@@ -33,8 +34,12 @@ class NotEnoughSpaceError(ModelStoreError):
     """The disk does not have room for the download; nothing was started."""
 
 
-class DownloadCancelled(ModelStoreError):
-    """The user stopped the download; the partial files are kept for a later resume."""
+class DownloadCancelled(ModelStoreError, Cancelled):
+    """The user stopped the download; the partial files are kept for a later resume.
+
+    Also a ``core.progress.Cancelled``, the error every cancelled task raises (checking a
+    model's files raises the plain one), so callers catch ``Cancelled`` for both.
+    """
 
 
 class InvalidModelFolderError(ModelStoreError):

@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from piggydesk.modelstore.download import CancelToken, sha256_file
+from piggydesk.core.checksum import sha256_file
+from piggydesk.core.progress import CancelToken
 from piggydesk.modelstore.errors import InvalidModelFolderError, ModelStoreError
 from piggydesk.modelstore.store import FileRecord, InstalledModel, ModelStore, now_iso
 

@@ -28,17 +28,18 @@ from pathlib import Path
 import httpx
 from filelock import FileLock, Timeout
 
+from piggydesk.core.atomic import atomic_write_json
+from piggydesk.core.checksum import sha256_file
 from piggydesk.core.paths import models_dir
+from piggydesk.core.progress import CancelToken
 from piggydesk.modelstore.catalog import Catalog, CatalogEntry, format_size, load_catalog
 from piggydesk.modelstore.download import (
     PART_SUFFIX,
-    CancelToken,
+    DownloadListener,
     DownloadSettings,
-    ProgressCallback,
     ProgressTracker,
     download_file,
     make_client,
-    sha256_file,
 )
 from piggydesk.modelstore.errors import (
     DownloadCancelled,
@@ -129,16 +130,6 @@ def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
-def _atomic_write_json(path: Path, data: object) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 class ModelStore:
     """The installed models and the operations on them (download, verify, remove, lookup)."""
 
@@ -188,7 +179,7 @@ class ModelStore:
 
     def _save(self, models: dict[str, InstalledModel]) -> None:
         data = {"version": RECORD_VERSION, "models": [m.to_json() for m in models.values()]}
-        _atomic_write_json(self.record_path, data)
+        atomic_write_json(self.record_path, data)
 
     def register(self, model: InstalledModel) -> None:
         with self._lock:
@@ -306,7 +297,7 @@ class ModelStore:
         self,
         model_id: str,
         *,
-        progress: ProgressCallback | None = None,
+        progress: DownloadListener | None = None,
         cancel: CancelToken | None = None,
         settings: DownloadSettings | None = None,
         client: httpx.Client | None = None,
@@ -338,7 +329,7 @@ class ModelStore:
     def _download_locked(
         self,
         entry: CatalogEntry,
-        progress: ProgressCallback | None,
+        progress: DownloadListener | None,
         cancel: CancelToken | None,
         settings: DownloadSettings | None,
         client: httpx.Client | None,
@@ -388,7 +379,7 @@ class ModelStore:
         http = client or make_client(settings)
         try:
             for index, f in enumerate(entry.files, start=1):
-                if cancel.cancelled:
+                if cancel.is_set():
                     raise DownloadCancelled(f"Download of {entry.name} paused.")
                 tracker.start_file(index, f.path, f.size)
                 target = staging / f.path
@@ -422,7 +413,7 @@ class ModelStore:
                 done_files[f.path] = record
                 staged[f.path] = {"size": record.size, "sha256": record.sha256,
                                   "checksum": record.checksum}
-                _atomic_write_json(staged_record, staged)
+                atomic_write_json(staged_record, staged)
             tracker.emit(force=True)
         finally:
             if client is None:

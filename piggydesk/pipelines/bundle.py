@@ -18,7 +18,6 @@ works too (diffusers' own loader, without the checksum check); the app uses ``lo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from piggydesk.core.checksum import sha256_file
 from piggydesk.models.guider import DiffusionGuider
 from piggydesk.models.lightness_decoder import GrayEncoder
 from piggydesk.pipelines.piggyback import (
@@ -62,14 +62,6 @@ class BundleError(Exception):
 
     ``str(error)`` is a sentence for the user naming the folder and what is wrong.
     """
-
-
-def sha256_file(path: Path, chunk: int = 8 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_model_folder(path: Path) -> bool:

@@ -1,4 +1,4 @@
-"""Shared machinery of the piggyback training scripts: logging, checkpoints, EMA, contact sheets.
+"""Shared machinery of the piggyback training scripts: checkpoints, EMA, contact sheets.
 
 Checkpoints (``OUT/checkpoints/step-00000100/``) hold everything needed to resume a run
 *exactly*: the trainable weights (safetensors), the optimisers' and the fp16 grad scaler's
@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import shutil
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -40,35 +39,6 @@ CHECKPOINT_DIR = "checkpoints"
 DEFAULT_WORKERS = min(8, max((os.cpu_count() or 2) - 1, 1))
 """Data-loader processes: SLIC hints cost about 65 ms per 256-px sample on one core."""
 _PREFIX = "step-"
-
-
-def setup_logging(out_dir: Path, name: str, verbose: bool = False) -> Path:
-    """Log to ``OUT/<name>.log`` (appending, so resumed runs keep one log) and to stderr."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log_path = out_dir / f"{name}.log"
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in list(root.handlers):
-        if getattr(handler, "_piggydesk_training", False):
-            root.removeHandler(handler)
-            handler.close()
-    file_handler = logging.FileHandler(log_path, encoding="utf-8")
-    console = logging.StreamHandler(sys.stderr)
-    for handler in (file_handler, console):
-        handler.setFormatter(formatter)
-        handler._piggydesk_training = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-    return log_path
-
-
-def close_logging() -> None:
-    """Detach the handlers ``setup_logging`` added (tests call the scripts several times)."""
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_piggydesk_training", False):
-            root.removeHandler(handler)
-            handler.close()
 
 
 def make_accelerator(mixed_precision: str, cpu: bool):

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from piggydesk.logging_setup import close_logging, setup_logging
 from piggydesk.training import common
 from piggydesk.training.decoder_losses import (
     PatchDiscriminator,
@@ -120,7 +121,7 @@ def train(args: argparse.Namespace) -> Path:
     )
 
     out: Path = args.out
-    common.setup_logging(out, LOG_NAME)
+    setup_logging(out / f"{LOG_NAME}.log", console=True)
     if args.no_resume and common.latest_checkpoint(out) is not None:
         raise DataError(f"{out} already holds checkpoints; remove them or drop --no-resume.")
     resume_from = None if args.no_resume else common.latest_checkpoint(out)
@@ -366,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
-        common.close_logging()
+        close_logging()
     return 0
 
 

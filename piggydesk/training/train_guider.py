@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from piggydesk.logging_setup import close_logging, setup_logging
 from piggydesk.training import common
 from piggydesk.training.piggyback_data import (
     CAPTION_DROPOUT,
@@ -213,7 +214,7 @@ def train(args: argparse.Namespace) -> Path:
     from piggydesk.models.hint_encoder import HintEncoder
 
     out: Path = args.out
-    common.setup_logging(out, LOG_NAME)
+    setup_logging(out / f"{LOG_NAME}.log", console=True)
     resume_from = None if args.no_resume else common.latest_checkpoint(out)
     if args.no_resume and common.latest_checkpoint(out) is not None:
         raise DataError(f"{out} already holds checkpoints; remove them or drop --no-resume.")
@@ -445,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
-        common.close_logging()
+        close_logging()
     return 0
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.handlers
 import signal
 import sys
 from collections.abc import Sequence
@@ -20,25 +19,10 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from piggydesk import frozen
 from piggydesk.core import paths
+from piggydesk.logging_setup import setup_logging
 from piggydesk.ui.settings import APPLICATION, ORGANISATION
 
 logger = logging.getLogger(__name__)
-
-
-def setup_logging() -> None:
-    root = logging.getLogger()
-    if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
-        return
-    try:
-        handler = logging.handlers.RotatingFileHandler(
-            paths.log_dir() / "piggydesk.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
-        )
-    except OSError:
-        return
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    if root.level > logging.INFO or root.level == logging.NOTSET:
-        root.setLevel(logging.INFO)
 
 
 def app_icon() -> QIcon:

@@ -34,9 +34,9 @@ from PySide6.QtWidgets import (
 )
 
 from piggydesk.core.errors import PhotoError
+from piggydesk.core.progress import Cancelled, CancelToken
 from piggydesk.modelstore.catalog import format_size
-from piggydesk.modelstore.download import CancelToken, DownloadProgress, DownloadSettings
-from piggydesk.modelstore.errors import DownloadCancelled
+from piggydesk.modelstore.download import DownloadProgress, DownloadSettings
 from piggydesk.modelstore.importer import import_model
 from piggydesk.modelstore.store import ModelStore
 
@@ -97,7 +97,7 @@ class _Task(QObject):
     def run(self) -> None:
         try:
             result = self.fn(self.cancel, self._report)
-        except DownloadCancelled as exc:
+        except Cancelled as exc:  # a paused download or a stopped check
             self.message.emit(TaskMessage("cancelled", self.task, self.model_id, text=str(exc)))
         except PhotoError as exc:
             self.message.emit(TaskMessage("failed", self.task, self.model_id, text=str(exc)))
