@@ -237,7 +237,8 @@ def test_content_weights_give_groups_their_shares_and_cap_sources():
 
 
 def test_pack_keeps_content_shares_and_trains_in_pieces(photo_folder: Path, tmp_path: Path):
-    from piggydesk.training.pack import load_pack, main as pack_main
+    from piggydesk.training.pack import load_pack
+    from piggydesk.training.pack import main as pack_main
     from piggydesk.training.photos import content_weights
 
     pack = tmp_path / "train.tar"
