@@ -5,8 +5,11 @@ as one batch with one seed per variant (``seed + index``), reports progress per 
 stops within one step of a cancel, and tells the user which mode ran (full method, plain VAE
 decoder, or the SDEdit fallback for a bare Stable Diffusion base).
 
-``engine_info`` stays cheap and torch-free: it only reads JSON files to find a usable model,
-either ``model_path`` or a folder with ``model_index.json`` under ``core.paths.models_dir()``.
+Which model runs is the model store's decision (``ModelStore.candidates``: one ranking rule
+for the app, the CLI and the tests); this module receives its path, or ``model_path`` when the
+user names a folder. Whether the model is intact is checked at load against the bundle's
+manifest with the store's cached hashes, so an unchanged bundle is not re-read every time.
+``engine_info`` stays cheap and torch-free: it only reads JSON files.
 
 Precision defaults (measured, see ``benchmarks/RESULTS.md``): CUDA and MPS fp16; CPU bf16
 weights when the CPU has native bf16 (AVX512-BF16 or AMX: about 2x faster than fp32, since
@@ -23,7 +26,6 @@ import os
 import sys
 from pathlib import Path
 
-from piggydesk.core.paths import models_dir
 from piggydesk.core.sizing import check_min_size
 from piggydesk.engines.base import (
     Cancelled,
@@ -37,6 +39,7 @@ from piggydesk.engines.base import (
     VariantSettings,
     check_cancel,
 )
+from piggydesk.modelstore.store import ModelStore
 
 logger = logging.getLogger(__name__)
 
@@ -103,31 +106,12 @@ def describe_model(path: Path) -> tuple[bool, str, int]:
     return True, "", native
 
 
-def find_models() -> list[Path]:
-    """Installed model folders under ``models_dir()``, best first (guider, then decoder)."""
-    root = models_dir()
-    found = []
-    for child in sorted(root.iterdir()) if root.is_dir() else []:
-        if child.name.startswith(".") or not child.is_dir():
-            continue
-        for candidate in (child, *sorted(p for p in child.iterdir() if p.is_dir())):
-            if (candidate / "model_index.json").is_file():
-                found.append(candidate)
-                break
-
-    def rank(path: Path) -> tuple[int, int, str]:
-        index = _read_json(path / "model_index.json")
-        return (-int(_has(index, "guider")), -int(_has(index, "gray_encoder")), path.name)
-
-    return sorted(found, key=rank)
-
-
 def resolve_model(model_path: str | Path | None) -> tuple[Path | None, str, int]:
     if model_path is not None:
         path = Path(model_path).expanduser()
         usable, reason, native = describe_model(path)
         return (path if usable else None), reason, native
-    for path in find_models():
+    for path in ModelStore().candidates():  # best first
         usable, _reason, native = describe_model(path)
         if usable:
             return path, "", native
@@ -275,7 +259,9 @@ def create(device: str = "auto", model_path: str | Path | None = None) -> Piggyb
     choice = pick_device(device)
     dtype = choose_dtype(choice.name)
     try:
-        pipe = load_bundle(path, device=choice.name, dtype=dtype)
+        pipe = load_bundle(
+            path, device=choice.name, dtype=dtype, sha256=ModelStore().cached_sha256
+        )
     except BundleError as exc:
         raise EngineUnavailable(str(exc)) from None
     if should_compile():

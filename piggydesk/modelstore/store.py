@@ -3,6 +3,7 @@
 Layout under :func:`piggydesk.core.paths.models_dir` (``PIGGYDESK_MODELS_DIR`` overrides)::
 
     installed.json          what is installed: id, kind, folder, source, every file's size+sha256
+    verified.json           checked files: size, mtime_ns and sha256 of each (see below)
     <id>/                   a complete, verified diffusers folder (or a symlink for --link imports)
     .downloads/<id>/        staging for a download in progress: finished files and ``.part`` files
 
@@ -11,6 +12,14 @@ verified: downloads land in staging and the whole folder is moved into place wit
 so an interrupted, cancelled or failed download never leaves a half-installed model. A file
 whose sha256 matches a file of an installed model is hard-linked (or copied) instead of
 downloaded again.
+
+The store also decides *which* model the piggyback engine runs (:meth:`ModelStore.candidates`,
+one ranking rule for the app, the CLI and the tests) and keeps the results of checking files
+(:meth:`ModelStore.cached_sha256`): a file whose size and modification time (ns) are those it
+had when it was hashed is not hashed again, so loading an unchanged 4 GB bundle does not
+re-read it; a changed file is hashed again and fails its check. Files verified at install
+are recorded there at once. "Verify" in the models dialog (:meth:`ModelStore.verify`) always
+re-reads every byte.
 """
 
 from __future__ import annotations
@@ -51,6 +60,9 @@ from piggydesk.modelstore.errors import (
 logger = logging.getLogger(__name__)
 
 RECORD_NAME = "installed.json"
+HASH_CACHE_NAME = "verified.json"
+HASH_CACHE_MAX_BYTES = 8 << 20  # a few hundred entries need ~100 kB; a bigger file is ignored
+INDEX_MAX_BYTES = 1 << 20  # model_index.json is a few hundred bytes
 STAGING_NAME = ".downloads"
 STAGING_RECORD = ".verified.json"
 RECORD_VERSION = 1
@@ -126,6 +138,23 @@ class VerifyReport:
     problems: tuple[str, ...] = ()
 
 
+def _components(folder: Path) -> set[str]:
+    """The components ``model_index.json`` lists with a class (``[null, null]`` = absent)."""
+    index = folder / "model_index.json"
+    try:
+        if index.stat().st_size > INDEX_MAX_BYTES:
+            return set()
+        data = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    return {
+        name for name, entry in data.items()
+        if isinstance(entry, list) and len(entry) == 2 and bool(entry[1])
+    }
+
+
 def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
@@ -186,6 +215,7 @@ class ModelStore:
             models = self.installed()
             models[model.id] = model
             self._save(models)
+            self._remember_verified(model)
         logger.info("installed model %s in %s", model.id, self.path(model.id))
 
     def is_installed(self, model_id: str) -> bool:
@@ -234,22 +264,110 @@ class ModelStore:
             n += 1
         return candidate
 
-    def usable_models(self) -> list[InstalledModel]:
-        """Installed models whose folder is present with a ``model_index.json``: bundles first."""
-        models = [
-            m for m in self.installed().values()
-            if (self.root / m.folder / "model_index.json").is_file()
-        ]
-        return sorted(models, key=lambda m: (m.kind != "bundle", m.installed_at))
+    # ---------------------------------------------------------------- choosing
+    def candidates(self) -> list[Path]:
+        """Model folders the piggyback engine can load, best first: the one ranking rule.
+
+        Installed models whose folder holds a ``model_index.json``, and folders put in the
+        models folder by hand (the folder itself or one level down). Ranked by what they can
+        do: a trained guider first, then a lightness-aware decoder; then installed models
+        before hand-placed folders, the newest install first; then by name.
+        """
+        found: dict[Path, str] = {}  # folder -> installed_at ("" when not installed here)
+        for model in self.installed().values():
+            folder = self.root / model.folder
+            if (folder / "model_index.json").is_file():
+                found[folder] = model.installed_at or "0"
+        children = sorted(self.root.iterdir()) if self.root.is_dir() else []
+        for child in children:
+            if child.name.startswith(".") or not child.is_dir() or child in found:
+                continue
+            for candidate in (child, *sorted(p for p in child.iterdir() if p.is_dir())):
+                if (candidate / "model_index.json").is_file():
+                    found.setdefault(candidate, "")
+                    break
+
+        def capability(folder: Path) -> tuple[bool, bool]:
+            parts = _components(folder)
+            return "guider" in parts, "gray_encoder" in parts
+
+        ranked = sorted(found, key=lambda folder: folder.name)
+        ranked.sort(key=lambda folder: found[folder], reverse=True)  # newest install first
+        ranked.sort(key=capability, reverse=True)  # stable: capability decides first
+        return ranked
 
     def preferred_model_path(self) -> Path | None:
-        """The model the piggyback engine should load: the newest bundle, else a base."""
-        bundles = [m for m in self.usable_models() if m.kind == "bundle"]
-        bases = [m for m in self.usable_models() if m.kind != "bundle"]
-        for group in (bundles, bases):
-            if group:
-                return self.root / max(group, key=lambda m: m.installed_at).folder
-        return None
+        """The model the piggyback engine should load (the first of :meth:`candidates`)."""
+        found = self.candidates()
+        return found[0] if found else None
+
+    # ------------------------------------------------------------ hash cache
+    @property
+    def hash_cache_path(self) -> Path:
+        return self.root / HASH_CACHE_NAME
+
+    def _read_hash_cache(self) -> dict[str, dict]:
+        try:
+            if self.hash_cache_path.stat().st_size > HASH_CACHE_MAX_BYTES:
+                logger.warning("ignoring %s: larger than expected", self.hash_cache_path)
+                return {}
+            data = json.loads(self.hash_cache_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            logger.warning("ignoring unreadable %s: %s", self.hash_cache_path, exc)
+            return {}
+        files = data.get("files") if isinstance(data, dict) else None
+        return {
+            str(k): v for k, v in (files or {}).items()
+            if isinstance(v, dict) and isinstance(v.get("sha256"), str)
+        } if isinstance(files, dict) else {}
+
+    def _update_hash_cache(self, entries: dict[str, dict]) -> None:
+        with self._lock:
+            cache = self._read_hash_cache()
+            cache.update(entries)
+            cache = {k: v for k, v in cache.items() if os.path.isfile(k)}  # forget deleted files
+            try:
+                atomic_write_json(self.hash_cache_path, {"version": 1, "files": cache})
+            except OSError as exc:  # a read-only models folder: checks still work, uncached
+                logger.warning("cannot write %s: %s", self.hash_cache_path, exc)
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple[str, int, int]:
+        stat = path.stat()
+        return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+    def cached_sha256(self, path: str | Path, cancel: CancelToken | None = None) -> str:
+        """The sha256 of ``path``, hashed only when its size or mtime changed since last time.
+
+        Raises ``OSError`` when the file cannot be read, ``Cancelled`` when ``cancel`` is set.
+        """
+        path = Path(path)
+        key, size, mtime_ns = self._stamp(path)
+        entry = self._read_hash_cache().get(key)
+        if entry is not None and entry.get("size") == size and entry.get("mtime_ns") == mtime_ns:
+            return str(entry["sha256"])
+        digest = sha256_file(path, cancel)
+        if self._stamp(path) == (key, size, mtime_ns):  # not changed while we read it
+            self._update_hash_cache(
+                {key: {"size": size, "mtime_ns": mtime_ns, "sha256": digest}}
+            )
+        return digest
+
+    def _remember_verified(self, model: InstalledModel) -> None:
+        """Record the files of a just-verified install, so the first load does not re-hash."""
+        folder = self.root / model.folder
+        entries = {}
+        for rel, record in model.files.items():
+            try:
+                key, size, mtime_ns = self._stamp(folder / rel)
+            except OSError:
+                continue
+            if size == record.size and record.sha256:
+                entries[key] = {"size": size, "mtime_ns": mtime_ns, "sha256": record.sha256}
+        if entries:
+            self._update_hash_cache(entries)
 
     # --------------------------------------------------------------- download
     def _reusable_source(self, sha256: str | None, size: int) -> tuple[Path, bool] | None:
@@ -480,7 +598,12 @@ class ModelStore:
                         problems.append(f"{rel} has {path.stat().st_size} bytes, expected {rec.size}")
                         continue
                     expected = pinned.get(rel) or rec.sha256
-                    if sha256_file(path, cancel) != expected:
+                    actual = sha256_file(path, cancel)  # a requested check reads every byte
+                    key, size, mtime_ns = self._stamp(path)
+                    self._update_hash_cache(
+                        {key: {"size": size, "mtime_ns": mtime_ns, "sha256": actual}}
+                    )
+                    if actual != expected:
                         problems.append(f"{rel} is corrupted (sha256 mismatch)")
             report = VerifyReport(model.id, not problems, len(model.files), tuple(problems))
             logger.info("verify %s: %s", model.id, "ok" if report.ok else "; ".join(problems))

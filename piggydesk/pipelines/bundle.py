@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -111,10 +112,12 @@ def present_components(path: Path, index: dict) -> list[str]:
     return found
 
 
-def verify_bundle(path: str | Path) -> dict | None:
+def verify_bundle(path: str | Path, sha256: Callable[[Path], str] = sha256_file) -> dict | None:
     """Check components and checksums; return the manifest (``None`` for a plain base).
 
-    Raises ``BundleError`` naming the missing component or the file that fails its checksum.
+    ``sha256`` hashes one file (the model store passes its cached hasher, which re-reads a
+    file only when its size or mtime changed). Raises ``BundleError`` naming the missing
+    component or the file that fails its checksum.
     """
     path = Path(path)
     if not path.exists():
@@ -162,7 +165,7 @@ def verify_bundle(path: str | Path) -> dict | None:
         file = path / rel
         if not file.is_file():
             raise BundleError(f"The bundle {path} is incomplete: {rel} is missing.")
-        actual = sha256_file(file)
+        actual = sha256(file)
         if actual != expected:
             raise BundleError(
                 f"The bundle {path} is damaged: {rel} does not match its checksum "
@@ -226,6 +229,7 @@ def load_bundle(
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = torch.float32,
     verify: bool = True,
+    sha256: Callable[[Path], str] = sha256_file,
 ) -> PiggybackColorizationPipeline:
     """Verify (checksums, components) and load a bundle or a plain SD base as a pipeline.
 
@@ -234,7 +238,7 @@ def load_bundle(
     """
     path = Path(path)
     if verify:
-        verify_bundle(path)
+        verify_bundle(path, sha256)
     index = read_model_index(path)
     components = present_components(path, index)
     parts = {name: _load_component(path, name, dtype) for name in components}
