@@ -24,6 +24,7 @@ from piggydesk.core.errors import PhotoError
 from piggydesk.core.export import FORMATS, export_image
 from piggydesk.core.hints import Hint, load_hints_file, parse_hint_arg
 from piggydesk.core.imaging import Photo, load_photo
+from piggydesk.core.run_settings import DEFAULTS, RunSettings
 from piggydesk.engines import registry
 from piggydesk.engines.base import (
     Cancelled,
@@ -147,21 +148,28 @@ def _engine_options() -> argparse.ArgumentParser:
     h.add_argument("--prompt", default="", help="describe the photo (piggyback engine)")
     h.add_argument("--negative-prompt", default="", help="what to avoid (piggyback engine)")
     s = common.add_argument_group("sampling")
-    s.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    s.add_argument(
+        "--seed", type=_seed, default=DEFAULTS.seed, help=f"random seed (default {DEFAULTS.seed})"
+    )
     s.add_argument(
         "--variants",
         type=_positive_int,
-        default=1,
+        default=DEFAULTS.num_variants,
         metavar="N",
         help="number of variants; N > 1 writes photo-1.png ... photo-N.png",
     )
-    s.add_argument("--steps", type=_positive_int, default=20, help="diffusion steps (default 20)")
+    s.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=DEFAULTS.steps,
+        help=f"diffusion steps (default {DEFAULTS.steps})",
+    )
     s.add_argument(
         "--guidance",
         type=_non_negative_float,
-        default=7.5,
+        default=DEFAULTS.guidance_scale,
         metavar="F",
-        help="classifier-free guidance scale (default 7.5)",
+        help=f"classifier-free guidance scale (default {DEFAULTS.guidance_scale:g})",
     )
     o = common.add_argument_group("output")
     o.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -289,6 +297,23 @@ def _check_output(paths: Sequence[Path], overwrite: bool) -> None:
             raise PhotoError(f"The folder {path.parent} does not exist.")
 
 
+def settings_from_args(
+    args: argparse.Namespace, engine: str, hints: Sequence[Hint], info: EngineInfo
+) -> RunSettings:
+    """The run settings the command line asks for (``RunSettings``'s defaults otherwise)."""
+    return RunSettings(
+        engine=engine,
+        seed=args.seed,
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        hints=tuple(hints),
+        steps=args.steps,
+        guidance_scale=args.guidance,
+        working_size=args.size or info.default_working_size,
+        num_variants=args.variants,
+    )
+
+
 class _Session:
     """One engine, loaded once, and the request settings from the command line."""
 
@@ -301,6 +326,7 @@ class _Session:
             raise EngineUnavailable(
                 f"The {self.info.display_name} engine cannot run: {self.info.reason}"
             )
+        self.settings = settings_from_args(args, self.name, self.hints, self.info)
         self._engine: Colorizer | None = None
 
     @property
@@ -311,19 +337,7 @@ class _Session:
 
     def colorize(self, photo: Photo) -> list[Variant]:
         check_hints_fit(self.hints, photo)
-        args = self.args
-        request = ColorizeRequest(
-            lightness=photo.lightness,
-            hints=tuple(self.hints),
-            prompt=args.prompt,
-            negative_prompt=args.negative_prompt,
-            seed=args.seed,
-            num_variants=args.variants,
-            steps=args.steps,
-            guidance_scale=args.guidance,
-            working_size=args.size or self.info.default_working_size,
-        )
-        return self.engine.colorize(request)
+        return self.engine.colorize(ColorizeRequest(photo.lightness, self.settings))
 
     def write(self, photo: Photo, variants: Sequence[Variant], paths: Sequence[Path]) -> None:
         bit_depth = self.args.bit_depth or photo.bit_depth

@@ -266,14 +266,15 @@ def test_self_test_passes():
 def test_self_test_reports_a_broken_engine(monkeypatch, capsys):
     """An engine that returns a gray, wrong-sized result fails the self-test with exit 1."""
     from piggydesk.engines import registry
-    from piggydesk.engines.base import Variant, VariantSettings
+    from piggydesk.core.run_settings import RunSettings
+    from piggydesk.engines.base import Variant
 
     class Broken:
         name = "classic"
 
         def colorize(self, request, progress=None, cancel=None):
             h, w = request.image_size
-            return [Variant(np.full((h, w, 3), 0.5, np.float32), VariantSettings("classic", 0))]
+            return [Variant(np.full((h, w, 3), 0.5, np.float32), RunSettings("classic", 0))]
 
     monkeypatch.setattr(registry, "create_engine", lambda *a, **k: Broken())
     assert cli.main(["self-test", "--engine", "classic"]) == 1

@@ -38,7 +38,8 @@ from piggydesk.core.document import (
 from piggydesk.core.errors import ProjectError
 from piggydesk.core.hints import Hint
 from piggydesk.core.imaging import photo_from_array
-from piggydesk.engines.base import ColorizeRequest, Variant, VariantSettings
+from piggydesk.core.run_settings import RunSettings
+from piggydesk.engines.base import ColorizeRequest, Variant
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def _variants(n: int, seed: int, engine: str = "instant") -> list[Variant]:
     return [
         Variant(
             rgb=rng.random((48, 64, 3), dtype=np.float32),
-            settings=VariantSettings(
+            settings=RunSettings(
                 engine=engine,
                 seed=seed + i,
                 variant_index=i,
@@ -76,16 +77,16 @@ def _variants(n: int, seed: int, engine: str = "instant") -> list[Variant]:
 def doc(source: Path) -> Document:
     doc = Document.open_photo(source)
     doc.hints = [Hint(1.0, 2.0, (255, 0, 0), 2.0), Hint(30.5, 20.25, (0, 90, 200), 4.5)]
+    doc.settings = RunSettings(
+        engine="piggyback",
+        num_variants=2,
+        steps=25,
+        guidance_scale=6.0,
+        working_size=384,
+    )
     doc.prompt = "a girl in a red dress"
     doc.negative_prompt = "blurry"
     doc.seed = 1234
-    doc.settings = {
-        "engine": "piggyback",
-        "num_variants": 2,
-        "steps": 25,
-        "guidance_scale": 6.0,
-        "working_size": 384,
-    }
     AddRun(Run.from_engine(_variants(2, 10))).do(doc)
     AddRun(Run.from_engine(_variants(3, 20, engine="classic"))).do(doc)
     ChooseVariant(1, 2).do(doc)
@@ -132,7 +133,7 @@ def test_request_kwargs_build_a_colorize_request(doc: Document) -> None:
 def test_result_variants_keep_engine_settings(doc: Document) -> None:
     variant = doc.chosen_variant
     assert variant is doc.runs[1].variants[2]
-    settings = VariantSettings.from_dict(variant.settings)
+    settings = variant.settings
     assert settings.engine == "classic" and settings.seed == 22 and settings.variant_index == 2
     assert doc.runs[1].engine == "classic"
 
@@ -234,9 +235,7 @@ def _assert_same_document(a: Document, b: Document) -> None:
             np.testing.assert_array_equal(
                 from_unit_float(var_a.rgb, 16), from_unit_float(var_b.rgb, 16)
             )
-            assert VariantSettings.from_dict(var_a.settings) == VariantSettings.from_dict(
-                var_b.settings
-            )
+            assert var_a.settings == var_b.settings
 
 
 def test_project_round_trip_is_identical(doc: Document, tmp_path: Path) -> None:
@@ -304,7 +303,7 @@ def test_failed_save_keeps_the_old_project(
 
 
 def test_unstorable_setting_is_a_project_error(doc: Document, tmp_path: Path) -> None:
-    doc.settings["callback"] = object()
+    doc.settings = doc.settings.with_values(callback=object())
     with pytest.raises(ProjectError, match="not storable"):
         save_project(doc, tmp_path / "bad.piggy")
     assert not (tmp_path / "bad.piggy").exists()
@@ -333,3 +332,48 @@ def test_bad_project_files(tmp_path: Path, doc: Document) -> None:
                 dst.writestr(item, src.read(item))
     with pytest.raises(ProjectError, match="damaged"):
         load_project(tmp_path / "broken.piggy")
+
+
+def test_a_project_saved_before_run_settings_still_opens(source: Path, tmp_path: Path) -> None:
+    """A format-1 manifest exactly as the app wrote it before ``RunSettings``: settings as a
+    loose dict (with the GUI's ``random_seed``), variants as ``VariantSettings.to_dict()``."""
+    old_variant = {
+        "engine": "piggyback", "seed": 8, "variant_index": 1, "prompt": "a barn",
+        "negative_prompt": "", "hints": [{"x": 3.0, "y": 4.0, "color": "#c80a14", "radius": 2.0}],
+        "steps": 12, "guidance_scale": 5.5, "working_size": 512, "mode": "sdedit",
+    }
+    manifest = {
+        "format": "piggydesk-project", "version": 1, "app_version": "0.1.0",
+        "source_path": str(source), "source_name": source.name,
+        "source_file": f"source/{source.name}",
+        "hints": [{"x": 1.0, "y": 2.0, "color": "#ff0000", "radius": 2.0}],
+        "prompt": "a barn", "negative_prompt": "modern", "seed": 77,
+        "settings": {"engine": "instant", "num_variants": 4, "steps": 20, "guidance_scale": 7.5,
+                     "working_size": 512, "random_seed": False, "strength": 0.6},
+        "runs": [{"engine": "piggyback", "created": "2026-01-01T10:00:00",
+                  "variants": [{"settings": old_variant, "message": "", "seconds": 1.5,
+                                "image": "runs/000/variant-00.png"}]}],
+        "chosen": [0, 0],
+    }
+    png = cv2.imencode(".png", np.full((48, 64, 3), 30000, np.uint16))[1].tobytes()
+    path = tmp_path / "old.piggy"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("manifest.json", json.dumps(manifest))
+        archive.writestr(f"source/{source.name}", source.read_bytes())
+        archive.writestr("runs/000/variant-00.png", png)
+    doc = load_project(path)
+    assert (doc.prompt, doc.negative_prompt, doc.seed) == ("a barn", "modern", 77)
+    assert doc.random_seed is False
+    assert doc.settings.engine == "instant" and doc.settings.num_variants == 4
+    assert doc.settings.options == {"strength": 0.6}
+    variant = doc.runs[0].variants[0].settings
+    assert isinstance(variant, RunSettings)
+    assert (variant.engine, variant.seed, variant.variant_index) == ("piggyback", 8, 1)
+    assert variant.mode == "sdedit" and variant.hints == (Hint(3.0, 4.0, (200, 10, 20), 2.0),)
+    # "Use these settings" on the old variant, then save and load again: nothing is lost
+    UseSettings(variant).do(doc)
+    assert doc.settings.engine == "piggyback" and doc.settings.steps == 12
+    assert "mode" not in doc.settings.options and doc.settings.options["strength"] == 0.6
+    again = load_project(save_project(doc, tmp_path / "again.piggy"))
+    _assert_same_document(doc, again)
+    assert again.random_seed is False

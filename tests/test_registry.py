@@ -87,3 +87,33 @@ def test_the_registry_and_the_classic_engine_do_not_import_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_out_of_memory_becomes_the_typed_error():
+    """Torch's errors turn into ``EngineOutOfMemory``; other errors pass through untouched."""
+    import torch
+
+    from piggydesk.engines.base import EngineOutOfMemory
+    from piggydesk.engines.device import out_of_memory_as_error
+
+    @out_of_memory_as_error()
+    def fail(exc):
+        raise exc
+
+    with pytest.raises(EngineOutOfMemory, match="graphics card ran out of memory"):
+        fail(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 3 GiB"))
+    with pytest.raises(EngineOutOfMemory, match="graphics card"):
+        fail(RuntimeError("MPS backend out of memory (MPS allocated: 9 GB)"))
+    with pytest.raises(EngineOutOfMemory, match="computer ran out"):
+        fail(MemoryError())
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        fail(RuntimeError("shape mismatch"))
+
+
+def test_every_engine_describes_what_the_ui_needs():
+    """Capabilities are data on EngineInfo (the UI never names an engine)."""
+    infos = {info.name: info for info in registry.list_engines()}
+    assert infos["instant"].live_preview and infos["instant"].suggests_colors
+    assert infos["piggyback"].uses_prompt and infos["piggyback"].uses_steps
+    assert infos["classic"].needs_hints and infos["classic"].max_variants == 1
+    assert not infos["classic"].live_preview and not infos["piggyback"].suggests_colors

@@ -479,13 +479,14 @@ def test_hint_radius_by_ctrl_wheel_and_slider(qtbot, window, photo_path):
 
 
 def test_out_of_memory_offers_cpu(qtbot, dialogs, photo_path):
+    from piggydesk.engines.base import EngineOutOfMemory
     from tests.ui_fakes import TintEngine
 
     class OutOfMemoryOnce(TintEngine):
         def colorize(self, request, progress=None, cancel=None):
             if not self.calls:
                 self.calls.append(request)
-                raise RuntimeError("CUDA out of memory. Tried to allocate 3.00 GiB")
+                raise EngineOutOfMemory("The graphics card ran out of memory for this photo.")
             return super().colorize(request, progress, cancel)
 
     engine = OutOfMemoryOnce("classic")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from piggydesk.core.hints import Hint
-from piggydesk.engines.base import ColorizeRequest
+from piggydesk.engines.base import ColorizeRequest, EngineOutOfMemory
 from piggydesk.ui.worker import Job, JobKind, MessageKind, ModelWorker
 from tests.ui_fakes import SlowEngine, SuggestingEngine, TintEngine, fake_probe, make_factory
 
@@ -95,7 +95,7 @@ def test_engine_errors_become_messages(qtbot, request_):
         name = "classic"
 
         def colorize(self, request, progress=None, cancel=None):
-            raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")
+            raise EngineOutOfMemory("The graphics card ran out of memory for this photo.")
 
     worker = _worker(qtbot, {"classic": Broken()})
     try:
@@ -128,3 +128,24 @@ def test_shutdown_during_run_joins_cleanly(qtbot, request_):
     worker.shutdown()
     assert worker._thread.isFinished()
     assert slow.steps_done < slow.steps
+
+
+def test_out_of_memory_unloads_the_engines(qtbot, request_):
+    """A typed out-of-memory error frees the loaded engines (``unload``) before the retry."""
+    from piggydesk.engines.base import EngineOutOfMemory
+
+    class Hungry(TintEngine):
+        def colorize(self, request, progress=None, cancel=None):
+            raise EngineOutOfMemory("The computer ran out of memory for this photo.")
+
+    kept, hungry = TintEngine("instant"), Hungry("classic")
+    worker = _worker(qtbot, {"instant": kept, "classic": hungry})
+    try:
+        with qtbot.waitSignal(worker.message, check_params_cb=_is(MessageKind.FINISHED)):
+            worker.submit(Job(JobKind.COLORIZE, engine="instant", request=request_))
+        with qtbot.waitSignal(worker.message, check_params_cb=_is(MessageKind.FAILED)) as b:
+            worker.submit(Job(JobKind.COLORIZE, engine="classic", request=request_))
+        assert b.args[0].out_of_memory and b.args[0].error.startswith("The computer ran out")
+        assert kept.unloaded and hungry.unloaded
+    finally:
+        worker.shutdown()

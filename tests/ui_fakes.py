@@ -12,7 +12,6 @@ from piggydesk.engines.base import (
     ColorSuggestion,
     EngineInfo,
     Variant,
-    VariantSettings,
     check_cancel,
 )
 
@@ -25,6 +24,10 @@ class TintEngine:
     def __init__(self, name: str = "classic") -> None:
         self.name = name
         self.calls: list[ColorizeRequest] = []
+        self.unloaded = False
+
+    def unload(self) -> None:
+        self.unloaded = True
 
     def colorize(self, request, progress=None, cancel=None):
         self.calls.append(request)
@@ -46,7 +49,7 @@ class TintEngine:
             variants.append(
                 Variant(
                     rgb=lab_to_rgb(lab),
-                    settings=VariantSettings.from_request(self.name, request, variant_index=i),
+                    settings=request.settings.for_variant(self.name, i),
                 )
             )
         return variants
@@ -63,6 +66,9 @@ class SlowEngine:
         self.started = threading.Event()
         self.steps_done = 0
 
+    def unload(self) -> None:
+        pass
+
     def colorize(self, request, progress=None, cancel=None):
         self.started.set()
         for i in range(self.steps):
@@ -74,7 +80,7 @@ class SlowEngine:
                 progress(i + 1, self.steps)
         L = request.lightness
         rgb = np.repeat((L / 100.0)[..., None], 3, axis=-1).astype(np.float32)
-        return [Variant(rgb=rgb, settings=VariantSettings.from_request(self.name, request))]
+        return [Variant(rgb=rgb, settings=request.settings.for_variant(self.name))]
 
 
 class SuggestingEngine(TintEngine):

@@ -1,10 +1,11 @@
 """One photo being worked on: its hints, prompts, settings and results, and the project file.
 
-A ``Document`` holds the source photo, the colour hints, the prompt and negative prompt, the
-seed, the engine settings (a plain dict: engine, num_variants, steps, guidance_scale,
-working_size...), the runs made so far (each run a list of ``ResultVariant``: full-size RGB
-plus the settings that produced it, as ``VariantSettings.to_dict()`` gives them) and the
-chosen variant. Core cannot import ``engines``, so settings travel as plain dicts here and
+A ``Document`` holds the source photo, the colour hints (a list the hint commands edit), the
+settings of the next run (``core.run_settings.RunSettings``: engine, seed, prompt, negative
+prompt, steps, guidance, working size, variants, engine options; its ``hints`` field stays
+empty because the document's hints are ``hints``), whether each run rolls a new seed, the runs
+made so far (each run a list of ``ResultVariant``: full-size RGB plus the ``RunSettings`` that
+produced it) and the chosen variant. ``run_settings()`` is what the next run uses;
 ``request_kwargs()`` gives what ``engines.base.ColorizeRequest(**kwargs)`` takes.
 
 Edits are plain command objects (``AddHint``, ``MoveHint``, ... ``ChooseVariant``) with
@@ -44,6 +45,7 @@ from piggydesk.core.errors import PhotoError, ProjectError
 from piggydesk.core.export import encode_png
 from piggydesk.core.hints import Hint
 from piggydesk.core.imaging import Photo, load_photo, load_photo_bytes
+from piggydesk.core.run_settings import RunSettings
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +53,8 @@ PROJECT_SUFFIX = ".piggy"
 FORMAT_NAME = "piggydesk-project"
 FORMAT_VERSION = 1
 
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "engine": "instant",
-    "num_variants": 4,
-    "steps": 20,
-    "guidance_scale": 7.5,
-    "working_size": 512,
-}
-"""Engine settings a new document starts with (the GUI may override them from preferences)."""
+TOP_LEVEL_SETTINGS = ("hints", "prompt", "negative_prompt", "seed", "variant_index")
+"""``RunSettings`` fields the manifest keeps beside ``settings`` (where format 1 had them)."""
 
 
 @dataclass(eq=False)
@@ -66,18 +62,20 @@ class ResultVariant:
     """One result: full-size sRGB float32 ``(H, W, 3)`` and the settings that made it."""
 
     rgb: np.ndarray
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: RunSettings = field(default_factory=RunSettings)
     message: str = ""
     seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.settings, RunSettings):  # a manifest's plain dict
+            self.settings = RunSettings.from_dict(self.settings)
 
     @classmethod
     def from_engine(cls, variant: _EngineVariant) -> ResultVariant:
         """From an ``engines.base.Variant`` (duck-typed: core does not import engines)."""
-        settings = variant.settings
-        as_dict = settings.to_dict() if hasattr(settings, "to_dict") else dict(settings)
         return cls(
             rgb=np.asarray(variant.rgb, dtype=np.float32),
-            settings=as_dict,
+            settings=RunSettings.from_dict(variant.settings),
             message=str(getattr(variant, "message", "")),
             seconds=float(getattr(variant, "seconds", 0.0)),
         )
@@ -100,7 +98,7 @@ class Run:
     def from_engine(cls, variants: Iterable[_EngineVariant], engine: str = "") -> Run:
         results = [ResultVariant.from_engine(v) for v in variants]
         if not engine and results:
-            engine = str(results[0].settings.get("engine", ""))
+            engine = results[0].settings.engine
         return cls(variants=results, engine=engine)
 
 
@@ -113,10 +111,8 @@ class Document:
     source_bytes: bytes | None = None
     source_name: str = ""
     hints: list[Hint] = field(default_factory=list)
-    prompt: str = ""
-    negative_prompt: str = ""
-    seed: int = 0
-    settings: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SETTINGS))
+    settings: RunSettings = field(default_factory=RunSettings)
+    random_seed: bool = True  # each run rolls a new seed (the GUI's "Random" box)
     runs: list[Run] = field(default_factory=list)
     chosen: tuple[int, int] | None = None
     project_path: Path | None = None
@@ -136,6 +132,31 @@ class Document:
         photo = load_photo_bytes(data, name=path.name, path=path)
         return cls(photo=photo, source_path=path, source_bytes=data, source_name=path.name)
 
+    # prompt, negative prompt and seed live in ``settings``; these read and write them there
+    @property
+    def prompt(self) -> str:
+        return self.settings.prompt
+
+    @prompt.setter
+    def prompt(self, value: str) -> None:
+        self.settings = self.settings.with_values(prompt=str(value))
+
+    @property
+    def negative_prompt(self) -> str:
+        return self.settings.negative_prompt
+
+    @negative_prompt.setter
+    def negative_prompt(self, value: str) -> None:
+        self.settings = self.settings.with_values(negative_prompt=str(value))
+
+    @property
+    def seed(self) -> int:
+        return self.settings.seed
+
+    @seed.setter
+    def seed(self, value: int) -> None:
+        self.settings = self.settings.with_values(seed=int(value))
+
     @property
     def image_size(self) -> tuple[int, int]:
         return self.photo.size
@@ -154,25 +175,13 @@ class Document:
         except IndexError:
             return None
 
+    def run_settings(self, **overrides: Any) -> RunSettings:
+        """The settings of the next run: ``settings`` with the document's hints."""
+        return self.settings.with_values(hints=tuple(self.hints), **overrides)
+
     def request_kwargs(self, **overrides: Any) -> dict[str, Any]:
         """Keyword arguments for ``engines.base.ColorizeRequest`` from this document."""
-        kwargs: dict[str, Any] = {
-            "lightness": self.photo.lightness,
-            "hints": tuple(self.hints),
-            "prompt": self.prompt,
-            "negative_prompt": self.negative_prompt,
-            "seed": int(self.seed),
-            "num_variants": int(self.settings.get("num_variants", 1)),
-            "steps": int(self.settings.get("steps", DEFAULT_SETTINGS["steps"])),
-            "guidance_scale": float(
-                self.settings.get("guidance_scale", DEFAULT_SETTINGS["guidance_scale"])
-            ),
-            "working_size": int(
-                self.settings.get("working_size", DEFAULT_SETTINGS["working_size"])
-            ),
-        }
-        kwargs.update(overrides)
-        return kwargs
+        return {"lightness": self.photo.lightness, "settings": self.run_settings(**overrides)}
 
     def state(self) -> dict[str, Any]:
         """Everything but pixels, as plain data (what the manifest stores; handy in tests)."""
@@ -183,14 +192,15 @@ class Document:
             "prompt": self.prompt,
             "negative_prompt": self.negative_prompt,
             "seed": int(self.seed),
-            "settings": copy.deepcopy(self.settings),
+            "random_seed": bool(self.random_seed),
+            "settings": copy.deepcopy(self.settings.to_dict(exclude=TOP_LEVEL_SETTINGS)),
             "runs": [
                 {
                     "engine": run.engine,
                     "created": run.created,
                     "variants": [
                         {
-                            "settings": copy.deepcopy(v.settings),
+                            "settings": copy.deepcopy(v.settings.to_dict()),
                             "message": v.message,
                             "seconds": float(v.seconds),
                         }
@@ -359,27 +369,30 @@ class SetSeed(_SetAttribute):
         super().__init__(int(value))
 
 
-_MISSING = object()
+class SetRandomSeed(_SetAttribute):
+    text = "Toggle random seed"
+    attribute = "random_seed"
+
+    def __init__(self, value: bool) -> None:
+        super().__init__(bool(value))
 
 
 class SetSetting(Command):
-    """Set one engine setting (``"engine"``, ``"steps"``, ``"guidance_scale"``...)."""
+    """Set one run setting (``"engine"``, ``"steps"``...) or engine option (``"strength"``)."""
 
     def __init__(self, key: str, value: Any) -> None:
         self.key = key
         self.value = value
         self.text = f"Change {key.replace('_', ' ')}"
-        self._old: Any = _MISSING
+        self._old: RunSettings | None = None
 
     def do(self, doc: Document) -> None:
-        self._old = doc.settings.get(self.key, _MISSING)
-        doc.settings[self.key] = self.value
+        self._old = doc.settings
+        doc.settings = doc.settings.with_values(**{self.key: self.value})
 
     def undo(self, doc: Document) -> None:
-        if self._old is _MISSING:
-            doc.settings.pop(self.key, None)
-        else:
-            doc.settings[self.key] = self._old
+        assert self._old is not None, "undo before do"
+        doc.settings = self._old
 
 
 class AddRun(Command):
@@ -452,28 +465,27 @@ class UseSettings(Command):
 
     text = "Use these settings"
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.settings = dict(settings)
-        self._old: tuple | None = None
+    RESTORED = ("engine", "seed", "prompt", "negative_prompt", "steps", "guidance_scale",
+                "working_size")
+    NOT_RESTORED_OPTIONS = ("mode",)  # how the engine ran, not something to ask for
+
+    def __init__(self, settings: RunSettings | Mapping[str, Any]) -> None:
+        self.settings = RunSettings.from_dict(settings)
+        self._old: tuple[list[Hint], RunSettings] | None = None
 
     def do(self, doc: Document) -> None:
-        self._old = (list(doc.hints), doc.prompt, doc.negative_prompt, doc.seed, dict(doc.settings))
+        self._old = (list(doc.hints), doc.settings)
         s = self.settings
-        if "hints" in s:
-            doc.hints[:] = [h if isinstance(h, Hint) else Hint.from_dict(h) for h in s["hints"]]
-        doc.prompt = str(s.get("prompt", doc.prompt))
-        doc.negative_prompt = str(s.get("negative_prompt", doc.negative_prompt))
-        doc.seed = int(s.get("seed", doc.seed))
-        for key in ("engine", "steps", "guidance_scale", "working_size"):
-            if key in s:
-                doc.settings[key] = s[key]
+        doc.hints[:] = list(s.hints)
+        options = {k: v for k, v in s.options.items() if k not in self.NOT_RESTORED_OPTIONS}
+        doc.settings = doc.settings.with_values(
+            **{name: getattr(s, name) for name in self.RESTORED}, **options
+        )
 
     def undo(self, doc: Document) -> None:
         assert self._old is not None, "undo before do"
-        hints, doc.prompt, doc.negative_prompt, doc.seed, settings = self._old
+        hints, doc.settings = self._old
         doc.hints[:] = hints
-        doc.settings.clear()
-        doc.settings.update(settings)
 
 
 # ----------------------------------------------------------------------------- project files
@@ -591,16 +603,15 @@ def _document_from_manifest(
                 )
             )
         chosen = manifest.get("chosen")
+        settings, random_seed = _settings_from_manifest(manifest)
         return Document(
             photo=photo,
             source_path=source_path,
             source_bytes=source_bytes,
             source_name=source_name,
             hints=[Hint.from_dict(h) for h in manifest.get("hints", [])],
-            prompt=str(manifest.get("prompt", "")),
-            negative_prompt=str(manifest.get("negative_prompt", "")),
-            seed=int(manifest.get("seed", 0)),
-            settings=dict(manifest.get("settings", DEFAULT_SETTINGS)),
+            settings=settings,
+            random_seed=random_seed,
             runs=runs,
             chosen=(int(chosen[0]), int(chosen[1])) if chosen else None,
         )
@@ -608,6 +619,23 @@ def _document_from_manifest(
         raise
     except (KeyError, TypeError, ValueError, IndexError, PhotoError) as exc:
         raise ProjectError(f"{path.name} is damaged: {exc}") from None
+
+
+def _settings_from_manifest(manifest: dict[str, Any]) -> tuple[RunSettings, bool]:
+    """The next run's settings and the random-seed switch, from this or an older manifest.
+
+    Format-1 manifests written before ``RunSettings`` kept ``random_seed`` (a GUI switch)
+    inside ``settings``; it moves out, and everything else ``RunSettings.from_dict`` reads
+    tolerantly.
+    """
+    stored = manifest.get("settings")
+    stored = dict(stored) if isinstance(stored, Mapping) else {}
+    random_seed = stored.pop("random_seed", manifest.get("random_seed", True))
+    for name in ("prompt", "negative_prompt", "seed"):
+        if name in manifest:
+            stored[name] = manifest[name]
+    stored.pop("hints", None)  # the document's hints are its own list
+    return RunSettings.from_dict(stored), bool(random_seed)
 
 
 def _read_png(archive: zipfile.ZipFile, member: str) -> np.ndarray:

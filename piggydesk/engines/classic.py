@@ -23,7 +23,6 @@ from piggydesk.engines.base import (
     ProgressCallback,
     Timer,
     Variant,
-    VariantSettings,
     check_cancel,
 )
 
@@ -47,6 +46,9 @@ class ClassicColorizer:
 
     name = NAME
 
+    def unload(self) -> None:
+        """Nothing to free: the classic engine has no weights."""
+
     def colorize(
         self,
         request: ColorizeRequest,
@@ -55,7 +57,7 @@ class ClassicColorizer:
     ) -> list[Variant]:
         timer = Timer()
         check_cancel(cancel)
-        settings = VariantSettings.from_request(NAME, request)
+        settings = request.settings.for_variant(NAME)
         if not request.hints:
             if progress:
                 progress(1, 1)
@@ -99,6 +101,7 @@ def engine_info(model_path: str | Path | None = None) -> EngineInfo:
         uses_prompt=False,
         uses_steps=False,
         default_working_size=512,
+        max_variants=1,  # deterministic: one result per set of hints
     )
 
 

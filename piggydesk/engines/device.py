@@ -1,9 +1,18 @@
-"""Pick the compute device: CUDA, then Apple MPS, then CPU, unless the user chose one."""
+"""Pick the compute device: CUDA, then Apple MPS, then CPU, unless the user chose one; turn
+torch's out-of-memory errors into the typed ``EngineOutOfMemory``.
+
+torch is imported inside the functions, so importing this module stays cheap; the GUI reaches
+it only through ``engines.registry`` from the worker thread.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from piggydesk.engines.base import EngineOutOfMemory
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +64,28 @@ def pick_device(preference: str = "auto") -> DeviceChoice:
     choice = DeviceChoice(name=name, description=description, reason=reason)
     logger.info("device: %s %s", choice.description, reason)
     return choice
+
+
+@contextlib.contextmanager
+def out_of_memory_as_error() -> Iterator[None]:
+    """Raise ``EngineOutOfMemory`` for torch's and Python's out-of-memory errors.
+
+    Use it around (or as a decorator on) an engine's ``colorize``. CUDA has a typed error;
+    MPS and some CPU allocators raise a plain ``RuntimeError`` saying "out of memory", so its
+    text is read here, once, and nowhere else. The CUDA cache is emptied so a retry can fit.
+    """
+    try:
+        yield
+    except MemoryError:
+        raise EngineOutOfMemory("The computer ran out of memory for this photo.") from None
+    except RuntimeError as exc:
+        import torch
+
+        typed = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+        if not isinstance(exc, typed) and "out of memory" not in str(exc).lower():
+            raise
+        on_gpu = isinstance(exc, typed) or "cuda" in str(exc).lower() or "mps" in str(exc).lower()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        where = "graphics card" if on_gpu else "computer"
+        raise EngineOutOfMemory(f"The {where} ran out of memory for this photo.") from exc

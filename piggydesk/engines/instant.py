@@ -60,9 +60,9 @@ from piggydesk.engines.base import (
     ProgressCallback,
     Timer,
     Variant,
-    VariantSettings,
     check_cancel,
 )
+from piggydesk.engines.device import out_of_memory_as_error
 from piggydesk.models import ab_bins
 from piggydesk.models.instant_net import InstantNet, InstantNetConfig
 
@@ -108,6 +108,8 @@ def engine_info(model_path: str | Path | None = None) -> EngineInfo:
         uses_prompt=False,
         uses_steps=False,
         default_working_size=512,
+        live_preview=True,  # a few hundred ms on a CPU: refreshes after every hint edit
+        suggests_colors=True,
     )
 
 
@@ -195,6 +197,14 @@ class InstantColorizer:
         self._centres = ab_bins.bin_centers()
         self._prepared: OrderedDict[tuple, _Prepared] = OrderedDict()
         self._results: OrderedDict[tuple, _NetResult] = OrderedDict()
+
+    def unload(self) -> None:
+        """Drop the network and the cached results (the worker then forgets this engine)."""
+        self._prepared.clear()
+        self._results.clear()
+        self.net = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     # ------------------------------------------------------------------------- helpers
     def _net_shape(self, height: int, width: int) -> tuple[int, int]:
@@ -392,6 +402,7 @@ class InstantColorizer:
         return hint_ab, hint_mask
 
     # ------------------------------------------------------------------------- public API
+    @out_of_memory_as_error()
     def colorize(
         self,
         request: ColorizeRequest,
@@ -425,7 +436,7 @@ class InstantColorizer:
                 progress(2 * index + 1, total)
             check_cancel(cancel)
             rgb = self._to_variant(request, prepared, result.ab + correction)
-            settings = VariantSettings.from_request(NAME, request, variant_index=index)
+            settings = request.settings.for_variant(NAME, index)
             variants.append(Variant(rgb=rgb, settings=settings, seconds=timer.elapsed()))
             if progress:
                 progress(2 * index + 2, total)
@@ -444,6 +455,7 @@ class InstantColorizer:
         ab, _claimed = self._hinted_ab(key, prepared, result, user_ab, user_mask)
         return self._work_ab(request, prepared, ab)
 
+    @out_of_memory_as_error()
     def suggest_colors(
         self, request: ColorizeRequest, x: float, y: float, k: int = 8
     ) -> list[ColorSuggestion]:

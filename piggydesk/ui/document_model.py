@@ -4,7 +4,9 @@ The model owns one ``core.document.Document`` (photo, hints, prompt, settings, r
 variant) and the UI-only selection. Edits never change the document directly: the ``cmd_*``
 factories build core's Qt-free commands, ``undo.DocumentCommand`` applies them through
 ``apply``/``revert``, and the model then emits only the signals whose state really changed
-(it compares cheap snapshots: hints are frozen dataclasses, runs are compared by identity).
+(it compares cheap snapshots: hints and settings are frozen dataclasses, runs are compared by
+identity). Values are read by name (``value("seed")``): the document's ``RunSettings`` fields
+and options, plus its ``random_seed`` switch.
 """
 
 from __future__ import annotations
@@ -22,24 +24,27 @@ from PySide6.QtCore import QObject, Signal
 from piggydesk.core import document as core_doc
 from piggydesk.core.hints import Hint
 from piggydesk.core.imaging import Photo
-from piggydesk.engines.base import Variant, VariantSettings
+from piggydesk.core.run_settings import DEFAULTS, RunSettings
+from piggydesk.engines.base import Variant
 
 logger = logging.getLogger(__name__)
 
 PROJECT_SUFFIX = core_doc.PROJECT_SUFFIX
-ATTRIBUTE_VALUES = {"prompt": "", "negative_prompt": "", "seed": 0}  # Document attributes
-SETTING_VALUES: dict[str, Any] = {  # entries of Document.settings
-    "engine": "",
-    "num_variants": 1,
+ATTRIBUTE_VALUES: dict[str, Any] = {  # Document attributes
+    "prompt": DEFAULTS.prompt,
+    "negative_prompt": DEFAULTS.negative_prompt,
+    "seed": DEFAULTS.seed,
     "random_seed": True,
-    "steps": 20,
-    "guidance_scale": 7.5,
+}
+SETTING_VALUES: dict[str, Any] = {  # fields of Document.settings that start from app defaults
+    name: getattr(DEFAULTS, name) for name in ("engine", "num_variants", "steps", "guidance_scale")
 }
 VALUE_DEFAULTS: dict[str, Any] = {**ATTRIBUTE_VALUES, **SETTING_VALUES}
 _ATTRIBUTE_COMMANDS = {
     "prompt": core_doc.SetPrompt,
     "negative_prompt": core_doc.SetNegativePrompt,
     "seed": core_doc.SetSeed,
+    "random_seed": core_doc.SetRandomSeed,
 }
 
 
@@ -59,7 +64,6 @@ class DocumentModel(QObject):
         self._defaults: dict[str, Any] = dict(VALUE_DEFAULTS)  # shown while no photo is open
         self._selected = -1
         self._batch_depth = 0
-        self._variant_cache: dict[int, tuple[Any, Variant]] = {}
         self._snapshot = self._state()
 
     # -- reading -----------------------------------------------------------------------
@@ -85,26 +89,18 @@ class DocumentModel(QObject):
             return getattr(self.doc, name)
         return self.doc.settings.get(name, self._defaults.get(name))
 
-    def runs(self) -> list[Any]:
+    def run_settings(self) -> RunSettings:
+        """What the next run uses: the document's settings with its hints."""
+        assert self.doc is not None
+        return self.doc.run_settings()
+
+    def runs(self) -> list[core_doc.Run]:
         return [] if self.doc is None else list(self.doc.runs)
 
-    def run_variants(self, run: Any) -> list[Variant]:
-        """A run's variants as ``engines.base.Variant`` (settings as ``VariantSettings``)."""
-        out = []
-        for result in run.variants:
-            cached = self._variant_cache.get(id(result))
-            if cached is None or cached[0] is not result:
-                try:
-                    settings = VariantSettings.from_dict(result.settings)
-                except (KeyError, TypeError, ValueError):
-                    settings = VariantSettings(engine=str(result.settings.get("engine", "?")),
-                                               seed=0)
-                variant = Variant(rgb=result.rgb, settings=settings, message=result.message,
-                                  seconds=result.seconds)
-                cached = (result, variant)
-                self._variant_cache[id(result)] = cached
-            out.append(cached[1])
-        return out
+    @staticmethod
+    def run_variants(run: core_doc.Run) -> list[core_doc.ResultVariant]:
+        """A run's variants (``rgb``, ``settings`` as ``RunSettings``, ``message``...)."""
+        return list(run.variants)
 
     def chosen(self) -> tuple[int, int]:
         if self.doc is None or self.doc.chosen is None:
@@ -117,7 +113,7 @@ class DocumentModel(QObject):
         variant = self.doc.chosen_variant
         return None if variant is None else variant.rgb
 
-    def variant_settings(self, run_index: int, variant: int) -> VariantSettings | None:
+    def variant_settings(self, run_index: int, variant: int) -> RunSettings | None:
         runs = self.runs()
         if 0 <= run_index < len(runs):
             variants = self.run_variants(runs[run_index])
@@ -164,9 +160,11 @@ class DocumentModel(QObject):
     def open_photo(self, path: str | Path) -> None:
         """A new document for a photo; its settings start from the app's defaults."""
         doc = core_doc.Document.open_photo(path)  # raises PhotoError with a readable sentence
-        for name in SETTING_VALUES:
-            doc.settings[name] = self._defaults[name]
+        doc.settings = doc.settings.with_values(
+            **{name: self._defaults[name] for name in SETTING_VALUES}
+        )
         doc.seed = int(self._defaults["seed"])
+        doc.random_seed = bool(self._defaults["random_seed"])
         self._replace(doc)
 
     def load_project(self, path: str | Path) -> None:
@@ -189,8 +187,7 @@ class DocumentModel(QObject):
         assert self.doc is not None
         doc = copy.copy(self.doc)
         doc.hints = list(self.doc.hints)
-        doc.runs = list(self.doc.runs)
-        doc.settings = dict(self.doc.settings)
+        doc.runs = list(self.doc.runs)  # settings are frozen: shared safely
         return doc
 
     @staticmethod
@@ -198,11 +195,8 @@ class DocumentModel(QObject):
         core_doc.save_project(snapshot, path)
 
     def _replace(self, doc: core_doc.Document) -> None:
-        for name in SETTING_VALUES:
-            doc.settings.setdefault(name, self._defaults[name])
         self.doc = doc
         self._selected = -1
-        self._variant_cache.clear()
         self._snapshot = self._state()
         self.photo_changed.emit()
         self.hints_changed.emit()
@@ -219,7 +213,7 @@ class DocumentModel(QObject):
             if name in ATTRIBUTE_VALUES:
                 setattr(self.doc, name, value)
             else:
-                self.doc.settings[name] = value
+                self.doc.settings = self.doc.settings.with_values(**{name: value})
         self._notify()
 
     # -- commands ----------------------------------------------------------------------
@@ -246,9 +240,9 @@ class DocumentModel(QObject):
             return _ATTRIBUTE_COMMANDS[name](value)
         return core_doc.SetSetting(name, value)
 
-    def cmd_use_settings(self, settings: VariantSettings) -> list[Any]:
+    def cmd_use_settings(self, settings: RunSettings) -> list[Any]:
         """Restore a variant's hints, prompts, seed and engine settings (and fix the seed)."""
-        return [core_doc.UseSettings(settings.to_dict()), core_doc.SetSetting("random_seed", False)]
+        return [core_doc.UseSettings(settings), core_doc.SetRandomSeed(False)]
 
     def cmd_add_run(self, variants: list[Variant]) -> Any:
         return core_doc.AddRun(core_doc.Run.from_engine(variants))

@@ -57,7 +57,7 @@ from piggydesk import __version__ as VERSION
 from piggydesk.core.color import lightness_to_gray_rgb
 from piggydesk.core.errors import PhotoError
 from piggydesk.core.hints import Hint
-from piggydesk.engines.base import ColorizeRequest, EngineInfo, Variant
+from piggydesk.engines.base import ColorizeRequest, EngineInfo
 from piggydesk.ui.autosave import Autosaver
 from piggydesk.ui.canvas import PhotoCanvas
 from piggydesk.ui.colour_panel import ColourPanel
@@ -616,7 +616,7 @@ class MainWindow(QMainWindow):
     def _on_runs_changed(self) -> None:
         runs = []
         for i, run in enumerate(self.model.runs()):
-            variants: list[Variant] = self.model.run_variants(run)
+            variants = self.model.run_variants(run)
             engine = variants[0].settings.engine if variants else "?"
             runs.append(RunView(
                 label=f"Run {i + 1} · {engine} · {len(variants)} variant{'s' * (len(variants) != 1)}",
@@ -837,17 +837,10 @@ class MainWindow(QMainWindow):
         m = self.model
         if seed is None:
             seed = random_seed() if m.value("random_seed") else int(m.value("seed"))
-        return ColorizeRequest(
-            lightness=m.photo.lightness,
-            hints=tuple(m.hints()),
-            prompt=str(m.value("prompt")),
-            negative_prompt=str(m.value("negative_prompt")),
-            seed=int(seed),
-            num_variants=int(m.value("num_variants")),
-            steps=int(m.value("steps")),
-            guidance_scale=float(m.value("guidance_scale")),
-            working_size=int(self.settings.get("working_size")),
+        settings = m.run_settings().with_values(
+            seed=int(seed), working_size=int(self.settings.get("working_size"))
         )
+        return ColorizeRequest(m.photo.lightness, settings)
 
     def colorize(self, *, live: bool = False) -> int | None:
         """Send a run to the worker. Returns the job id (``None`` if there is nothing to do)."""

@@ -5,7 +5,9 @@ Each ``Setting`` knows how to read and write itself; ``AppSettings`` is an obser
 (``changed(name, value)``) so widgets bind to it instead of keeping their own copy. The store
 is ``QSettings`` with PiggyDesk's organisation and application name; when ``PIGGYDESK_HOME`` is
 set (tests, portable installs) it is an INI file under ``core.paths.config_dir()`` instead, so
-tests never touch the user's settings. ``SETTINGS_VERSION`` lets later releases migrate.
+tests never touch the user's settings. ``SETTINGS_VERSION`` lets later releases migrate. The
+run settings' defaults (variants, steps, guidance, working size) are
+``core.run_settings.RunSettings``'s, not declared again here.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QObject, QSettings, Signal
 
 from piggydesk.core import paths
+from piggydesk.core.run_settings import DEFAULTS as RUN_DEFAULTS
+from piggydesk.core.run_settings import MAX_VARIANTS
 
 logger = logging.getLogger(__name__)
 
@@ -86,14 +90,17 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("engine", "", str, "Engine used for the next run (empty: the best available)."),
     Setting("device", "auto", str, "Compute device.", choices=("auto", "cuda", "mps", "cpu")),
-    Setting("num_variants", 1, int, "Variants per run.", True, 1, 8),
-    Setting("steps", 20, int, "Diffusion steps.", False, 1, 200),
-    Setting("guidance_scale", 7.5, float, "Diffusion guidance scale.", False, 0.0, 30.0),
+    Setting("num_variants", RUN_DEFAULTS.num_variants, int, "Variants per run.", True, 1,
+            MAX_VARIANTS),
+    Setting("steps", RUN_DEFAULTS.steps, int, "Diffusion steps.", False, 1, 200),
+    Setting("guidance_scale", RUN_DEFAULTS.guidance_scale, float, "Diffusion guidance scale.",
+            False, 0.0, 30.0),
     Setting("random_seed", True, bool, "Use a new random seed for each run."),
     Setting("live", False, bool, "Refresh the instant engine's result after each hint edit."),
     Setting("live_delay_ms", 350, int, "Live mode: wait this long after an edit (ms).", True, 50, 5000),
     Setting("hint_radius", 2.0, float, "Radius of new hints (working-size pixels).", True, 0.5, 30.0),
-    Setting("working_size", 512, int, "Long side the engines work at (pixels).", True, 128, 2048),
+    Setting("working_size", RUN_DEFAULTS.working_size, int,
+            "Long side the engines work at (pixels).", True, 128, 2048),
     Setting("autosave_interval_s", 60, int, "Autosave every this many seconds.", True, 10, 3600),
     Setting("show_hints", True, bool, "Draw hint rings on the photo."),
     Setting("recent_files", [], list, "Recently opened photos and projects."),

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from piggydesk.engines.base import VariantSettings
+from piggydesk.core.run_settings import RunSettings
 from piggydesk.ui.image_convert import thumbnail
 
 logger = logging.getLogger(__name__)
@@ -41,10 +41,11 @@ class RunView:
 
     label: str
     images: tuple[np.ndarray, ...]
-    settings: tuple[VariantSettings, ...]
+    settings: tuple[RunSettings, ...]
+    uses_steps: bool = False  # the engine that made it reads steps and guidance (EngineInfo)
 
 
-def describe_settings(s: VariantSettings) -> str:
+def describe_settings(s: RunSettings, uses_steps: bool = False) -> str:
     lines = [f"Engine: {s.engine}", f"Seed: {s.seed}", f"Hints: {len(s.hints)}"]
     if s.prompt:
         lines.append(f"Prompt: {s.prompt}")
@@ -52,7 +53,7 @@ def describe_settings(s: VariantSettings) -> str:
         lines.append(f"Avoid: {s.negative_prompt}")
     if s.mode:
         lines.append(f"Mode: {s.mode}")
-    if s.engine == "piggyback":
+    if uses_steps:
         lines.append(f"Steps: {s.steps}, guidance {s.guidance_scale:g}")
     return "\n".join(lines)
 
@@ -152,7 +153,7 @@ class VariantsStrip(QWidget):
         for v, (image, settings) in enumerate(zip(run.images, run.settings)):
             item = QListWidgetItem(self._icon(image), f"#{v + 1} · {settings.seed}")
             item.setData(Qt.ItemDataRole.UserRole, (run_index, v))
-            item.setToolTip(describe_settings(settings))
+            item.setToolTip(describe_settings(settings, run.uses_steps))
             self.list.addItem(item)
             if (run_index, v) == self._chosen:
                 item.setSelected(True)

@@ -40,6 +40,7 @@ from piggydesk.engines.base import (
     ColorizeRequest,
     ColorSuggestion,
     EngineInfo,
+    EngineOutOfMemory,
     EngineUnavailable,
     SuggestsColors,
     Variant,
@@ -152,11 +153,6 @@ def _default_factory(name: str, device: str, model_path: str | None) -> Any:
     return registry.create_engine(name, device=device, model_path=model_path)
 
 
-def _is_out_of_memory(exc: BaseException) -> bool:
-    text = f"{type(exc).__name__} {exc}".lower()
-    return "outofmemory" in text or "out of memory" in text
-
-
 class _Runner(QObject):
     """Lives in the worker thread; runs jobs taken from the shared slots."""
 
@@ -198,9 +194,22 @@ class _Runner(QObject):
         entry = (engine, self._describe_device(job.device))
         self._engines[key] = entry
         while len(self._engines) > MAX_LOADED_ENGINES:
-            old_key, _ = self._engines.popitem(last=False)
+            old_key, (old, _) = self._engines.popitem(last=False)
             logger.info("unloading engine %s on %s", old_key[0], old_key[1])
+            self._unload(old)
         return entry
+
+    def unload_all(self) -> None:
+        while self._engines:
+            _, (engine, _) = self._engines.popitem(last=False)
+            self._unload(engine)
+
+    @staticmethod
+    def _unload(engine: Any) -> None:
+        try:
+            engine.unload()
+        except Exception:  # noqa: BLE001 - freeing memory must never stop the worker
+            logger.exception("unloading %s failed", getattr(engine, "name", engine))
 
     def _emit(self, job: Job, kind: MessageKind, **values: Any) -> None:
         self.message.emit(
@@ -263,19 +272,13 @@ class _Runner(QObject):
         except (PhotoError, ValueError) as exc:
             logger.info("job %d failed: %s", job.job_id, exc)
             self._emit(job, MessageKind.FAILED, error=str(exc))
-        except MemoryError:
-            self._emit(job, MessageKind.FAILED, error="The computer ran out of memory.",
-                       out_of_memory=True)
+        except (EngineOutOfMemory, MemoryError) as exc:
+            logger.info("job %d: out of memory: %s", job.job_id, exc)
+            self.unload_all()  # free what we can before the user retries (maybe on the CPU)
+            error = str(exc) if isinstance(exc, EngineOutOfMemory) else (
+                "The computer ran out of memory for this photo.")
+            self._emit(job, MessageKind.FAILED, error=error, out_of_memory=True)
         except Exception as exc:  # noqa: BLE001 - an engine bug must not kill the thread
-            if _is_out_of_memory(exc):
-                self._engines.clear()
-                self._emit(
-                    job,
-                    MessageKind.FAILED,
-                    error="The graphics card ran out of memory for this photo.",
-                    out_of_memory=True,
-                )
-                return
             logger.error("job %d crashed:\n%s", job.job_id, traceback.format_exc())
             self._emit(job, MessageKind.FAILED, error=f"The engine failed: {exc}")
 
