@@ -19,7 +19,6 @@ overrides the CPU choice.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -36,9 +35,9 @@ from piggydesk.engines.base import (
     ProgressCallback,
     Timer,
     Variant,
-    VariantSettings,
     check_cancel,
 )
+from piggydesk.engines.device import out_of_memory_as_error
 from piggydesk.modelstore.store import ModelStore
 
 logger = logging.getLogger(__name__)
@@ -193,10 +192,19 @@ class PiggybackColorizer:
     def mode(self) -> str:
         return self.pipe.mode
 
+    def unload(self) -> None:
+        """Drop the pipeline's weights (the worker then forgets this engine)."""
+        import torch
+
+        self.pipe = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
     @property
     def native_size(self) -> int:
         return self.pipe.native_size
 
+    @out_of_memory_as_error()
     def colorize(
         self,
         request: ColorizeRequest,
@@ -240,9 +248,8 @@ class PiggybackColorizer:
         message = MODE_MESSAGES.get(out.mode, "")
         variants = []
         for i, rgb in enumerate(out.images):
-            settings = VariantSettings.from_request(NAME, request, variant_index=i, mode=out.mode)
-            settings = dataclasses.replace(
-                settings, seed=seeds[i], working_size=self.pipe.native_size
+            settings = request.settings.for_variant(
+                NAME, i, mode=out.mode, seed=seeds[i], working_size=self.pipe.native_size
             )
             variants.append(Variant(rgb=rgb, settings=settings, message=message, seconds=seconds))
         logger.info("piggyback: %d variant(s), mode %s, %.1f s", n, out.mode, timer.elapsed())
