@@ -135,7 +135,7 @@ def _window(qtbot, engines, check_recovery=False, resize=True):
         win.resize(900, 650)
     win.show()
     qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: bool(win._engines))
+    qtbot.waitUntil(lambda: bool(win.runs.engines))
     return win
 
 

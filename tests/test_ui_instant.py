@@ -23,7 +23,7 @@ def test_live_preview_and_suggestions_with_instant_engine(qtbot, dialogs, photo_
     qtbot.addWidget(win)
     win.resize(900, 650)
     win.show()
-    qtbot.waitUntil(lambda: bool(win._engines))
+    qtbot.waitUntil(lambda: bool(win.runs.engines))
     try:
         assert win.open_path(photo_path)
         assert win.model.value("engine") == "instant"
@@ -31,9 +31,9 @@ def test_live_preview_and_suggestions_with_instant_engine(qtbot, dialogs, photo_
         win.prompt_panel.live_check.setChecked(True)
         win.colour_panel.set_current_color((40, 90, 200))
         _click(qtbot, win, 60, 40)
-        qtbot.waitUntil(lambda: win._live_preview is not None
+        qtbot.waitUntil(lambda: win.runs.live_preview is not None
                         or "failed" in win.status_label.text(), timeout=120000)
-        assert win._live_preview is not None, win.status_label.text()
+        assert win.runs.live_preview is not None, win.status_label.text()
         assert win.canvas.after_image().shape == (H, W, 3)
         qtbot.waitUntil(lambda: len(win.colour_panel.suggested.swatches()) > 0, timeout=120000)
         with qtbot.waitSignal(win.run_finished, timeout=120000):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from piggydesk.engines.base import EngineInfo
 from piggydesk.ui.main_window import MainWindow
 from piggydesk.ui.worker import JobKind, MessageKind, ModelWorker
 from tests.ui_fakes import SlowEngine, SuggestingEngine, TintEngine, fake_infos, make_factory
@@ -57,12 +58,7 @@ def engines():
 
 
 def _probe_all_available():
-    infos = [
-        EngineInfo(i.name, i.display_name, i.description, True, "", i.needs_hints,
-                   i.uses_prompt, i.uses_steps)
-        for i in fake_infos()
-    ]
-    return infos, ["cpu"]
+    return [replace(i, available=True, reason="") for i in fake_infos()], ["cpu"]
 
 
 @pytest.fixture
@@ -74,7 +70,7 @@ def window(qtbot, dialogs, engines):
     win.resize(1000, 700)
     win.show()
     qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: bool(win._engines))
+    qtbot.waitUntil(lambda: bool(win.runs.engines))
     yield win
     win.close()
 
@@ -276,9 +272,9 @@ def test_live_mode_refreshes_after_hint_edit(qtbot, window, photo_path, engines)
     window.prompt_panel.live_check.setChecked(True)
     calls = len(engines["instant"].calls)
     _click(qtbot, window, 30, 30)
-    qtbot.waitUntil(lambda: window._live_preview is not None)
+    qtbot.waitUntil(lambda: window.runs.live_preview is not None)
     assert len(engines["instant"].calls) > calls
-    assert window.canvas.after_image() is window._live_preview
+    assert window.canvas.after_image() is window.runs.live_preview
     assert window.model.runs() == []  # live previews are not history entries
 
 
@@ -368,7 +364,7 @@ def test_unavailable_engine_is_greyed_with_reason(qtbot, dialogs, engines):
                          describe_device=lambda d: "Test CPU")
     win = MainWindow(worker=worker, check_recovery=False)
     qtbot.addWidget(win)
-    qtbot.waitUntil(lambda: bool(win._engines))
+    qtbot.waitUntil(lambda: bool(win.runs.engines))
     combo = win.prompt_panel.engine_combo
     row = next(i for i in range(combo.count()) if combo.itemData(i) == "piggyback")
     item = combo.model().item(row)
@@ -432,7 +428,7 @@ def test_colorize_with_real_classic_engine(qtbot, dialogs, photo_path):
     win.resize(900, 650)
     win.show()
     qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: bool(win._engines))
+    qtbot.waitUntil(lambda: bool(win.runs.engines))
     try:
         assert win.open_path(photo_path)
         assert win.model.value("engine") == "classic"
@@ -500,7 +496,7 @@ def test_out_of_memory_offers_cpu(qtbot, dialogs, photo_path):
                          describe_device=lambda d: d.upper())
     win = MainWindow(worker=worker, check_recovery=False)
     qtbot.addWidget(win)
-    qtbot.waitUntil(lambda: bool(win._engines))
+    qtbot.waitUntil(lambda: bool(win.runs.engines))
     try:
         win.set_device("cuda")
         assert win.open_path(photo_path)
@@ -529,7 +525,7 @@ def test_live_edit_during_explicit_run_does_not_hijack_it(qtbot, window, photo_p
         job = window.colorize()
         _click(qtbot, window, 30, 30)  # a hint edit while the run goes on
         qtbot.wait(50)
-    assert window._live_job is None
+    assert not window.runs.live_pending
     assert len(window.model.runs()) == 1
     colorize_done = [m.job_id for m in seen
                      if m.kind is MessageKind.FINISHED and m.job_kind is JobKind.COLORIZE]
@@ -634,7 +630,7 @@ def test_engine_that_cannot_load_is_greyed_out(qtbot, dialogs, photo_path):
                          describe_device=lambda d: "CPU")
     win = MainWindow(worker=worker, check_recovery=False)
     qtbot.addWidget(win)
-    qtbot.waitUntil(lambda: bool(win._engines))
+    qtbot.waitUntil(lambda: bool(win.runs.engines))
     try:
         assert win.open_path(photo_path)
         assert win.model.value("engine") == "instant"

@@ -28,7 +28,7 @@ def test_cancel_stops_tiny_piggyback_run(qtbot, tmp_path, dialogs, photo_path): 
     win = MainWindow(worker=worker, check_recovery=False)
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: bool(win._engines))
+    qtbot.waitUntil(lambda: bool(win.runs.engines))
     try:
         assert win.open_path(photo_path)
         win.edit_setting("engine", "piggyback")

@@ -90,12 +90,14 @@ class SuggestingEngine(TintEngine):
 
 def fake_infos() -> list[EngineInfo]:
     return [
-        EngineInfo("instant", "Instant", "hint CNN", available=True),
+        EngineInfo("instant", "Instant", "hint CNN", available=True, live_preview=True,
+                   suggests_colors=True),
         EngineInfo(
             "piggyback", "Piggyback", "diffusion", available=False,
             reason="No piggyback model is installed.", uses_prompt=True, uses_steps=True,
         ),
-        EngineInfo("classic", "Classic", "Levin et al.", available=True, needs_hints=True),
+        EngineInfo("classic", "Classic", "Levin et al.", available=True, needs_hints=True,
+                   max_variants=1),
     ]
 
 

@@ -1,42 +1,28 @@
 """PiggyDesk's main window: canvas in the middle, colour and prompt panels on the right, the
 variants strip at the bottom, the undo history in a dock, progress in the status bar.
 
-The window wires things together and holds no document state itself: the document lives in
-``DocumentModel`` (observable, wrapping core's ``Document``), every edit goes through the
-``QUndoStack`` as a ``DocumentCommand`` wrapping core's Qt-free commands, and every model run
-goes to the ``ModelWorker`` thread, whose one message type comes back to ``_on_worker_message``.
-The GUI thread never runs a model and does not poll: it reacts to signals.
+The window is wiring. The document lives in ``DocumentModel`` (observable, wrapping core's
+``Document``); every edit goes through the ``QUndoStack`` as a ``DocumentCommand`` wrapping
+core's Qt-free commands; every run is started, followed and landed by ``RunController``
+(``ui/run_controller.py``), which talks to the ``ModelWorker`` thread; the actions, menus and
+toolbar are built in ``ui/actions.py``. The GUI thread never runs a model and does not poll.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import (
-    QAction,
-    QActionGroup,
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QKeyEvent,
-    QKeySequence,
-    QUndoStack,
-)
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDockWidget,
     QFileDialog,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -45,24 +31,23 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QTableWidget,
-    QTableWidgetItem,
     QTextEdit,
     QUndoView,
-    QVBoxLayout,
     QWidget,
 )
 
 from piggydesk import __version__ as VERSION
 from piggydesk.core.color import lightness_to_gray_rgb
 from piggydesk.core.errors import PhotoError
-from piggydesk.core.hints import Hint
-from piggydesk.engines.base import ColorizeRequest, EngineInfo
+from piggydesk.core.hints import Hint, parse_color
+from piggydesk.engines.base import ColorizeRequest
+from piggydesk.ui import actions
 from piggydesk.ui.autosave import Autosaver
 from piggydesk.ui.canvas import PhotoCanvas
 from piggydesk.ui.colour_panel import ColourPanel
 from piggydesk.ui.document_model import PROJECT_SUFFIX, DocumentModel
-from piggydesk.ui.prompt_panel import LIVE_ENGINES, PromptPanel, random_seed
+from piggydesk.ui.prompt_panel import PromptPanel
+from piggydesk.ui.run_controller import RunController
 from piggydesk.ui.settings import AppSettings
 from piggydesk.ui.undo import (
     MERGE_MOVE,
@@ -72,7 +57,7 @@ from piggydesk.ui.undo import (
     DocumentCommand,
 )
 from piggydesk.ui.variants_strip import RunView, VariantsStrip
-from piggydesk.ui.worker import Job, JobKind, MessageKind, ModelWorker, WorkerMessage
+from piggydesk.ui.worker import ModelWorker
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +65,7 @@ IMAGE_FILTER = "Photos (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp)"
 OPEN_FILTER = f"Photos and projects (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp *{PROJECT_SUFFIX});;" \
     f"{IMAGE_FILTER};;PiggyDesk projects (*{PROJECT_SUFFIX})"
 TEXT_SETTINGS = ("prompt", "negative_prompt")
+REMEMBERED_SETTINGS = ("num_variants", "steps", "guidance_scale", "random_seed", "engine")
 SETTING_LABELS = {
     "prompt": "Edit prompt",
     "negative_prompt": "Edit negative prompt",
@@ -137,19 +123,9 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.settings = settings or AppSettings(self)
         self.worker = worker or ModelWorker(self)
-        self.worker.message.connect(self._on_worker_message)
         self.model = DocumentModel(self)
         self.undo_stack = QUndoStack(self)
-        self._engines: list[EngineInfo] = []
-        self._run_job: int | None = None  # the explicit run (Colorize button)
-        self._live_job: int | None = None  # the live preview run, if one is pending/running
-        self._run_doc: object = None  # the document a run was made for
-        self._live_started = 0.0
-        self._run_started = 0.0
-        self._run_first_step: tuple[float, int] | None = None
-        self._suggest_job: int | None = None
-        self._live_preview: np.ndarray | None = None
-        self._last_request: Job | None = None
+        self.runs = RunController(self.worker, self.model, self.undo_stack, self.settings, self)
         self._closing = False
 
         self.canvas = PhotoCanvas(self)
@@ -161,27 +137,20 @@ class MainWindow(QMainWindow):
         self.undo_view.setEmptyLabel("Opened photo")
         self._build_docks()
         self._build_status_bar()
-        self._build_actions()
-        self._build_menus()
-        self._build_toolbar()
+        actions.build_actions(self)
+        actions.build_menus(self)
+        actions.build_toolbar(self)
         self._connect()
         self.setAcceptDrops(True)
         self._space_filter = _SpaceFilter(self)
         QApplication.instance().installEventFilter(self._space_filter)
         QApplication.instance().aboutToQuit.connect(self.worker.shutdown)
-        self._live_timer = QTimer(self)
-        self._live_timer.setSingleShot(True)
-        self._live_timer.timeout.connect(self._live_run)
-        self._suggest_timer = QTimer(self)  # suggestions wait until a drag pauses
-        self._suggest_timer.setSingleShot(True)
-        self._suggest_timer.setInterval(150)
-        self._suggest_timer.timeout.connect(self._request_suggestions)
         self.autosaver = Autosaver(self.model, self.settings, self)
         self.autosaver.recovered.connect(self._recover)
         self._restore_settings()
         self._update_title()
         self._update_actions()
-        self.worker.submit(Job(JobKind.PROBE))
+        self.runs.probe()
         if check_recovery:
             QTimer.singleShot(0, self.autosaver.offer_recovery)
 
@@ -195,9 +164,8 @@ class MainWindow(QMainWindow):
             area_widget.setWidgetResizable(True)
             area_widget.setFrameShape(QScrollArea.Shape.NoFrame)
             area_widget.setWidget(widget)
-            dock.setWidget(area_widget)
-        else:
-            dock.setWidget(widget)
+            widget = area_widget
+        dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
 
@@ -232,170 +200,9 @@ class MainWindow(QMainWindow):
         self.time_label = QLabel()
         self.zoom_label = QLabel()
         bar.addWidget(self.status_label, 1)
-        bar.addPermanentWidget(self.progress)
-        bar.addPermanentWidget(self.eta_label)
-        bar.addPermanentWidget(self.cancel_button)
-        bar.addPermanentWidget(self.time_label)
-        bar.addPermanentWidget(self.device_label)
-        bar.addPermanentWidget(self.zoom_label)
-
-    def _action(self, text: str, slot=None, shortcuts=(), tip: str = "", checkable: bool = False,
-                name: str = "") -> QAction:
-        action = QAction(text, self)
-        if name:
-            action.setObjectName(name)
-        keys = [QKeySequence(s) if isinstance(s, str) else QKeySequence(s) for s in shortcuts]
-        if keys:
-            action.setShortcuts(keys)
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(f"{tip} ({keys[0].toString(QKeySequence.SequenceFormat.NativeText)})"
-                              if keys else tip)
-        action.setCheckable(checkable)
-        if slot is not None:
-            if checkable:
-                action.toggled.connect(slot)
-            else:
-                action.triggered.connect(lambda _=False: slot())
-        self.addAction(action)
-        return action
-
-    def _build_actions(self) -> None:
-        a = self._action
-        self.open_action = a("&Open…", self.open_dialog, [QKeySequence.StandardKey.Open],
-                             "Open a photo or a project", name="openAction")
-        self.save_action = a("&Save Project", self.save_project, [QKeySequence.StandardKey.Save],
-                             "Save the hints, settings and results as a project")
-        self.save_as_action = a("Save Project &As…", self.save_project_as, ["Ctrl+Shift+S"],
-                                "Save the project under a new name")
-        self.export_action = a("&Export…", self.export_dialog, ["Ctrl+E"],
-                               "Write the chosen result as PNG or TIFF", name="exportAction")
-        self.batch_action = a("&Batch Colorize…", self.batch_dialog, ["Ctrl+B"],
-                              "Colorize a whole folder of photos")
-        self.quit_action = a("&Quit", self.close, [QKeySequence.StandardKey.Quit], "Quit PiggyDesk")
-        self.undo_action = a("&Undo", self.undo_stack.undo, [QKeySequence.StandardKey.Undo],
-                             "Undo the last edit", name="undoAction")
-        self.redo_action = a("&Redo", self.undo_stack.redo, ["Ctrl+Shift+Z", "Ctrl+Y"],
-                             "Redo the edit you undid", name="redoAction")
-        self.undo_action.setEnabled(False)
-        self.redo_action.setEnabled(False)
-        self.undo_stack.canUndoChanged.connect(self.undo_action.setEnabled)
-        self.undo_stack.canRedoChanged.connect(self.redo_action.setEnabled)
-        self.undo_stack.undoTextChanged.connect(self._undo_text_changed)
-        self.undo_stack.redoTextChanged.connect(self._redo_text_changed)
-        self.delete_action = a("&Delete Hint", self.delete_selected_hint,
-                               [QKeySequence(Qt.Key.Key_Delete), QKeySequence(Qt.Key.Key_Backspace)],
-                               "Remove the selected hint")
-        self.clear_action = a("&Clear Hints", self.clear_hints, ["Ctrl+Shift+Delete"],
-                              "Remove all hints")
-        self.prefs_action = a("&Preferences…", self.preferences_dialog,
-                              [QKeySequence.StandardKey.Preferences], "Change PiggyDesk's settings")
-        self.zoom_in_action = a("Zoom &In", self.canvas.zoom_in, ["+", "=", "Ctrl++"], "Zoom in")
-        self.zoom_out_action = a("Zoom &Out", self.canvas.zoom_out, ["-", "Ctrl+-"], "Zoom out")
-        self.fit_action = a("&Fit to Window", self.canvas.fit, ["0", "Ctrl+0"],
-                            "Show the whole photo")
-        self.actual_action = a("&100%", self.canvas.actual_size, ["1", "Ctrl+1"],
-                               "One photo pixel per screen pixel")
-        self.split_action = a("&Before/After Split", self.canvas.set_split_enabled, ["B"],
-                              "Drag a divider across the photo to compare", checkable=True,
-                              name="splitAction")
-        self.compare_action = a("&Compare with Original (hold Space)", self.canvas.set_comparing,
-                                [], "Show the original photo", checkable=True)
-        self.show_hints_action = a("Show &Hints", self._set_show_hints, ["H"],
-                                   "Show or hide the hint points", checkable=True)
-        self.eyedropper_action = a("&Eyedropper", self.canvas.set_eyedropper, ["I"],
-                                   "Pick a colour from the result", checkable=True)
-        self.colorize_action = a("&Colorize", self.colorize, ["Ctrl+Return", "Ctrl+Enter"],
-                                 "Colorize the photo with the current settings",
-                                 name="colorizeAction")
-        self.cancel_action = a("Cancel Run", self.cancel_run, [QKeySequence(Qt.Key.Key_Escape)],
-                               "Stop the running colorization")
-        self.models_action = a("&Manage Models…", self.manage_models, [],
-                               "Download or remove engine models")
-        self.shortcuts_action = a("&Keyboard Shortcuts", self.shortcuts_dialog,
-                                  [QKeySequence.StandardKey.HelpContents], "List the shortcuts")
-        self.about_action = a("&About PiggyDesk", self.about_dialog, [], "About PiggyDesk")
-        self.engine_group = QActionGroup(self)
-        self.device_group = QActionGroup(self)
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(self.open_action)
-        self.recent_menu = file_menu.addMenu("Open &Recent")
-        file_menu.addSeparator()
-        file_menu.addAction(self.save_action)
-        file_menu.addAction(self.save_as_action)
-        file_menu.addAction(self.export_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.batch_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        edit = bar.addMenu("&Edit")
-        edit.addAction(self.undo_action)
-        edit.addAction(self.redo_action)
-        edit.addSeparator()
-        edit.addAction(self.delete_action)
-        edit.addAction(self.clear_action)
-        edit.addSeparator()
-        edit.addAction(self.prefs_action)
-        view = bar.addMenu("&View")
-        for action in (self.zoom_in_action, self.zoom_out_action, self.fit_action,
-                       self.actual_action):
-            view.addAction(action)
-        view.addSeparator()
-        view.addAction(self.split_action)
-        view.addAction(self.compare_action)
-        view.addAction(self.show_hints_action)
-        view.addAction(self.eyedropper_action)
-        view.addSeparator()
-        panels = view.addMenu("&Panels")
-        for dock in (self.prompt_dock, self.colour_dock, self.history_dock, self.strip_dock):
-            panels.addAction(dock.toggleViewAction())
-        model_menu = bar.addMenu("&Model")
-        self.engine_menu = model_menu.addMenu("&Engine")
-        self.device_menu = model_menu.addMenu("&Device")
-        model_menu.addSeparator()
-        model_menu.addAction(self.colorize_action)
-        model_menu.addAction(self.cancel_action)
-        model_menu.addSeparator()
-        model_menu.addAction(self.models_action)
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.shortcuts_action)
-        help_menu.addAction(self.about_action)
-        self._rebuild_recent_menu()
-        self._rebuild_device_menu(["cpu"])
-
-    def _build_toolbar(self) -> None:
-        from piggydesk.ui.icons import icon
-
-        looks = {
-            self.open_action: ("open", "Open"), self.save_action: ("save", "Save"),
-            self.export_action: ("export", "Export"), self.undo_action: ("undo", "Undo"),
-            self.redo_action: ("redo", "Redo"), self.fit_action: ("fit", "Fit"),
-            self.actual_action: ("actual", "100%"), self.split_action: ("split", "Compare"),
-            self.show_hints_action: ("hints", "Hints"),
-            self.eyedropper_action: ("eyedropper", "Pick Colour"),
-            self.colorize_action: ("colorize", "Colorize"),
-        }
-        for action, (name, short) in looks.items():
-            action.setIcon(icon(name))
-            action.setIconText(short)
-        tools = self.addToolBar("Main")
-        tools.setObjectName("mainToolbar")
-        tools.setMovable(False)
-        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for action in (self.open_action, self.save_action, self.export_action):
-            tools.addAction(action)
-        tools.addSeparator()
-        tools.addAction(self.undo_action)
-        tools.addAction(self.redo_action)
-        tools.addSeparator()
-        for action in (self.fit_action, self.actual_action, self.split_action,
-                       self.show_hints_action, self.eyedropper_action):
-            tools.addAction(action)
-        tools.addSeparator()
-        tools.addAction(self.colorize_action)
+        for widget in (self.progress, self.eta_label, self.cancel_button, self.time_label,
+                       self.device_label, self.zoom_label):
+            bar.addPermanentWidget(widget)
 
     def _connect(self) -> None:
         m = self.model
@@ -423,13 +230,30 @@ class MainWindow(QMainWindow):
         p.edited.connect(self.edit_setting)
         p.colorize_requested.connect(self.colorize)
         p.device_changed.connect(self.set_device)
-        p.live_toggled.connect(self._set_live)
+        p.live_toggled.connect(self.runs.set_live)
         self.strip.variant_chosen.connect(self.choose_variant)
         self.strip.use_settings_requested.connect(self.use_settings)
         self.cancel_button.clicked.connect(self.cancel_run)
-        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
-        self.undo_stack.indexChanged.connect(self._after_edit)
+        self.undo_stack.cleanChanged.connect(self._update_title)
+        self.undo_stack.indexChanged.connect(self._update_title)
+        self.undo_stack.undoTextChanged.connect(self._undo_text_changed)
+        self.undo_stack.redoTextChanged.connect(self._redo_text_changed)
         self.settings.changed.connect(self._on_setting_changed)
+        r = self.runs
+        r.engines_changed.connect(self._on_engines_changed)
+        r.devices_changed.connect(self._on_devices_changed)
+        r.engine_chosen.connect(self._on_engine_chosen)
+        r.status.connect(self.set_status)
+        r.busy_changed.connect(self._on_busy_changed)
+        r.progress.connect(self._on_progress)
+        r.eta.connect(self.eta_label.setText)
+        r.device_in_use.connect(self._on_device_in_use)
+        r.last_run_time.connect(self.time_label.setText)
+        r.result_changed.connect(self._show_result)
+        r.suggestions.connect(self.colour_panel.set_suggestions)
+        r.run_finished.connect(self._on_run_finished)
+        r.run_failed.connect(self._report_failure)
+        r.refused.connect(self._on_refused)
 
     def _restore_settings(self) -> None:
         s = self.settings
@@ -446,8 +270,6 @@ class MainWindow(QMainWindow):
         self.prompt_panel.set_device(s.get("device"))
         self.colour_panel.set_recent(s.get("recent_colors"))
         try:
-            from piggydesk.core.hints import parse_color
-
             self.colour_panel.set_current_color(parse_color(s.get("current_color")))
         except ValueError:
             pass
@@ -456,8 +278,8 @@ class MainWindow(QMainWindow):
             self.prompt_panel.set_value(name, s.get(name))
         self.prompt_panel.set_value("live", s.get("live"))
 
-    # -- title and state -------------------------------------------------------------
-    def _update_title(self) -> None:
+    # -- title, actions, status --------------------------------------------------------
+    def _update_title(self, *_changed: object) -> None:
         name = self.model.display_name()
         self.setWindowTitle(f"{name}[*] — PiggyDesk" if name else "PiggyDesk")
         self.setWindowModified(not self.undo_stack.isClean())
@@ -471,9 +293,8 @@ class MainWindow(QMainWindow):
             action.setEnabled(has_photo)
         self.export_action.setEnabled(self.current_result() is not None)
         self.delete_action.setEnabled(self.model.selected >= 0)
-        running = self._run_job is not None
-        self.cancel_action.setEnabled(running)
-        self.prompt_panel.colorize_button.setEnabled(has_photo and not running)
+        self.cancel_action.setEnabled(self.runs.running)
+        self.prompt_panel.colorize_button.setEnabled(has_photo and not self.runs.running)
 
     def set_status(self, text: str) -> None:
         """One line in the status bar (a long message is shortened; the tooltip has all of it)."""
@@ -513,13 +334,16 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Could not open", f"{path.name} could not be read: {exc}")
             return False
         QApplication.restoreOverrideCursor()
-        self.worker.cancel()
-        self._live_preview = None
+        self._opened(path)
+        return True
+
+    def _opened(self, path: Path) -> None:
+        self.runs.document_replaced()
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self.settings.set("last_open_dir", str(path.parent))
         self.settings.add_recent_file(str(path))
-        self._rebuild_recent_menu()
+        actions.rebuild_recent_menu(self)
         self._sync_panel_from_model()
         self._update_title()
         self._update_actions()
@@ -530,7 +354,6 @@ class MainWindow(QMainWindow):
             f"Opened {path.name} ({w}×{h}, {photo.bit_depth}-bit). "
             f"Click on the photo to add colour hints. {notes}".strip()
         )
-        return True
 
     def _recover(self, path: str) -> None:
         try:
@@ -538,6 +361,7 @@ class MainWindow(QMainWindow):
         except PhotoError as exc:
             QMessageBox.warning(self, "Could not recover", str(exc))
             return
+        self.runs.document_replaced()
         self.undo_stack.clear()
         self.undo_stack.resetClean()  # recovered work is unsaved work
         self._sync_panel_from_model()
@@ -548,26 +372,8 @@ class MainWindow(QMainWindow):
     def _sync_panel_from_model(self) -> None:
         for name in self.model.VALUE_NAMES:
             self.prompt_panel.set_value(name, self.model.value(name))
-        if self._engines:
-            self._apply_default_engine()
-
-    def _rebuild_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        files = self.settings.get("recent_files")
-        for i, path in enumerate(files):
-            action = self.recent_menu.addAction(f"&{(i + 1) % 10} {Path(path).name}")
-            action.setToolTip(path)
-            action.setStatusTip(path)
-            action.triggered.connect(lambda _=False, p=path: self.open_path(p, ask_to_save=True))
-        if files:
-            self.recent_menu.addSeparator()
-            clear = self.recent_menu.addAction("Clear Recent")
-            clear.triggered.connect(self._clear_recent)
-        self.recent_menu.setEnabled(bool(files))
-
-    def _clear_recent(self) -> None:
-        self.settings.set("recent_files", [])
-        self._rebuild_recent_menu()
+        if self.runs.engines:
+            self.runs.apply_default_engine()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
@@ -579,7 +385,7 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             QTimer.singleShot(0, lambda p=urls[0].toLocalFile(): self.open_path(p, ask_to_save=True))
 
-    # -- model signals -----------------------------------------------------------------
+    # -- model and controller signals ----------------------------------------------------
     def _on_photo_changed(self) -> None:
         photo = self.model.photo
         if photo is None:
@@ -602,7 +408,7 @@ class MainWindow(QMainWindow):
             self.colour_panel.set_lightness(self.model.lightness_at(hint.x, hint.y))
             self.colour_panel.set_current_color(hint.color)
             self.colour_panel.set_radius(hint.radius)
-            self._suggest_timer.start()
+            self.runs.suggest_soon()
         else:
             self.colour_panel.set_radius(None)
             self.colour_panel.set_lightness(None)
@@ -611,49 +417,93 @@ class MainWindow(QMainWindow):
     def _on_value_changed(self, name: str, value: object) -> None:
         self.prompt_panel.set_value(name, value)
         if name == "engine":
-            self._engine_changed()
+            actions.check_engine(self, str(value))
+            self._update_actions()
 
     def _on_runs_changed(self) -> None:
-        runs = []
+        views = []
         for i, run in enumerate(self.model.runs()):
             variants = self.model.run_variants(run)
             engine = variants[0].settings.engine if variants else "?"
-            runs.append(RunView(
-                label=f"Run {i + 1} · {engine} · {len(variants)} variant{'s' * (len(variants) != 1)}",
+            info = self.runs.engine_info(engine)
+            views.append(RunView(
+                label=f"Run {i + 1} · {info.display_name if info else engine} · "
+                      f"{len(variants)} variant{'s' * (len(variants) != 1)}",
                 images=tuple(v.rgb for v in variants),
                 settings=tuple(v.settings for v in variants),
+                uses_steps=bool(info and info.uses_steps),
             ))
-        self.strip.set_runs(runs, self.model.chosen())
+        self.strip.set_runs(views, self.model.chosen())
         self._show_result()
+
+    def _on_engines_changed(self, engines: list) -> None:
+        self.prompt_panel.set_engines(engines, self.model.value("engine")
+                                      or self.settings.get("engine"))
+        actions.rebuild_engine_menu(self, engines)
+
+    def _on_devices_changed(self, devices: list) -> None:
+        self.prompt_panel.set_available_devices(devices)
+        actions.rebuild_device_menu(self, devices)
+
+    def _on_engine_chosen(self, name: str) -> None:
+        self.prompt_panel.set_value("engine", name)
+        actions.check_engine(self, name)
+        self._update_actions()
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        self.prompt_panel.set_running(busy)
+        self.progress.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 0)
+        self.cancel_button.setVisible(busy)
+        self._update_actions()
+
+    def _on_progress(self, step: int, total: int) -> None:
+        if self.progress.isVisible():
+            self.progress.setRange(0, max(total, 1))
+            self.progress.setValue(step)
+
+    def _on_run_finished(self, msg: object) -> None:
+        self._update_actions()
+        self.autosaver.save_now()
+        self.run_finished.emit(msg)
+
+    def _report_failure(self, msg) -> None:
+        if msg.out_of_memory and self.settings.get("device") != "cpu":
+            answer = QMessageBox.question(
+                self, "Out of memory",
+                f"{msg.error}\n\nRun on the CPU instead? It is slower but has more memory.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            )
+            if answer == QMessageBox.StandardButton.Yes:
+                self.set_device("cpu")
+                self.colorize()
+            return
+        text = msg.error if len(msg.error) <= 600 else msg.error[:597].rstrip() + "…"
+        QMessageBox.warning(self, "Colorization failed", text)
 
     def current_result(self) -> np.ndarray | None:
         """What the canvas shows and Export writes: the live preview, else the chosen variant."""
-        if self._live_preview is not None:
-            return self._live_preview
-        return self.model.chosen_rgb()
+        return self.runs.current_result()
 
     def _show_result(self) -> None:
         self.canvas.set_after(self.current_result())
         self.export_action.setEnabled(self.current_result() is not None)
+
+    def _on_zoom_changed(self, zoom: float) -> None:
+        self.zoom_label.setText(f"{zoom * 100:.0f}%")
+
+    def _on_device_in_use(self, text: str) -> None:
+        self.device_label.setText(f"Device: {text}")
+
+    def _on_refused(self, text: str) -> None:
+        QMessageBox.information(self, "Engine unavailable", text)
 
     def _undo_text_changed(self, text: str) -> None:
         self.undo_action.setToolTip(f"Undo {text}" if text else "Nothing to undo")
 
     def _redo_text_changed(self, text: str) -> None:
         self.redo_action.setToolTip(f"Redo {text}" if text else "Nothing to redo")
-
-    def _on_zoom_changed(self, zoom: float) -> None:
-        self.zoom_label.setText(f"{zoom * 100:.0f}%")
-
-    def _on_clean_changed(self, _clean: bool) -> None:
-        self._update_title()
-
-    def _after_edit(self, _index: int = 0) -> None:
-        if self._closing:
-            return
-        self._update_title()
-        if self.prompt_panel.live_check.isChecked() and self.model.photo is not None:
-            self._live_timer.start(self.settings.get("live_delay_ms"))
 
     def _on_setting_changed(self, name: str, value: object) -> None:
         if name == "show_hints":
@@ -737,13 +587,11 @@ class MainWindow(QMainWindow):
         self.push(DocumentCommand(self.model, SETTING_LABELS.get(name, f"Change {name}"),
                                   [self.model.cmd_set_value(name, value)],
                                   merge_id=merge, merge_key=name))
-        if name in ("num_variants", "steps", "guidance_scale", "random_seed"):
+        if name in REMEMBERED_SETTINGS:
             self.settings.set(name, value)
-        if name == "engine":
-            self.settings.set("engine", value)
 
     def choose_variant(self, run_index: int, variant_index: int) -> None:
-        self._live_preview = None
+        self.runs.drop_preview()
         if (run_index, variant_index) != self.model.chosen():
             self.push(DocumentCommand(self.model, f"Choose variant {variant_index + 1}",
                                       [self.model.cmd_choose_variant(run_index, variant_index)]))
@@ -760,7 +608,7 @@ class MainWindow(QMainWindow):
         self.set_status(f"Restored the settings of variant {variant_index + 1} "
                         f"(seed {settings.seed}).")
 
-    def _set_show_hints(self, show: bool) -> None:
+    def set_show_hints(self, show: bool) -> None:
         self.settings.set("show_hints", show)
         self.canvas.set_show_hints(show)
 
@@ -772,272 +620,21 @@ class MainWindow(QMainWindow):
         self.eyedropper_action.setChecked(on)
         self.colour_panel.set_eyedropper_checked(on)
 
-    # -- engines and runs --------------------------------------------------------------
-    def _apply_default_engine(self) -> None:
-        preferred = self.model.value("engine") or self.settings.get("engine")
-        available = [e.name for e in self._engines if e.available]
-        if preferred not in available:
-            preferred = available[0] if available else (self._engines[0].name if self._engines else "")
-        if preferred and preferred != self.model.value("engine"):
-            self.model.set_value_silently("engine", preferred)
-        self.prompt_panel.set_value("engine", preferred)
-        self._engine_changed()
-
-    def _engine_changed(self) -> None:
-        name = self.model.value("engine")
-        for action in self.engine_group.actions():
-            action.setChecked(action.data() == name)
-        self._update_actions()
-
-    def _rebuild_engine_menu(self) -> None:
-        self.engine_menu.clear()
-        for action in self.engine_group.actions():
-            self.engine_group.removeAction(action)
-        for info in self._engines:
-            label = info.display_name + ("" if info.available else " (unavailable)")
-            action = self.engine_menu.addAction(label)
-            action.setData(info.name)
-            action.setCheckable(True)
-            action.setEnabled(info.available)
-            action.setToolTip(info.description if info.available else info.reason)
-            action.setStatusTip(info.description if info.available else info.reason)
-            action.triggered.connect(lambda _=False, n=info.name: self.edit_setting("engine", n))
-            self.engine_group.addAction(action)
-        self.engine_menu.setToolTipsVisible(True)
-
-    def _rebuild_device_menu(self, devices: list[str]) -> None:
-        from piggydesk.ui.prompt_panel import DEVICE_LABELS
-
-        self.device_menu.clear()
-        current = self.settings.get("device")
-        for key, label in DEVICE_LABELS.items():
-            action = self.device_menu.addAction(label)
-            action.setCheckable(True)
-            action.setData(key)
-            action.setEnabled(key == "auto" or key in devices)
-            action.setChecked(key == current)
-            action.triggered.connect(lambda _=False, k=key: self.set_device(k))
-            self.device_group.addAction(action)
-
+    # -- runs (the controller decides; these are the window's buttons) -------------------
     def set_device(self, device: str) -> None:
         self.settings.set("device", device)
         self.prompt_panel.set_device(device)
-        for action in self.device_group.actions():
-            action.setChecked(action.data() == device)
-
-    def _set_live(self, on: bool) -> None:
-        self.settings.set("live", on)
-        if on and self.model.photo is not None:
-            self._live_timer.start(self.settings.get("live_delay_ms"))
-        if not on and self._live_preview is not None:
-            self._live_preview = None
-            self._show_result()
+        actions.check_device(self, device)
 
     def build_request(self, *, seed: int | None = None) -> ColorizeRequest:
-        m = self.model
-        if seed is None:
-            seed = random_seed() if m.value("random_seed") else int(m.value("seed"))
-        settings = m.run_settings().with_values(
-            seed=int(seed), working_size=int(self.settings.get("working_size"))
-        )
-        return ColorizeRequest(m.photo.lightness, settings)
+        return self.runs.build_request(seed=seed)
 
     def colorize(self, *, live: bool = False) -> int | None:
-        """Send a run to the worker. Returns the job id (``None`` if there is nothing to do)."""
-        if self.model.photo is None:
-            return None
-        engine = self.model.value("engine")
-        info = next((e for e in self._engines if e.name == engine), None)
-        if not engine:
-            self.set_status("Still looking for engines… try again in a moment.")
-            return None
-        if info is not None and not info.available:
-            QMessageBox.information(self, "Engine unavailable",
-                                    f"The {info.display_name} engine cannot run: {info.reason}")
-            return None
-        request = self.build_request(seed=int(self.model.value("seed")) if live else None)
-        if live:
-            request = replace(request, num_variants=1)
-        job = Job(JobKind.COLORIZE, engine=engine, device=self.settings.get("device"),
-                  request=request, live=live)
-        self._run_doc = self.model.doc
-        if live:
-            self._live_job = self.worker.submit(job)
-            self._live_started = time.monotonic()
-            return job.job_id
-        self._live_job = None  # an explicit run replaces a live preview not yet started
-        self._run_job = self.worker.submit(job)
-        self._last_request = job
-        self._run_started = time.monotonic()
-        self._run_first_step = None
-        self._live_preview = None
-        self.prompt_panel.set_running(True)
-        self.progress.setVisible(True)
-        self.progress.setRange(0, 0)
-        self.cancel_button.setVisible(True)
-        self.set_status(f"Colorizing with the {info.display_name if info else engine} engine…")
-        self._update_actions()
-        return job.job_id
-
-    def _live_run(self) -> None:
-        if self._run_job is not None or self._closing:
-            return  # an explicit run is on its way; its result will show
-        if (self.prompt_panel.live_check.isChecked() and self.model.photo is not None
-                and self.model.value("engine") in LIVE_ENGINES):
-            self.colorize(live=True)
+        """Start a run (see ``RunController.colorize``); the job id, or ``None``."""
+        return self.runs.colorize(live=live)
 
     def cancel_run(self) -> None:
-        if self._run_job is not None:
-            self.worker.cancel(self._run_job)
-            self.set_status("Cancelling…")
-
-    def _request_suggestions(self) -> None:
-        if self._closing:
-            return
-        hints = self.model.hints()
-        if not 0 <= self.model.selected < len(hints):
-            return
-        hint = hints[self.model.selected]
-        info = next((e for e in self._engines if e.name == "instant" and e.available), None)
-        if info is None or self.model.photo is None:
-            self.colour_panel.set_suggestions([], "Suggestions need the instant engine")
-            return
-        request = replace(self.build_request(seed=0), num_variants=1,
-                          hints=tuple(h for h in self.model.hints() if h != hint))
-        job = Job(JobKind.SUGGEST, engine="instant", device=self.settings.get("device"),
-                  request=request, point=(hint.x, hint.y))
-        self._suggest_job = self.worker.submit(job)
-
-    def _on_worker_message(self, msg: WorkerMessage) -> None:
-        if self._closing:
-            return
-        if msg.job_kind is JobKind.PROBE:
-            if msg.kind is MessageKind.FINISHED:
-                self._engines = list(msg.engines)
-                self.prompt_panel.set_engines(self._engines, self.model.value("engine")
-                                              or self.settings.get("engine"))
-                self.prompt_panel.set_available_devices(list(msg.devices))
-                self._rebuild_engine_menu()
-                self._rebuild_device_menu(list(msg.devices))
-                self._apply_default_engine()
-            elif msg.kind is MessageKind.FAILED:
-                self.set_status(f"Could not list the engines: {msg.error}")
-            return
-        if msg.job_kind is JobKind.SUGGEST:
-            if msg.job_id == self._suggest_job and msg.kind is MessageKind.FINISHED:
-                self.colour_panel.set_suggestions(list(msg.suggestions), "No suggestions here")
-            elif msg.job_id == self._suggest_job and msg.kind is MessageKind.FAILED:
-                self.colour_panel.set_suggestions([], "Suggestions are not available")
-                self._engine_failed(msg, "instant")
-            return
-        if msg.job_kind is not JobKind.COLORIZE:
-            return
-        if msg.job_id == self._live_job:
-            self._on_live_message(msg)
-            return
-        if msg.job_id != self._run_job:
-            return
-        if msg.device:
-            self.device_label.setText(f"Device: {msg.device}")
-        if msg.kind is MessageKind.LOADING:
-            self.set_status("Loading the engine (only the first run)…")
-        elif msg.kind is MessageKind.PROGRESS:
-            self._show_progress(msg.step, msg.total)
-        elif msg.kind is MessageKind.FINISHED:
-            self._run_done(msg)
-        elif msg.kind in (MessageKind.CANCELLED, MessageKind.FAILED, MessageKind.SUPERSEDED):
-            self._end_run()
-            if msg.kind is MessageKind.CANCELLED:
-                self.set_status("Run cancelled.")
-            elif msg.kind is MessageKind.FAILED:
-                self.set_status(msg.error)
-                self._report_failure(msg)
-                if self._last_request is not None:
-                    self._engine_failed(msg, self._last_request.engine)
-
-    def _engine_failed(self, msg: WorkerMessage, engine: str) -> None:
-        """An engine that said it was available could not load: grey it out, say why."""
-        if not msg.engine_unavailable:
-            return
-        self._engines = [
-            replace(e, available=False, reason=msg.error) if e.name == engine else e
-            for e in self._engines
-        ]
-        self.prompt_panel.set_engines(self._engines, self.model.value("engine"))
-        self._rebuild_engine_menu()
-        self._apply_default_engine()
-
-    def _on_live_message(self, msg: WorkerMessage) -> None:
-        if msg.device:
-            self.device_label.setText(f"Device: {msg.device}")
-        if msg.kind is MessageKind.FINISHED:
-            self._live_job = None
-            if msg.variants and self.model.doc is self._run_doc and self._run_job is None:
-                seconds = time.monotonic() - self._live_started
-                self._live_preview = msg.variants[0].rgb
-                self._show_result()
-                self.time_label.setText(f"Last run: {_seconds(seconds)}")
-                self.set_status(f"Live preview updated in {_seconds(seconds)}.")
-        elif msg.kind in (MessageKind.CANCELLED, MessageKind.FAILED, MessageKind.SUPERSEDED):
-            self._live_job = None
-            if msg.kind is MessageKind.FAILED:
-                self.set_status(f"Live preview failed: {msg.error}")
-                self._engine_failed(msg, "instant")
-
-    def _show_progress(self, step: int, total: int) -> None:
-        if not self.progress.isVisible():
-            return
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(step)
-        now = time.monotonic()
-        if self._run_first_step is None:
-            self._run_first_step = (now, step)
-            self.eta_label.setText(f"step {step}/{total}")
-            return
-        t0, s0 = self._run_first_step
-        if step > s0:
-            remaining = (now - t0) / (step - s0) * (total - step)
-            self.eta_label.setText(f"about {_seconds(remaining)} left")
-
-    def _run_done(self, msg: WorkerMessage) -> None:
-        seconds = time.monotonic() - self._run_started
-        self._end_run()
-        variants = list(msg.variants)
-        if not variants:
-            self.set_status("The engine returned no result.")
-            return
-        self.time_label.setText(f"Last run: {_seconds(seconds)}")
-        if self.model.doc is not self._run_doc:
-            return  # another photo was opened meanwhile
-        self.push(DocumentCommand(self.model, f"Colorize ({variants[0].settings.engine})",
-                                  [self.model.cmd_add_run(variants)]))
-        notes = " ".join(v.message for v in variants[:1] if v.message)
-        self.set_status(f"Done in {_seconds(seconds)}: {len(variants)} "
-                        f"variant{'s' * (len(variants) != 1)}. {notes}".strip())
-        self.autosaver.save_now()
-        self.run_finished.emit(msg)
-
-    def _end_run(self) -> None:
-        self._run_job = None
-        self.prompt_panel.set_running(False)
-        self.progress.setVisible(False)
-        self.eta_label.setText("")
-        self.cancel_button.setVisible(False)
-        self._update_actions()
-
-    def _report_failure(self, msg: WorkerMessage) -> None:
-        if msg.out_of_memory and self.settings.get("device") != "cpu":
-            answer = QMessageBox.question(
-                self, "Out of memory",
-                f"{msg.error}\n\nRun on the CPU instead? It is slower but has more memory.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            )
-            if answer == QMessageBox.StandardButton.Yes:
-                self.set_device("cpu")
-                self.colorize()
-            return
-        text = msg.error if len(msg.error) <= 600 else msg.error[:597].rstrip() + "…"
-        QMessageBox.warning(self, "Colorization failed", text)
+        self.runs.cancel()
 
     # -- files -------------------------------------------------------------------------
     def save_project(self) -> bool:
@@ -1067,7 +664,7 @@ class MainWindow(QMainWindow):
             return False
         self.undo_stack.setClean()
         self.settings.add_recent_file(str(path))
-        self._rebuild_recent_menu()
+        actions.rebuild_recent_menu(self)
         self._update_title()
         self.set_status(f"Saved {path.name}.")
         return True
@@ -1087,6 +684,7 @@ class MainWindow(QMainWindow):
             return self.save_project()
         return answer == QMessageBox.StandardButton.Discard
 
+    # -- dialogs -------------------------------------------------------------------------
     def export_dialog(self) -> None:
         from piggydesk.ui.export_dialog import ExportDialog
 
@@ -1101,11 +699,10 @@ class MainWindow(QMainWindow):
     def batch_dialog(self) -> None:
         from piggydesk.ui.batch_dialog import BatchDialog
 
-        if self._run_job is not None:
+        if self.runs.running:
             QMessageBox.information(self, "Busy", "Wait for the current run to finish first.")
             return
-        dialog = BatchDialog(self.worker, self._engines, self.settings, self)
-        dialog.exec()
+        BatchDialog(self.worker, self.runs.engines, self.settings, self).exec()
 
     def manage_models(self) -> None:
         try:
@@ -1121,47 +718,22 @@ class MainWindow(QMainWindow):
         dialog = ManageModelsDialog(self)
         changed = getattr(dialog, "installed_changed", None)
         if changed is not None:
-            changed.connect(lambda *_: self.worker.submit(Job(JobKind.PROBE)))
+            changed.connect(lambda *_: self.runs.probe())
         dialog.exec()
-        self.worker.submit(Job(JobKind.PROBE))  # models may have been installed or removed
+        self.runs.probe()  # models may have been installed or removed
 
     def preferences_dialog(self) -> None:
         from piggydesk.ui.preferences import PreferencesDialog
 
         PreferencesDialog(self.settings, self).exec()
 
-    def shortcuts_dialog(self) -> None:
-        dialog = QDialog(self)
-        dialog.setWindowTitle("Keyboard Shortcuts")
-        layout = QVBoxLayout(dialog)
-        rows = [(a.text().replace("&", ""), ", ".join(
-            k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts()))
-            for a in self.actions() if a.shortcuts()]
-        rows += [("Add hint", "Left click"), ("Move hint", "Drag"), ("Delete hint", "Right click"),
-                 ("Hint radius", "Ctrl+Wheel over a hint"), ("Zoom", "Wheel / pinch"),
-                 ("Pan", "Middle drag or Space+drag"), ("Compare with original", "Hold Space")]
-        table = QTableWidget(len(rows), 2)
-        table.setHorizontalHeaderLabels(["Action", "Shortcut"])
-        for i, (name, keys) in enumerate(rows):
-            table.setItem(i, 0, QTableWidgetItem(name))
-            table.setItem(i, 1, QTableWidgetItem(keys))
-        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        table.verticalHeader().setVisible(False)
-        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        layout.addWidget(table)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(dialog.reject)
-        layout.addWidget(buttons)
-        dialog.resize(460, 520)
-        dialog.exec()
-
     def about_dialog(self) -> None:
+        engines = "".join(f"<li><b>{e.display_name}</b>: {e.description}</li>"
+                          for e in self.runs.engines)
         QMessageBox.about(
             self, "About PiggyDesk",
             f"<h3>PiggyDesk {VERSION}</h3><p>Bring old family photos back to colour.</p>"
-            "<p>Engines: a hint-aware CNN (instant), Improved Diffusion-based Image Colorization "
-            "via Piggybacked Models (Liu et al. 2023), and Colorization using Optimization "
-            "(Levin et al. 2004).</p>",
+            + (f"<p>Engines:</p><ul>{engines}</ul>" if engines else ""),
         )
 
     # -- closing -----------------------------------------------------------------------
@@ -1170,8 +742,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._closing = True
-        self._live_timer.stop()
-        self._suggest_timer.stop()
+        self.runs.stop()
         self.autosaver.stop(clean_exit=True)
         self.settings.set("window_geometry", bytes(self.saveGeometry().data()))
         self.settings.set("window_state", bytes(self.saveState().data()))
@@ -1179,11 +750,3 @@ class MainWindow(QMainWindow):
         QApplication.instance().removeEventFilter(self._space_filter)
         self.worker.shutdown()
         event.accept()
-
-
-def _seconds(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 90:
-        return f"{math.ceil(seconds)} s"
-    return f"{int(seconds // 60)} min {int(seconds % 60)} s"

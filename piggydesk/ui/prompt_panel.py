@@ -4,7 +4,8 @@ The panel only shows values and reports edits: ``edited(name, value)`` for docum
 (the main window turns them into undoable, typing-merged commands) and ``set_value`` to show a
 value without echoing it back. Unavailable engines are greyed out with the reason as tooltip;
 devices that do not exist here are greyed out too. Steps and guidance appear only for engines
-that use them (the diffusion engine); Live mode is offered for the instant engine.
+that use them, Live mode for engines that offer it: what an engine uses is read from its
+``EngineInfo`` (no engine is named here).
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 DEVICE_LABELS = {"auto": "Auto", "cuda": "CUDA (NVIDIA)", "mps": "MPS (Apple)", "cpu": "CPU"}
 MAX_SEED = 2**31 - 1
-LIVE_ENGINES = ("instant",)
 
 
 def random_seed() -> int:
@@ -135,7 +135,7 @@ class PromptPanel(QWidget):
         buttons.setContentsMargins(6, 4, 6, 6)
         self.live_check = QCheckBox("Live")
         self.live_check.setObjectName("liveCheck")
-        self.live_check.setToolTip("Refresh the result shortly after each hint edit (instant engine)")
+        self.live_check.setToolTip("Refresh the result shortly after each hint edit")
         self.colorize_button = QPushButton("Colorize")
         self.colorize_button.setObjectName("colorizeButton")
         self.colorize_button.setDefault(True)
@@ -228,7 +228,7 @@ class PromptPanel(QWidget):
             widget.setEnabled(uses_prompt)
         for widget in (self.steps_spin, self.steps_label, self.guidance_spin, self.guidance_label):
             widget.setVisible(uses_steps)
-        live_ok = self.current_engine() in LIVE_ENGINES
+        live_ok = bool(info and info.live_preview)
         self.live_check.setEnabled(live_ok)
         if not live_ok and self.live_check.isChecked():
             self.live_check.setChecked(False)

@@ -96,7 +96,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("guidance_scale", RUN_DEFAULTS.guidance_scale, float, "Diffusion guidance scale.",
             False, 0.0, 30.0),
     Setting("random_seed", True, bool, "Use a new random seed for each run."),
-    Setting("live", False, bool, "Refresh the instant engine's result after each hint edit."),
+    Setting("live", False, bool, "Refresh the result after each hint edit (engines that offer it)."),
     Setting("live_delay_ms", 350, int, "Live mode: wait this long after an edit (ms).", True, 50, 5000),
     Setting("hint_radius", 2.0, float, "Radius of new hints (working-size pixels).", True, 0.5, 30.0),
     Setting("working_size", RUN_DEFAULTS.working_size, int,

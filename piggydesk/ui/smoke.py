@@ -29,6 +29,7 @@ from PySide6.QtWidgets import QApplication
 
 from piggydesk.core import paths
 from piggydesk.core.hints import Hint, load_hints_file
+from piggydesk.engines.registry import DEFAULT_ENGINE
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +131,11 @@ class SmokeTest:
     def _open_and_colorize(self) -> None:
         if self.exit_code is not None or self.photo is None:
             return
-        engines = {e.name: e for e in self.window._engines}  # noqa: SLF001 - read only
-        if engines.get("instant") is not None and engines["instant"].available:
-            if self.window.model.value("engine") != "instant":
-                self.window.edit_setting("engine", "instant")
+        engines = {e.name: e for e in self.window.runs.engines}
+        default = engines.get(DEFAULT_ENGINE)
+        if default is not None and default.available:
+            if self.window.model.value("engine") != DEFAULT_ENGINE:
+                self.window.edit_setting("engine", DEFAULT_ENGINE)
         if not self.window.open_path(self.photo):
             self.fail(f"could not open {self.photo}")
             return
