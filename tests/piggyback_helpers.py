@@ -64,19 +64,30 @@ def make_tiny_tokenizer(directory: Path) -> CLIPTokenizer:
     return tokenizer
 
 
-def make_tiny_base(directory: Path, sample_size: int = 16) -> Path:
-    """Write a tiny SD 1.x-layout diffusers folder; native size ``sample_size * 2`` pixels."""
+def make_tiny_base(
+    directory: Path, sample_size: int = 16, smallest_unet: bool = False
+) -> Path:
+    """Write a tiny SD 1.x-layout diffusers folder; native size ``sample_size * 2`` pixels.
+
+    ``smallest_unet``: one cross-attention block of one layer (for the ``torch.compile``
+    test, whose cost grows with the number of layers) instead of two blocks of two layers.
+    """
     from diffusers import StableDiffusionPipeline
 
     torch.manual_seed(0)
+    if smallest_unet:
+        blocks = dict(block_out_channels=(32,), layers_per_block=1,
+                      down_block_types=("CrossAttnDownBlock2D",),
+                      up_block_types=("CrossAttnUpBlock2D",))
+    else:
+        blocks = dict(block_out_channels=(32, 64), layers_per_block=2,
+                      down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                      up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"))
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
+        **blocks,
         sample_size=sample_size,
         in_channels=4,
         out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         cross_attention_dim=32,
         attention_head_dim=8,
         norm_num_groups=32,
