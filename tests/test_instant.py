@@ -158,3 +158,46 @@ def test_hint_propagation_fills_each_region_with_its_own_hint(engine):
         ColorizeRequest(lightness=lightness, hints=hints, num_variants=2, seed=3)
     )
     assert error(variants[1].rgb, 60, 96, left_goal) < 15.0
+
+
+def test_variants_recolour_whole_regions_not_clouds(engine):
+    """Each variant moves whole regions to another colour: inside a flat region the change is
+    the same everywhere (no blobs fading across it), and most of the photo keeps variant 1."""
+    lightness = np.full((192, 256), 30.0, np.float32)
+    lightness[:, 86:172] = 60.0
+    lightness[:, 172:] = 88.0
+    lightness[:40] = 50.0  # a band across the top
+    regions = [(slice(48, 192), slice(6, 80)), (slice(48, 192), slice(92, 166)),
+               (slice(48, 192), slice(178, 250)), (slice(0, 34), slice(6, 250))]
+    changed_any = False
+    for seed in range(4):
+        variants = engine.colorize(ColorizeRequest(lightness=lightness, num_variants=3, seed=seed))
+        base = rgb_to_lab(variants[0].rgb)[..., 1:]
+        for v in variants[1:]:
+            diff = rgb_to_lab(v.rgb)[..., 1:] - base
+            size = np.linalg.norm(diff, axis=-1)
+            assert (size > 3.0).mean() <= 0.5  # most of the photo keeps variant 1's colours
+            for ys, xs in regions:
+                shift = diff[ys, xs].reshape(-1, 2)
+                if np.linalg.norm(shift.mean(0)) > 5.0:  # this region changed colour ...
+                    changed_any = True
+                    spread = np.linalg.norm(shift - shift.mean(0), axis=-1)
+                    # ... all of it, by about the same amount (gamut limits aside)
+                    assert np.percentile(spread, 90) < 0.35 * np.linalg.norm(shift.mean(0)) + 3
+    assert changed_any
+
+
+def test_reach_stops_where_the_automatic_colours_change():
+    """The edge-aware distance that limits a hint's reach also counts a change of the automatic
+    colours as a long way, so a hint does not cross into a neighbour of the same lightness."""
+    from piggydesk.engines.instant import geodesic_distance
+
+    lightness = np.full((20, 60), 50.0, np.float32)
+    chroma = np.zeros((2, 20, 60), np.float32)
+    chroma[0, :, 30:] = 40.0  # same lightness, the network colours the right half differently
+    sources = np.zeros((20, 60), bool)
+    sources[10, 5] = True
+    plain = geodesic_distance(lightness, sources, 1000.0)
+    aware = geodesic_distance(lightness, sources, 1000.0, chroma=chroma, chroma_cost=2.0)
+    assert abs(plain[10, 50] - 45.0) < 1e-3 and abs(aware[10, 20] - 15.0) < 1e-3
+    assert aware[10, 50] > plain[10, 50] + 79.0  # crossing costs 2 x 40 extra pixels

@@ -11,21 +11,26 @@ pixel, which gives
   Eq. 5) or ``mix`` (the mean of regression and annealed mean); ``regression`` uses the
   regression head only;
 * **suggested colours** at a point (``suggest_colors``): the k most probable bins there;
-* **variants**: variant 1 is the most likely colorization; each further variant picks a few
-  large, uncertain regions (SLIC superpixels of the lightness), samples a colour for each from
-  the region's predicted distribution (away from the colour it already has) with a seeded
-  generator, and feeds those colours back as hints. Same seed, same variants.
+* **variants**: variant 1 is the most likely colorization; each further variant recolours a
+  few whole objects with another plausible colour (another coat, another car, another sky):
+  the photo is cut into object-like regions (SLIC superpixels over the lightness and the
+  most likely colours, neighbours that look alike merged), and a seeded generator picks
+  regions whose predicted distribution holds a clearly different colour with at least 40 % of
+  the probability of its most likely one (skin tones excepted), up to 30 % of the photo, and
+  shifts each region's chroma to that colour over a mask feathered along the photo's edges.
+  The rest of the photo keeps variant 1's colours. Same seed, same variants.
 
 With hints and a ``hint_propagation`` entry in config.json (``{"decay": d, "blend": b,
-"reach": r}``), the hints also spread edge-aware over the network's automatic colours: the
-differences between each hint and the automatic colour under it are propagated by Levin et
-al.'s optimisation (``core.propagation.propagate_chroma``; ``decay`` > 0 would make them fade)
-at the network's size and added to the automatic colours. Beyond ``r`` net pixels of
-edge-aware (geodesic) distance from every hint the network's own hinted output takes over
-again, so a lone hint recolours its object rather than the whole photo; ``b`` blends the
-network's hinted output back in everywhere. Measured on validation photos (model card): the
-network alone carries a hint only a short way; with the propagation the result gains 0.6 dB
-at 10 hints and 1.9 dB at 50.
+"reach": r, "chroma_cost": c, "outside": o}``), the hints also spread edge-aware over the
+network's automatic colours: the differences between each hint and the automatic colour under
+it are propagated by Levin et al.'s optimisation (``core.propagation.propagate_chroma``;
+``decay`` > 0 would make them fade) at the network's size and added to the automatic colours.
+Beyond ``r`` net pixels of edge-aware (geodesic) distance from every hint, where a step across
+a lightness edge or (``c`` per Lab unit) across a change of the automatic colours counts as a
+long way, the propagation fades out, so a hint recolours its object rather than the photo;
+there the network's own hinted output (``o`` = ``hinted``) or its automatic colours
+(``automatic``) take over; ``b`` blends the network's hinted output back in everywhere.
+Measured on validation photos (model card).
 
 A small cache keeps the resized lightness and the last network outputs, so a re-run after a
 hint edit costs one network pass (and one sparse solve with hints) plus recombination.
@@ -79,7 +84,12 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 NET_MULTIPLE = 16
 _CACHE_SIZE = 4
-_VARIANT_REGIONS = 4  # regions recoloured per variant
+_VARIANT_SEGMENTS = 32  # superpixels per photo (SLIC) before merging, see _objects
+_VARIANT_MERGE = 0.12  # neighbouring superpixels closer than this in (L/100, ab/60) merge
+_VARIANT_MIN_AREA = 0.03  # smallest region a variant recolours (share of the photo)
+_VARIANT_MAX_AREA = 0.3  # most of the photo one variant recolours
+_VARIANT_SKIN = 0.6  # regions whose distribution has more than this on skin tones keep them
+_VARIANT_PLAUSIBLE = 0.4  # an alternative colour's probability / the region's top colour's
 _VARIANT_MIN_SHIFT = 18.0  # Lab units a sampled region colour keeps away from the current one
 _EDGE_COST = 2.0  # geodesic distance: extra pixels per unit of L* difference (hint reach)
 
@@ -138,7 +148,6 @@ class _Prepared:
     net_shape: tuple[int, int]
     work_shape: tuple[int, int]
     lightness_net: np.ndarray  # (hn, wn) float32 L*
-    segments: np.ndarray | None = None  # SLIC labels at 1/4 net size, for variants
 
 
 @dataclass
@@ -148,11 +157,20 @@ class _NetResult:
     reg_ab: np.ndarray  # (2, hn, wn) regression head
 
 
-def geodesic_distance(lightness: np.ndarray, sources: np.ndarray, limit: float) -> np.ndarray:
+def geodesic_distance(
+    lightness: np.ndarray,
+    sources: np.ndarray,
+    limit: float,
+    chroma: np.ndarray | None = None,
+    chroma_cost: float = 0.0,
+) -> np.ndarray:
     """Edge-aware distance (pixels) from the nearest ``True`` pixel of ``sources``.
 
     A step to one of the 8 neighbours costs its length (1 or sqrt 2) plus ``_EDGE_COST`` per
-    unit of L* difference, so a strong edge counts as a long way. Beyond ``limit``: ``inf``.
+    unit of L* difference, so a strong edge counts as a long way; with ``chroma`` (``(2, h, w)``,
+    the network's automatic colours) also ``chroma_cost`` per Lab unit of their difference, so
+    the boundary between two things the network colours differently (a tree and the pagoda
+    beside it, a suit and the sky) stops a hint too. Beyond ``limit``: ``inf``.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import dijkstra
@@ -160,15 +178,20 @@ def geodesic_distance(lightness: np.ndarray, sources: np.ndarray, limit: float) 
     h, w = lightness.shape
     index = np.arange(h * w).reshape(h, w)
     rows, cols, costs = [], [], []
-    for (a, la), (b, lb), length in (
-        ((index[:, :-1], lightness[:, :-1]), (index[:, 1:], lightness[:, 1:]), 1.0),
-        ((index[:-1, :], lightness[:-1, :]), (index[1:, :], lightness[1:, :]), 1.0),
-        ((index[:-1, :-1], lightness[:-1, :-1]), (index[1:, 1:], lightness[1:, 1:]), 2**0.5),
-        ((index[:-1, 1:], lightness[:-1, 1:]), (index[1:, :-1], lightness[1:, :-1]), 2**0.5),
+    use_chroma = chroma is not None and chroma_cost > 0
+    for sa, sb, length in (
+        ((slice(None), slice(None, -1)), (slice(None), slice(1, None)), 1.0),
+        ((slice(None, -1), slice(None)), (slice(1, None), slice(None)), 1.0),
+        ((slice(None, -1), slice(None, -1)), (slice(1, None), slice(1, None)), 2**0.5),
+        ((slice(None, -1), slice(1, None)), (slice(1, None), slice(None, -1)), 2**0.5),
     ):
-        rows.append(a.ravel())
-        cols.append(b.ravel())
-        costs.append((length + _EDGE_COST * np.abs(la - lb)).ravel())
+        rows.append(index[sa].ravel())
+        cols.append(index[sb].ravel())
+        cost = length + _EDGE_COST * np.abs(lightness[sa] - lightness[sb])
+        if use_chroma:
+            step = np.sqrt(((chroma[(slice(None), *sa)] - chroma[(slice(None), *sb)]) ** 2).sum(0))
+            cost = cost + chroma_cost * step
+        costs.append(cost.ravel())
     graph = coo_matrix(
         (np.concatenate(costs), (np.concatenate(rows), np.concatenate(cols))), shape=(h * w,) * 2
     ).tocsr()
@@ -176,6 +199,20 @@ def geodesic_distance(lightness: np.ndarray, sources: np.ndarray, limit: float) 
         graph, directed=False, indices=np.flatnonzero(sources), min_only=True, limit=limit
     )
     return distance.reshape(h, w)
+
+
+def _guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Edge-preserving smoothing of ``src`` along the edges of ``guide`` (He et al. 2010)."""
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def box(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT)
+
+    mean_i, mean_p = box(guide), box(src)
+    var_i = box(guide * guide) - mean_i * mean_i
+    a = (box(guide * src) - mean_i * mean_p) / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box(a) * guide + box(b)
 
 
 class InstantColorizer:
@@ -194,7 +231,16 @@ class InstantColorizer:
         self.hint_decay = float(propagation.get("decay", 0.0))
         self.hint_blend = float(propagation.get("blend", 1.0))  # 1.0: the network alone
         self.hint_reach = float(propagation.get("reach", 0.0))  # net pixels; 0: unlimited
+        # Reach also stopped where the automatic colours change (Lab units -> extra pixels).
+        self.hint_chroma_cost = float(propagation.get("chroma_cost", 0.0))
+        # Beyond the reach: the network's own hinted output ("hinted") or its automatic
+        # colours ("automatic": a hint then changes nothing outside its object).
+        self.hint_outside = str(propagation.get("outside", "hinted"))
         self._centres = ab_bins.bin_centers()
+        hue = np.degrees(np.arctan2(self._centres[:, 1], self._centres[:, 0])) % 360.0
+        chroma = np.hypot(self._centres[:, 0], self._centres[:, 1])
+        # Skin tones and their neighbours (reds to yellows, moderate chroma), see _variant_ab.
+        self._skin = ((hue <= 90.0) | (hue >= 350.0)) & (chroma >= 5.0) & (chroma <= 50.0)
         self._prepared: OrderedDict[tuple, _Prepared] = OrderedDict()
         self._results: OrderedDict[tuple, _NetResult] = OrderedDict()
 
@@ -305,10 +351,14 @@ class InstantColorizer:
             # Levin's propagation floods a region without hints with the nearest hints'
             # correction; beyond the edge-aware reach of every hint the network's own hinted
             # output takes over again, so one hint recolours its object, not the whole photo.
-            distance = geodesic_distance(prepared.lightness_net, hinted_px, self.hint_reach)
+            distance = geodesic_distance(
+                prepared.lightness_net, hinted_px, self.hint_reach,
+                chroma=automatic, chroma_cost=self.hint_chroma_cost,
+            )
             core = 0.5 * self.hint_reach
             near = np.clip((self.hint_reach - distance) / (self.hint_reach - core), 0.0, 1.0)
-            propagated = near[None] * propagated + (1.0 - near[None]) * hinted.ab
+            outside = automatic if self.hint_outside == "automatic" else hinted.ab
+            propagated = near[None] * propagated + (1.0 - near[None]) * outside
             claimed = near > 0.5
         b = self.hint_blend
         return (b * hinted.ab + (1.0 - b) * propagated).astype(np.float32), claimed
@@ -335,71 +385,95 @@ class InstantColorizer:
         return recombine(request.lightness, self._work_ab(request, prepared, ab_net))
 
     # ------------------------------------------------------------------------- variants
-    def _segments(self, prepared: _Prepared, shape: tuple[int, int]) -> np.ndarray:
-        if prepared.segments is None or prepared.segments.shape != shape:
-            from skimage.segmentation import slic
+    def _objects(self, prepared: _Prepared, ab: np.ndarray) -> np.ndarray:
+        """Object-like regions at half the network's size: SLIC superpixels over the lightness
+        and the most likely colours together, so a region follows both the photo's edges and
+        the boundaries between things the network colours differently."""
+        from skimage import graph
+        from skimage.segmentation import slic
 
-            L_small = cv2.resize(prepared.lightness_net, (shape[1], shape[0]),
-                                 interpolation=cv2.INTER_AREA)
-            prepared.segments = slic(
-                L_small.astype(np.float64) / 100.0, n_segments=24, compactness=0.1,
-                channel_axis=None, start_label=0, enforce_connectivity=True,
-            )
-        return prepared.segments
+        hn, wn = prepared.net_shape
+        size = (max(wn // 2, 1), max(hn // 2, 1))
+        L = cv2.resize(prepared.lightness_net, size, interpolation=cv2.INTER_AREA) / 100.0
+        chroma = cv2.resize(ab.transpose(1, 2, 0), size, interpolation=cv2.INTER_AREA) / 60.0
+        features = np.dstack([L, chroma]).astype(np.float64)
+        labels = slic(features, n_segments=_VARIANT_SEGMENTS, compactness=0.1, channel_axis=-1,
+                      start_label=0, enforce_connectivity=True, convert2lab=False)
+        # Merge neighbouring superpixels that look alike (a floor, a wall, a sky in one piece).
+        rag = graph.rag_mean_color(features, labels, mode="distance")
+        return graph.cut_threshold(labels, rag, _VARIANT_MERGE)
 
-    def _variant_hints(
+    def _variant_ab(
         self,
         prepared: _Prepared,
         base: _NetResult,
+        ab: np.ndarray,
         user_mask: np.ndarray,
         rng: np.random.Generator,
         claimed: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Extra hint maps (net size) that recolour a few salient regions, sampled from ``base``."""
-        q, h4, w4 = base.probs.shape
-        segments = self._segments(prepared, (h4, w4))
+    ) -> np.ndarray:
+        """An alternative colouring (net size): a few whole objects take another plausible
+        colour from their predicted distribution (another coat, another car, another sky).
+
+        Regions (``_objects``) the person's hints reach are left alone. A region is a candidate
+        when a colour at least ``_VARIANT_MIN_SHIFT`` away from its current one has at least
+        ``_VARIANT_PLAUSIBLE`` of the probability of its most likely colour; regions are drawn
+        by area times that plausibility, up to ``_VARIANT_MAX_AREA`` of the photo. Each chosen
+        region's chroma is shifted by (new colour - its mean colour), keeping its shading, over
+        a mask feathered along the photo's edges (guided filter on the lightness).
+        """
+        segments = self._objects(prepared, ab)
+        hs, ws = segments.shape
         hn, wn = prepared.net_shape
-        mask_small = cv2.resize(user_mask[0], (w4, h4), interpolation=cv2.INTER_AREA) > 0
-        claimed_small = (
-            None if claimed is None
-            else cv2.resize(claimed.astype(np.float32), (w4, h4), interpolation=cv2.INTER_AREA)
-        )
-        ab_small = cv2.resize(base.ab.transpose(1, 2, 0), (w4, h4), interpolation=cv2.INTER_AREA)
+        q, h4, w4 = base.probs.shape
         probs = base.probs.reshape(q, -1)
-        entropy = -(base.probs * np.log(np.maximum(base.probs, 1e-9))).sum(0)
+        ab_small = cv2.resize(ab.transpose(1, 2, 0), (ws, hs), interpolation=cv2.INTER_AREA)
+        blocked = cv2.resize(user_mask[0], (ws, hs), interpolation=cv2.INTER_AREA) > 0
+        if claimed is not None:
+            blocked |= cv2.resize(claimed.astype(np.float32), (ws, hs),
+                                  interpolation=cv2.INTER_AREA) > 0.5
+        total = float(hs * ws)
         candidates = []
         for label in np.unique(segments):
             region = segments == label
-            if mask_small[region].any():  # the person already chose this region's colour
+            area = float(region.sum()) / total
+            if area < _VARIANT_MIN_AREA or blocked[region].mean() > 0.2:
                 continue
-            if claimed_small is not None and claimed_small[region].mean() > 0.5:
-                continue  # ... or their hints reach it
-            area = int(region.sum())
-            candidates.append((area * (0.5 + float(entropy[region].mean())), label))
-        candidates.sort(reverse=True)
-        chosen = [label for _, label in candidates[: _VARIANT_REGIONS * 2]]
-        if len(chosen) > _VARIANT_REGIONS:  # some randomness in which regions change
-            picks = rng.choice(len(chosen), size=_VARIANT_REGIONS, replace=False)
-            chosen = [chosen[i] for i in sorted(picks)]
-        hint_ab = np.zeros((2, hn, wn), np.float32)
-        hint_mask = np.zeros((1, hn, wn), np.float32)
-        sy, sx = hn / h4, wn / w4
-        for label in chosen:
-            region = segments == label
-            p = probs[:, region.ravel()].mean(axis=1)
+            cover = cv2.resize(region.astype(np.float32), (w4, h4),
+                               interpolation=cv2.INTER_AREA).ravel()
+            if cover.sum() <= 0:
+                continue
+            p = probs @ (cover / cover.sum())
+            if p[self._skin].sum() > _VARIANT_SKIN:
+                continue  # skin (and skin-like browns) keep their colour in every variant
             current = ab_small[region].mean(axis=0)
             far = np.sqrt(((self._centres - current) ** 2).sum(-1)) >= _VARIANT_MIN_SHIFT
-            p = np.where(far, p, 0.0) ** (1.0 / 0.6)  # sharpen: plausible colours only
-            if p.sum() <= 0:
+            alt = np.where(far & (p >= _VARIANT_PLAUSIBLE * p.max()), p, 0.0)
+            if alt.sum() <= 0:
                 continue
-            colour = self._centres[rng.choice(q, p=p / p.sum())]
-            ys, xs = np.nonzero(region)
-            for i in rng.choice(len(ys), size=min(3, len(ys)), replace=False):
-                cy, cx = int((ys[i] + 0.5) * sy), int((xs[i] + 0.5) * sx)
-                y0, x0 = max(cy - 1, 0), max(cx - 1, 0)
-                hint_ab[:, y0:cy + 2, x0:cx + 2] = colour[:, None, None]
-                hint_mask[:, y0:cy + 2, x0:cx + 2] = 1.0
-        return hint_ab, hint_mask
+            candidates.append((label, area, current, alt, float(alt.max() / p.max())))
+        out = ab.copy()
+        if not candidates:
+            return out
+        weights = np.array([c[1] * c[4] for c in candidates])
+        order = rng.choice(len(candidates), size=len(candidates), replace=False,
+                           p=weights / weights.sum())
+        guide = prepared.lightness_net.astype(np.float32) / 100.0
+        used = 0.0
+        for i in order:
+            label, area, current, alt, _ = candidates[int(i)]
+            if used + area > _VARIANT_MAX_AREA and used > 0:
+                continue
+            sharp = alt ** 2.0  # plausible colours only
+            colour = self._centres[rng.choice(q, p=sharp / sharp.sum())]
+            mask = cv2.resize((segments == label).astype(np.float32), (wn, hn),
+                              interpolation=cv2.INTER_NEAREST)
+            mask = np.clip(_guided_filter(guide, mask, 4, 1e-3), 0.0, 1.0)
+            out += mask[None] * (colour - current)[:, None, None].astype(np.float32)
+            used += area
+            if used >= _VARIANT_MAX_AREA:
+                break
+        return out
 
     # ------------------------------------------------------------------------- public API
     @out_of_memory_as_error()
@@ -417,25 +491,18 @@ class InstantColorizer:
         user_ab, user_mask = self._hint_maps(request, prepared)
         base = self._run_net(key, prepared, user_ab, user_mask)
         base_ab, claimed = self._hinted_ab(key, prepared, base, user_ab, user_mask)
-        correction = base_ab - base.ab  # what the hint propagation adds; kept in every variant
         variants: list[Variant] = []
         for index in range(count):
             check_cancel(cancel)
             if index == 0:
-                result = base
+                ab = base_ab
             else:
                 rng = np.random.default_rng([int(request.seed) & 0xFFFFFFFF, index])
-                extra_ab, extra_mask = self._variant_hints(
-                    prepared, base, user_mask, rng, claimed
-                )
-                keep_user = user_mask > 0
-                hint_ab = np.where(keep_user, user_ab, extra_ab)
-                hint_mask = np.maximum(user_mask, extra_mask)
-                result = self._run_net(key, prepared, hint_ab, hint_mask)
+                ab = self._variant_ab(prepared, base, base_ab, user_mask, rng, claimed)
             if progress:
                 progress(2 * index + 1, total)
             check_cancel(cancel)
-            rgb = self._to_variant(request, prepared, result.ab + correction)
+            rgb = self._to_variant(request, prepared, ab)
             settings = request.settings.for_variant(NAME, index)
             variants.append(Variant(rgb=rgb, settings=settings, seconds=timer.elapsed()))
             if progress:
