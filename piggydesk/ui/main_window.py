@@ -429,7 +429,7 @@ class MainWindow(QMainWindow):
             views.append(RunView(
                 label=f"Run {i + 1} · {info.display_name if info else engine} · "
                       f"{len(variants)} variant{'s' * (len(variants) != 1)}",
-                images=tuple(v.rgb for v in variants),
+                images=tuple(v.preview for v in variants),  # small copies for thumbnails
                 settings=tuple(v.settings for v in variants),
                 uses_steps=bool(info and info.uses_steps),
             ))
