@@ -15,11 +15,13 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from piggydesk import __version__
+from piggydesk.core.batch import PHOTO_SUFFIXES, find_photos, plan_outputs, variant_paths
 from piggydesk.core.errors import PhotoError
 from piggydesk.core.export import FORMATS, export_image
 from piggydesk.core.hints import Hint, load_hints_file, parse_hint_arg
@@ -41,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 PROG = "piggydesk"
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
-INPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+INPUT_SUFFIXES = PHOTO_SUFFIXES
 GUI_MODULE = "piggydesk.ui.app"
 MODELS_MODULE = "piggydesk.modelstore.commands"
 
@@ -223,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="png",
         help="file format of the results (default png)",
     )
+    p.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave photos whose results already exist alone (to finish an interrupted batch)",
+    )
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser(
@@ -277,22 +284,36 @@ def check_hints_fit(hints: Sequence[Hint], photo: Photo) -> None:
             )
 
 
-def output_paths(output: Path, count: int) -> list[Path]:
-    """``photo.png`` for one variant; ``photo-1.png`` ... ``photo-N.png`` for several."""
-    if count == 1:
-        return [output]
-    return [output.with_name(f"{output.stem}-{i}{output.suffix}") for i in range(1, count + 1)]
+output_paths = variant_paths
 
 
-def _check_output(paths: Sequence[Path], overwrite: bool) -> None:
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_output(
+    paths: Sequence[Path], overwrite: bool, source: Path | None = None, *, batch: bool = False
+) -> None:
+    """Refuse outputs that cannot or must not be written, before any work is done."""
     for path in paths:
         if path.suffix.lower() not in FORMATS:
             raise PhotoError(
                 f"PiggyDesk can write .png, .tif/.tiff and .jpg/.jpeg files, not "
                 f"'{path.suffix or path.name}'."
             )
+        if path.is_dir():
+            raise PhotoError(f"{path} is a folder; give the output a file name.")
+        if source is not None and _same_file(path, source):
+            raise PhotoError(
+                f"{path} is the photo being colorized; PiggyDesk never writes over an "
+                "original. Choose another output name."
+            )
         if path.exists() and not overwrite:
-            raise PhotoError(f"{path} already exists; add --overwrite to replace it.")
+            hint = " (or --skip-existing to leave it)" if batch else ""
+            raise PhotoError(f"{path} already exists; add --overwrite to replace it{hint}.")
         if not path.parent.is_dir():
             raise PhotoError(f"The folder {path.parent} does not exist.")
 
@@ -317,9 +338,9 @@ def settings_from_args(
 class _Session:
     """One engine, loaded once, and the request settings from the command line."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, hints: Sequence[Hint] | None = None) -> None:
         self.args = args
-        self.hints = collect_hints(args)
+        self.hints = list(hints) if hints is not None else collect_hints(args)
         self.name = args.engine or registry.default_engine_name()
         self.info: EngineInfo = registry.engine_info(self.name, args.model)
         if not self.info.available:
@@ -361,16 +382,24 @@ def _messages(variants: Sequence[Variant]) -> list[str]:
     return seen
 
 
+def _notes(photo: Photo, variants: Sequence[Variant]) -> list[str]:
+    """What the user should hear about a photo and its results (first frame used, ...)."""
+    return list(dict.fromkeys([*photo.notes, *_messages(variants)]))
+
+
 def cmd_colorize(args: argparse.Namespace) -> int:
     output = Path(args.output)
     paths = output_paths(output, args.variants)
-    _check_output(paths, args.overwrite)
-    session = _Session(args)
+    # everything that can be refused is refused before the engine (and torch) loads
+    _check_output(paths, args.overwrite, Path(args.input))
+    hints = collect_hints(args)
     photo = load_photo(args.input)
+    check_hints_fit(hints, photo)
+    session = _Session(args, hints)
     variants = session.colorize(photo)
     written = paths[: len(variants)]
     session.write(photo, variants, written)
-    for message in _messages(variants):
+    for message in _notes(photo, variants):
         print(f"Note: {message}")
     seconds = sum(v.seconds for v in variants)
     for path in written:
@@ -378,8 +407,7 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def list_photos(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
+list_photos = find_photos
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -393,22 +421,31 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise PhotoError(
             f"There are no photos in {in_dir} (looked for {', '.join(INPUT_SUFFIXES)})."
         )
+    if args.skip_existing and args.overwrite:
+        raise UsageError(f"{PROG} batch: use --overwrite or --skip-existing, not both")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PhotoError(f"{out_dir} is a file, not a folder; choose a folder for the results.")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PhotoError(f"The folder {out_dir} could not be created ({exc}).") from None
-    session = _Session(args)
+    plan = plan_outputs(photos, out_dir, f".{args.format}", variants=args.variants)
+    hints = collect_hints(args)  # a bad hints file is refused before the engine loads
+    skipped = [s for s in photos if args.skip_existing and all(p.exists() for p in plan[s])]
+    todo = [s for s in photos if s not in skipped]
+    session = _Session(args, hints) if todo else None
     failures: list[tuple[Path, str]] = []
     notes: list[str] = []
     done = 0
-    for source in tqdm(photos, desc="Colorizing", unit="photo", disable=None, file=sys.stderr):
+    for source in tqdm(todo, desc="Colorizing", unit="photo", disable=None, file=sys.stderr):
         try:
-            paths = output_paths(out_dir / f"{source.stem}.{args.format}", args.variants)
-            _check_output(paths, args.overwrite)
+            paths = plan[source]
+            _check_output(paths, args.overwrite, source, batch=True)
             photo = load_photo(source)
+            assert session is not None
             variants = session.colorize(photo)
             session.write(photo, variants, paths[: len(variants)])
-            notes.extend(m for m in _messages(variants) if m not in notes)
+            notes.extend(m for m in _notes(photo, variants) if m not in notes)
             done += 1
         except (Cancelled, KeyboardInterrupt):
             raise
@@ -422,9 +459,16 @@ def cmd_batch(args: argparse.Namespace) -> int:
             failures.append((source, f"internal error: {exc}"))
     for message in notes:
         print(f"Note: {message}")
-    print(f"Colorized {done} of {len(photos)} photos into {out_dir}.")
+    renamed = [
+        (s, plan[s][0]) for s in photos
+        if plan[s] != variant_paths(out_dir / f"{s.stem}.{args.format}", args.variants)
+    ]
+    for source, path in renamed:
+        print(f"Note: {source.name} shares its name with another photo; its result is {path.name}.")
+    already = f" ({len(skipped)} already done, left as they were)" if skipped else ""
+    print(f"Colorized {done} of {len(photos)} photos into {out_dir}{already}.")
     if failures:
-        print(f"Skipped {len(failures)}:")
+        print(f"Failed {len(failures)}:")
         for source, reason in failures:
             print(f"  {source.name}: {_one_line(reason)}")
         print(f"{PROG} batch: {len(failures)} of {len(photos)} photos failed.", file=sys.stderr)

@@ -241,7 +241,7 @@ def test_pack_keeps_content_shares_and_trains_in_pieces(photo_folder: Path, tmp_
     from piggydesk.training.pack import main as pack_main
     from piggydesk.training.photos import content_weights
 
-    pack = tmp_path / "train.tar"
+    pack = tmp_path / "train.zip"
     assert pack_main(["--data", str(photo_folder), "--out", str(pack), "--count", "9",
                       "--side", "48", "--val-count", "2"]) == 0
     train = load_pack(pack, "train")

@@ -213,3 +213,39 @@ def test_batch_dialog_colorizes_folder_and_reports_failures(qtbot, tmp_path, dia
         dialog.reject()
     finally:
         worker.shutdown()
+
+
+def test_batch_dialog_skips_photos_already_colorized_and_names_never_collide(qtbot, tmp_path,
+                                                                            dialogs):  # noqa: F811
+    src = tmp_path / "in"
+    out = tmp_path / "out"
+    src.mkdir()
+    for i, name in enumerate(("scan.png", "scan.jpg", "other.png")):
+        Image.fromarray(np.full((40, 50), 60 + 50 * i, np.uint8), mode="L").save(src / name)
+    worker = ModelWorker(engine_factory=make_factory(_engines()), prober=_probe_all_available,
+                         describe_device=lambda d: "Test CPU")
+    try:
+        infos, _ = _probe_all_available()
+        dialog = BatchDialog(worker, infos, AppSettings())
+        qtbot.addWidget(dialog)
+        dialog.in_edit.setText(str(src))
+        dialog.out_edit.setText(str(out))
+        with qtbot.waitSignal(dialog.finished_batch) as blocker:
+            dialog.start_button.click()
+        assert blocker.args == [3, 0]
+        assert sorted(p.name for p in out.iterdir()) == [
+            "other-colorized.png", "scan-colorized.png", "scan-png-colorized.png"]
+        (out / "other-colorized.png").unlink()  # as if the batch had been interrupted
+        dialog.skip_check.click()
+        assert dialog.skip_check.isChecked()
+        with qtbot.waitSignal(dialog.finished_batch) as blocker:
+            dialog.start_button.click()
+        assert blocker.args == [1, 0]  # one written, none failed...
+        assert [p.name for p in dialog.skipped] == ["scan.jpg", "scan.png"]  # ...two skipped
+        assert "2 skipped (already colorized)" in dialog.current_label.text()
+        assert sorted(p.name for p in out.iterdir()) == [
+            "other-colorized.png", "scan-colorized.png", "scan-png-colorized.png"]
+        assert dialog.overall.value() == 3
+        dialog.reject()
+    finally:
+        worker.shutdown()

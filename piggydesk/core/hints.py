@@ -9,11 +9,16 @@ instant engine and by the piggyback engine's hint encoder E_g):
 
 The radius is measured in *working-size* pixels (the patch the model sees), so the same hint
 file means the same thing for a 600 px scan and a 6000 px scan. A radius below 1 marks one pixel.
+
+Hints come from outside (a hints file, a project, the command line), so each value is checked:
+positions and radius are finite numbers (not ``true``, not ``NaN``), the radius is 0 to
+``MAX_RADIUS``, and a hints file is bounded in size, nesting and count (``core.bounds``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -21,10 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
+from piggydesk.core.bounds import parse_json
 from piggydesk.core.color import rgb_to_lab
 from piggydesk.core.errors import PhotoError
 
 DEFAULT_RADIUS = 2.0
+MAX_RADIUS = 512.0
+"""The largest hint radius (working-size pixels): a disc as large as the working image."""
+MAX_HINTS = 10_000
+MAX_HINTS_FILE_BYTES = 4 << 20
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
 
@@ -60,14 +70,50 @@ class Hint:
     @classmethod
     def from_dict(cls, data: dict) -> Hint:
         try:
+            if not isinstance(data, dict):
+                raise TypeError("it is not a set of named values")
+            color = data["color"]
+            if not isinstance(color, str):
+                raise TypeError("its colour is not text")
             return cls(
-                x=float(data["x"]),
-                y=float(data["y"]),
-                color=parse_color(str(data["color"])),
-                radius=float(data.get("radius", DEFAULT_RADIUS)),
+                x=_coordinate(data["x"], "x"),
+                y=_coordinate(data["y"], "y"),
+                color=parse_color(color),
+                radius=check_radius(data.get("radius", DEFAULT_RADIUS)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PhotoError(f"A hint is not valid ({data!r}): {exc}") from None
+        except KeyError as exc:
+            raise PhotoError(f"A hint has no {exc.args[0]!r} value ({_short(data)}).") from None
+        except (TypeError, ValueError) as exc:
+            raise PhotoError(f"A hint is not valid ({_short(data)}): {exc}.") from None
+
+
+def _short(data: object) -> str:
+    text = repr(data)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"its {name} is not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"its {name} is not a finite number")
+    return number
+
+
+def _coordinate(value: object, name: str) -> float:
+    number = _number(value, name)
+    if abs(number) > 1e9:
+        raise ValueError(f"its {name} is far outside any photo")
+    return number
+
+
+def check_radius(value: object) -> float:
+    """A radius as a float: finite and 0 to ``MAX_RADIUS`` (``ValueError`` otherwise)."""
+    radius = _number(value, "radius")
+    if not 0.0 <= radius <= MAX_RADIUS:
+        raise ValueError(f"its radius {radius:g} is not between 0 and {MAX_RADIUS:g}")
+    return radius
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
@@ -84,8 +130,11 @@ def parse_hint_arg(text: str, radius: float = DEFAULT_RADIUS) -> Hint:
     parts = [p.strip() for p in text.split(",")]
     if len(parts) not in (3, 4):
         raise ValueError(f"'{text}' is not a hint of the form X,Y,#RRGGBB")
-    x, y = float(parts[0]), float(parts[1])
-    r = float(parts[3]) if len(parts) == 4 else radius
+    try:
+        x, y = _coordinate(parts[0], "x"), _coordinate(parts[1], "y")
+        r = check_radius(parts[3] if len(parts) == 4 else radius)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"'{text}' is not a valid hint: {exc}") from None
     return Hint(x=x, y=y, color=parse_color(parts[2]), radius=r)
 
 
@@ -93,13 +142,23 @@ def load_hints_file(path: str | Path) -> list[Hint]:
     """Read ``{"hints": [{"x": .., "y": .., "color": "#rrggbb", "radius": ..}, ...]}``."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PhotoError(f"The hints file {path} does not exist.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PhotoError(f"The hints file {path} could not be read: {exc}") from None
+        if not path.is_file():
+            if path.exists():
+                raise PhotoError(f"The hints file {path} is not a regular file.")
+            raise PhotoError(f"The hints file {path} does not exist.")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_HINTS_FILE_BYTES + 1)
+    except OSError as exc:
+        raise PhotoError(
+            f"The hints file {path} could not be read ({exc.strerror or exc})."
+        ) from None
+    data = parse_json(raw, f"The hints file {path}", MAX_HINTS_FILE_BYTES)
     if not isinstance(data, dict) or not isinstance(data.get("hints"), list):
         raise PhotoError(f'The hints file {path} must hold {{"hints": [...]}}.')
+    if len(data["hints"]) > MAX_HINTS:
+        raise PhotoError(
+            f"The hints file {path} holds {len(data['hints'])} hints; at most {MAX_HINTS} are used."
+        )
     return [Hint.from_dict(item) for item in data["hints"]]
 
 

@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from piggydesk.core.bounds import json_object_problem, safetensors_problem
 from piggydesk.core.color import lab_to_rgb
 from piggydesk.core.hints import Hint, rasterize_hints
 from piggydesk.core.paths import resources_dir
@@ -105,15 +106,29 @@ def _model_dir(model_path: str | Path | None) -> Path:
     return path.parent if path.is_file() else path
 
 
+def model_problem(folder: Path) -> str:
+    """Why the model in ``folder`` cannot load, checked on its headers only ("" when fine)."""
+    if not ((folder / WEIGHTS_FILE).is_file() and (folder / CONFIG_FILE).is_file()):
+        return f"its weights are missing ({folder / WEIGHTS_FILE})."
+    for name, problem in (
+        (CONFIG_FILE, json_object_problem(folder / CONFIG_FILE)),
+        (WEIGHTS_FILE, safetensors_problem(folder / WEIGHTS_FILE)),
+    ):
+        if problem:
+            return f"its model file {folder / name} is unusable: {problem}."
+    return ""
+
+
 def engine_info(model_path: str | Path | None = None) -> EngineInfo:
     folder = _model_dir(model_path)
-    available = (folder / WEIGHTS_FILE).is_file() and (folder / CONFIG_FILE).is_file()
+    reason = model_problem(folder)
+    available = not reason
     return EngineInfo(
         name=NAME,
         display_name=DISPLAY_NAME,
         description=DESCRIPTION,
         available=available,
-        reason="" if available else f"its weights are missing ({folder / WEIGHTS_FILE}).",
+        reason=reason,
         needs_hints=False,
         uses_prompt=False,
         uses_steps=False,
@@ -125,10 +140,13 @@ def engine_info(model_path: str | Path | None = None) -> EngineInfo:
 
 def load_model(folder: Path, device: str = "cpu") -> tuple[InstantNet, dict]:
     """Load ``config.json`` + fp16 ``model.safetensors`` into an fp32 ``InstantNet`` (eval)."""
+    problem = model_problem(folder)
+    if problem:
+        raise EngineUnavailable(f"The instant engine cannot run: {problem}")
     try:
         config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
         weights = load_file(str(folder / WEIGHTS_FILE))
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type
         raise EngineUnavailable(f"The instant engine's weights could not be read: {exc}") from None
     net = InstantNet(InstantNetConfig.from_dict(config.get("net", {})))
     try:

@@ -9,7 +9,7 @@ Usage::
     python -m piggydesk.training.train_instant export --run ~/runs/instant \
         --out resources/models/instant [--checkpoint best]
 
-``--data`` is a photo folder or a training pack (``training.pack``: one tar of small JPEGs,
+``--data`` is a photo folder or a training pack (``training.pack``: one zip of small JPEGs,
 balanced by content, with validation photos). ``--max-minutes 10 --resume`` runs the training
 in pieces that each end with a checkpoint (e.g. 10-minute jobs on a borrowed GPU).
 
@@ -602,7 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train (or resume) the instant network")
     t.add_argument(
         "--data", required=True,
-        help="photo folder (sub-folders per source) or a training pack (.tar, training.pack)",
+        help="photo folder (sub-folders per source) or a training pack (.zip, training.pack)",
     )
     t.add_argument("--run", required=True, help="run folder: logs and checkpoints")
     t.add_argument("--cache-dir", default=None, help="where to keep the resized photo cache")

@@ -4,6 +4,11 @@ One file at a time goes to the worker as a ``BATCH_ITEM`` job (load, colorize, e
 the worker thread); the next is sent when the previous one's message arrives, so the dialog
 never polls. Overall progress, the current file's progress, Cancel, and a list of the files
 that failed with the reason.
+
+Output names come from ``core.batch.plan_outputs`` (``scan-colorized.png``; photos sharing a
+name get ``scan-jpeg-colorized.png``...), so results never collide. "Skip photos already
+colorized" leaves a photo whose planned result exists alone (counted apart from failures);
+otherwise an existing result is never overwritten: the new one gets a number.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
@@ -29,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from piggydesk.core.batch import find_photos, plan_outputs
 from piggydesk.engines.base import ColorizeRequest, EngineInfo
 from piggydesk.ui.prompt_panel import MAX_SEED
 from piggydesk.ui.settings import AppSettings
@@ -36,19 +43,15 @@ from piggydesk.ui.worker import BatchItem, Job, JobKind, MessageKind, ModelWorke
 
 logger = logging.getLogger(__name__)
 
-PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+OUTPUT_TAG = "-colorized"
 
 
-def find_photos(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
-
-
-def output_path_for(source: Path, out_dir: Path, extension: str = ".png") -> Path:
-    """``out_dir/<stem>-colorized.png``, numbered if that file exists (never overwrite)."""
-    candidate = out_dir / f"{source.stem}-colorized{extension}"
+def numbered_if_taken(planned: Path) -> Path:
+    """``planned``, or ``<stem>-2<ext>``, ``-3``... when it exists (never overwrite)."""
+    candidate = planned
     n = 2
     while candidate.exists():
-        candidate = out_dir / f"{source.stem}-colorized-{n}{extension}"
+        candidate = planned.with_name(f"{planned.stem}-{n}{planned.suffix}")
         n += 1
     return candidate
 
@@ -68,6 +71,8 @@ class BatchDialog(QDialog):
         self._done = 0
         self.failures: list[tuple[Path, str]] = []
         self.written: list[Path] = []
+        self.skipped: list[Path] = []
+        self._plan: dict[Path, list[Path]] = {}
         self._job: int | None = None
         self._out_dir: Path | None = None
         self._current_source = Path()
@@ -103,6 +108,13 @@ class BatchDialog(QDialog):
         self.depth_combo.addItem("8 bit PNG", 8)
         self.depth_combo.addItem("16 bit PNG", 16)
         form.addRow("Output", self.depth_combo)
+        self.skip_check = QCheckBox("Skip photos already colorized")
+        self.skip_check.setToolTip(
+            "Leave a photo alone when its result is already in the folder (to finish an "
+            "interrupted batch). Otherwise a new result gets a numbered name."
+        )
+        self.skip_check.setChecked(bool(settings.get("batch_skip_existing")))
+        form.addRow("", self.skip_check)
         layout.addLayout(form)
 
         self.overall = QProgressBar()
@@ -167,11 +179,14 @@ class BatchDialog(QDialog):
         out_dir.mkdir(parents=True, exist_ok=True)
         self._settings.set("last_batch_in", str(in_dir))
         self._settings.set("last_batch_out", str(out_dir))
+        self._settings.set("batch_skip_existing", self.skip_check.isChecked())
         self._queue = find_photos(in_dir)
+        self._plan = plan_outputs(self._queue, out_dir, ".png", tag=OUTPUT_TAG)
         self._total = len(self._queue)
         self._done = 0
         self.failures = []
         self.written = []
+        self.skipped = []
         self.failed_list.clear()
         self.failed_list.setVisible(False)
         self._out_dir = out_dir
@@ -190,6 +205,13 @@ class BatchDialog(QDialog):
             return
         source = self._queue.pop(0)
         assert self._out_dir is not None
+        planned = self._plan[source][0]
+        if self.skip_check.isChecked() and planned.exists():
+            self.skipped.append(source)
+            self._done += 1
+            self.overall.setValue(self._done)
+            self._next()
+            return
         template = ColorizeRequest(
             lightness=np.zeros((0, 0), np.float32),  # the worker loads the photo
             prompt=self.prompt_edit.text(),
@@ -198,7 +220,7 @@ class BatchDialog(QDialog):
             guidance_scale=self._settings.get("guidance_scale"),
             working_size=self._settings.get("working_size"),
         )
-        item = BatchItem(source=source, output=output_path_for(source, self._out_dir),
+        item = BatchItem(source=source, output=numbered_if_taken(planned),
                          bit_depth=int(self.depth_combo.currentData()))
         job = Job(JobKind.BATCH_ITEM, engine=self.engine_combo.currentData(),
                   device=self._settings.get("device"), request=template, batch=item)
@@ -247,6 +269,8 @@ class BatchDialog(QDialog):
         if not cancelled:
             failed = len(self.failures)
             text = f"Done: {len(self.written)} photos colorized"
+            if self.skipped:
+                text += f", {len(self.skipped)} skipped (already colorized)"
             self.current_label.setText(text + (f", {failed} failed (below)." if failed else "."))
         self.finished_batch.emit(len(self.written), len(self.failures))
 

@@ -109,6 +109,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("last_export_dir", "", str, "Folder of the last export."),
     Setting("last_batch_in", "", str, "Batch input folder."),
     Setting("last_batch_out", "", str, "Batch output folder."),
+    Setting("batch_skip_existing", False, bool, "Batch: skip photos already colorized."),
     Setting("export_bit_depth", 8, int, "Bit depth of exports.", False, 8, 16),
     Setting("export_format", "png", str, "Export format.", choices=("png", "tiff")),
     Setting("window_geometry", b"", bytes, "Main window geometry."),
