@@ -20,7 +20,6 @@ the same launcher serves both and the CLI never loads Qt.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
 import logging
 import os
 import sys
@@ -163,20 +162,23 @@ def report_startup_error(
 
 def _show_dialog(message: str, details: str, log_path: Path | None) -> None:
     try:
-        module = importlib.import_module("piggydesk.ui.startup_error")
-        module.show_startup_error(message, details, log_path)
+        from piggydesk.ui.startup_error import show_startup_error
+
+        show_startup_error(message, details, log_path)
     except Exception:  # Qt may be what failed: fall back to the OS dialog
         where = f"\nDetails were written to {log_path}" if log_path else ""
         _native_message_box("PiggyDesk could not start", f"{message}{where}")
 
 
 def _run_cli(argv: list[str]) -> int:
-    cli = importlib.import_module("piggydesk.cli")
+    from piggydesk import cli
+
     return int(cli.main(argv) or 0)
 
 
 def _run_gui(argv: list[str]) -> int:
-    app = importlib.import_module("piggydesk.ui.app")
+    from piggydesk.ui import app
+
     return int(app.main(argv) or 0)
 
 

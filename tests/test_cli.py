@@ -316,8 +316,7 @@ def test_no_arguments_or_a_photo_opens_the_gui(monkeypatch, small_photo):
     calls = []
     fake = types.ModuleType("fake_gui_app")
     fake.main = lambda argv: calls.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "fake_gui_app", fake)
-    monkeypatch.setattr(cli, "GUI_MODULE", "fake_gui_app")
+    monkeypatch.setattr(cli, "_gui_app", lambda: fake)
     assert cli.main([]) == 0
     assert cli.main([str(small_photo)]) == 0
     assert cli.main(["gui", str(small_photo)]) == 0
@@ -325,7 +324,10 @@ def test_no_arguments_or_a_photo_opens_the_gui(monkeypatch, small_photo):
 
 
 def test_a_missing_gui_is_one_clear_line(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "GUI_MODULE", "piggydesk.ui.no_such_module")
+    def no_gui():
+        raise ModuleNotFoundError("No module named 'PySide6'")
+
+    monkeypatch.setattr(cli, "_gui_app", no_gui)
     assert cli.main([]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1

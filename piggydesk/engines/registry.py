@@ -1,15 +1,18 @@
-"""The engines PiggyDesk knows, and how to create one.
+"""The engines PiggyDesk knows, how to describe one, how to create one, and the devices.
 
-Engine modules are imported lazily with ``importlib`` so that importing the registry (as the
-GUI does) never pulls in torch; each engine module provides ``engine_info(model_path)`` and
-``create(device, model_path)``.
+Importing this module is torch-free (the GUI imports it): an engine module is imported by the
+function that needs it (``_module``), with a plain import statement, so the import graph shows
+every edge while nothing heavy loads until an engine is asked about. The GUI asks only from
+its worker thread. Each engine module provides ``engine_info(model_path)`` and
+``create(device, model_path)``; ``engines.device`` (which imports torch when called) is reached
+the same way through ``available_devices`` and ``describe_device``.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
+from types import ModuleType
 
 from piggydesk.engines.base import Colorizer, EngineInfo, EngineUnavailable
 
@@ -19,12 +22,23 @@ ENGINE_NAMES = ("instant", "piggyback", "classic")
 DEFAULT_ENGINE = "instant"
 
 
-def _module(name: str):
-    if name not in ENGINE_NAMES:
-        raise EngineUnavailable(
-            f"There is no engine called '{name}'. Choose one of: {', '.join(ENGINE_NAMES)}."
-        )
-    return importlib.import_module(f"piggydesk.engines.{name}")
+def _module(name: str) -> ModuleType:
+    """The engine's module, imported now (deferred imports: see the module docstring)."""
+    if name == "instant":
+        from piggydesk.engines import instant
+
+        return instant
+    if name == "piggyback":
+        from piggydesk.engines import piggyback
+
+        return piggyback
+    if name == "classic":
+        from piggydesk.engines import classic
+
+        return classic
+    raise EngineUnavailable(
+        f"There is no engine called '{name}'. Choose one of: {', '.join(ENGINE_NAMES)}."
+    )
 
 
 def engine_info(name: str, model_path: str | Path | None = None) -> EngineInfo:
@@ -57,3 +71,17 @@ def create_engine(
         raise EngineUnavailable(f"The {info.display_name} engine cannot run: {info.reason}")
     logger.info("loading engine %s (device=%s, model=%s)", name, device, model_path)
     return _module(name).create(device=device, model_path=model_path)
+
+
+def available_devices() -> list[str]:
+    """The compute devices here, best first (imports torch: call it off the GUI thread)."""
+    from piggydesk.engines import device
+
+    return device.available_devices()
+
+
+def describe_device(preference: str) -> str:
+    """The device a preference resolves to, in words (imports torch, like ``available_devices``)."""
+    from piggydesk.engines import device
+
+    return device.pick_device(preference).description

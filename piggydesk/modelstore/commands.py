@@ -10,7 +10,6 @@ Output goes to stdout, progress to stderr.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 import time
@@ -163,7 +162,7 @@ def cmd_path(args: argparse.Namespace) -> int:
 
 def cmd_assemble(args: argparse.Namespace) -> int:
     try:
-        bundle = importlib.import_module("piggydesk.pipelines.bundle")
+        from piggydesk.pipelines import bundle  # torch: only for this command
     except ModuleNotFoundError as exc:
         raise ModelStoreError(f"Bundle assembly is not available in this build ({exc}).") from None
     bundle_error = getattr(bundle, "BundleError", ())

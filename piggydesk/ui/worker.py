@@ -19,7 +19,6 @@ Design (napari's status checker, krita-ai-diffusion's client):
 from __future__ import annotations
 
 import enum
-import importlib
 import itertools
 import logging
 import threading
@@ -125,17 +124,11 @@ Prober = Callable[[], tuple[list[EngineInfo], list[str]]]
 DeviceDescriber = Callable[[str], str]
 
 
-def _device_module() -> Any:
-    """``engines.device`` imports torch when called: load it lazily, in the worker thread only
-    (like ``registry`` loads engine modules), so the UI package never imports torch."""
-    return importlib.import_module("piggydesk.engines.device")
-
-
 def default_probe() -> tuple[list[EngineInfo], list[str]]:
-    device_module = _device_module()
+    """The engines and devices (runs in the worker thread: may import engine modules, torch)."""
     engines = registry.list_engines()
     try:
-        devices = device_module.available_devices()
+        devices = registry.available_devices()
     except Exception:  # noqa: BLE001 - torch missing or broken: still offer the CPU
         logger.exception("could not list devices")
         devices = ["cpu"]
@@ -144,7 +137,7 @@ def default_probe() -> tuple[list[EngineInfo], list[str]]:
 
 def default_describe_device(preference: str) -> str:
     try:
-        return _device_module().pick_device(preference).description
+        return registry.describe_device(preference)
     except Exception:  # noqa: BLE001
         return preference.upper()
 
