@@ -265,8 +265,8 @@ def test_self_test_passes():
 
 def test_self_test_reports_a_broken_engine(monkeypatch, capsys):
     """An engine that returns a gray, wrong-sized result fails the self-test with exit 1."""
-    from piggydesk.engines import registry
     from piggydesk.core.run_settings import RunSettings
+    from piggydesk.engines import registry
     from piggydesk.engines.base import Variant
 
     class Broken:
