@@ -246,6 +246,17 @@ def test_pack_keeps_content_shares_and_trains_in_pieces(photo_folder: Path, tmp_
                       "--side", "48", "--val-count", "2"]) == 0
     train = load_pack(pack, "train")
     val = load_pack(pack, "val")
+    # A second pack can copy the photos it shares with an earlier one instead of decoding them.
+    again = tmp_path / "again.zip"
+    for photo in photo_folder.glob("faces/*.jpg"):
+        photo.write_bytes(b"not a photo any more")  # only the earlier pack still has them
+    assert pack_main(["--data", str(photo_folder), "--out", str(again), "--count", "9",
+                      "--side", "48", "--val-count", "2", "--reuse", str(pack)]) == 0
+    import zipfile
+
+    with zipfile.ZipFile(pack) as a, zipfile.ZipFile(again) as b:
+        assert sorted(a.namelist()) == sorted(b.namelist())
+        assert all(a.read(n) == b.read(n) for n in a.namelist() if n.startswith("photos/"))
     assert len(train) == 9 and len(val) == 2
     assert all(min(im.shape[:2]) == 48 for im in train.images)
     assert all(is_validation(e.rel) for e in val.entries)  # never trained on

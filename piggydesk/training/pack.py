@@ -99,6 +99,19 @@ def _encode(rgb: np.ndarray, quality: int) -> bytes:
     return buf.getvalue()
 
 
+def _reusable(reuse: Path | None, side: int, quality: int) -> dict[str, bytes]:
+    """Encoded photos of an earlier pack made with the same side and quality, by path."""
+    if reuse is None or not reuse.is_file():
+        return {}
+    with zipfile.ZipFile(reuse, "r") as old:
+        if old.getinfo(PACK_META).file_size > MAX_META_BYTES:
+            return {}
+        meta = json.loads(old.read(PACK_META).decode("utf-8"))
+        if meta.get("side") != side or meta.get("quality") != quality:
+            return {}
+        return {item["rel"]: old.read(f"photos/{item['rel']}") for item in meta["photos"]}
+
+
 def build_pack(
     data: Path,
     out: Path,
@@ -106,9 +119,12 @@ def build_pack(
     side: int = 128,
     quality: int = 75,
     val_count: int = 192,
+    reuse: Path | None = None,
 ) -> dict:
-    """Write the pack (atomically) and return its summary."""
+    """Write the pack (atomically) and return its summary. Photos already in the pack
+    ``reuse`` (same side and quality) are copied from it instead of decoded again."""
     start = time.perf_counter()
+    done = _reusable(reuse, side, quality)
     train = allocate(list_photos(data, "train"), count)
     val = choose_photos(list_photos(data, "val"), val_count)
     items = [(e, w, "train") for e, w in train] + [(e, 0.0, "val") for e in val]
@@ -118,12 +134,14 @@ def build_pack(
     sources: dict[str, int] = {}
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as pack:
         for n, (entry, weight, split) in enumerate(items):
-            try:
-                rgb = read_rgb(data / entry.rel, max_side=side * 2)
-            except (OSError, ValueError) as exc:
-                logger.warning("skipping %s: %s", entry.rel, exc)
-                continue
-            blob = _encode(np.ascontiguousarray(resize_short_side(rgb, side)), quality)
+            blob = done.get(entry.rel)
+            if blob is None:
+                try:
+                    rgb = read_rgb(data / entry.rel, max_side=side * 2)
+                except (OSError, ValueError) as exc:
+                    logger.warning("skipping %s: %s", entry.rel, exc)
+                    continue
+                blob = _encode(np.ascontiguousarray(resize_short_side(rgb, side)), quality)
             pack.writestr(f"photos/{entry.rel}", blob)
             meta.append({"rel": entry.rel, "source": entry.source, "caption": entry.caption,
                          "split": split, "weight": weight})
@@ -193,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--side", type=int, default=128, help="short side of the packed photos")
     p.add_argument("--quality", type=int, default=75, help="JPEG quality")
     p.add_argument("--val-count", type=int, default=192, help="validation photos")
+    p.add_argument("--reuse", type=Path, default=None,
+                   help="an earlier pack (same side and quality) to copy photos from")
     return p
 
 
@@ -206,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"No photo folder at {args.data}.\n")
         return 2
     summary = build_pack(args.data.expanduser(), args.out.expanduser(), args.count, args.side,
-                         args.quality, args.val_count)
+                         args.quality, args.val_count, args.reuse)
     sys.stdout.write(json.dumps(summary, indent=1) + "\n")
     return 0
 

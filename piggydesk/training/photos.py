@@ -194,7 +194,9 @@ def read_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
     with Image.open(path) as img:
         if max_side is not None:
             img.draft("RGB", (max_side, max_side))
-        img = ImageOps.exif_transpose(img).convert("RGB")
+        if img.getexif().get(0x0112, 1) != 1:  # rotated by its EXIF orientation
+            img = ImageOps.exif_transpose(img)
+        img = img.convert("RGB")
         return np.asarray(img, dtype=np.uint8)
 
 
