@@ -1,0 +1,213 @@
+"""Evaluation of the repair stage (issue 17) on real photos with seeded synthetic damage.
+
+Not a test; run by hand. For each photo: the clean lightness (optionally enlarged by
+``--scale``, bicubic, to stand for a scan: a print scanned at 600-1200 dpi is soft at the
+pixel scale while dust on the glass is sharp), damage drawn by
+``piggydesk.core.repair.synthetic.add_defects`` (seeded: hairlines 1-3 px at random angles
+and curvature, 200 specks, one torn corner), then:
+
+* mask proposal: recall of the visible defect pixels, precision against every touched pixel
+  (pooled over the set, and per photo);
+* repair (automatic mask + inpainting): PSNR (L*, peak 100) of the damaged and of the repaired
+  photo against the clean one; the share of clean pixels (no defect touches them) changed by
+  more than 2 L*; the same with the true mask (what a brushed mask can reach);
+* timing on a 12-megapixel scan (4000 x 3000): mask proposal + inpainting, tone (levels +
+  CLAHE), geometry (straighten + crop; quarter turn + crop), grain reduction; peak memory.
+
+Photos: the gray samples in ``resources/samples`` and the photos listed (relative paths) in
+``benchmarks/eval_repair_photos.txt`` under ``/work/data/photos`` (or ``--data-dir``); those
+that are missing are skipped. ``--refresh-list N`` rewrites the list with N photos of at least
+300 px a side chosen by a seeded shuffle. The photos are read, never copied.
+
+Usage: ``python benchmarks/eval_repair.py [--scale 2] [--json FILE] [--no-timing]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from piggydesk.core.imaging import load_photo  # noqa: E402
+from piggydesk.core.repair.defects import propose_defect_mask  # noqa: E402
+from piggydesk.core.repair.denoise import denoise_lightness  # noqa: E402
+from piggydesk.core.repair.geometry import Geometry  # noqa: E402
+from piggydesk.core.repair.inpaint import inpaint  # noqa: E402
+from piggydesk.core.repair.synthetic import VISIBLE, add_defects  # noqa: E402
+from piggydesk.core.repair.tone import ToneSettings, tone_lightness  # noqa: E402
+
+SAMPLES = ROOT / "resources" / "samples"
+DATA = Path("/work/data/photos")
+PHOTO_LIST = ROOT / "benchmarks" / "eval_repair_photos.txt"
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(100.0**2 / max(float(np.mean((a - b) ** 2)), 1e-12)))
+
+
+def refresh_list(data_dir: Path, count: int, seed: int) -> None:
+    from PIL import Image
+
+    names = sorted(p for p in data_dir.rglob("*") if p.suffix.lower() in (".jpg", ".png"))
+    rng = np.random.default_rng(seed)
+    picked: list[str] = []
+    for index in rng.permutation(len(names)):
+        try:
+            with Image.open(names[index]) as im:
+                if min(im.size) >= 300:
+                    picked.append(names[index].relative_to(data_dir).as_posix())
+        except OSError:
+            continue
+        if len(picked) == count:
+            break
+    PHOTO_LIST.write_text("\n".join(sorted(picked)) + "\n", encoding="utf-8")
+
+
+def choose_photos(data_dir: Path) -> list[Path]:
+    photos = sorted(SAMPLES.glob("*-gray.jpg"))
+    if PHOTO_LIST.is_file():
+        listed = [data_dir / line for line in PHOTO_LIST.read_text().split() if line]
+        photos += [p for p in listed if p.is_file()]
+    return photos
+
+
+def evaluate(photos: list[Path], scale: float) -> dict:
+    rows, pooled = [], np.zeros(4)
+    for index, path in enumerate(photos):
+        clean = load_photo(path).lightness
+        if scale != 1:
+            clean = cv2.resize(clean, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+            np.clip(clean, 0, 100, out=clean)
+        damage = add_defects(clean, seed=index)
+        mask = propose_defect_mask(damage.lightness)
+        truth = damage.mask
+        tp = int((mask & truth).sum())
+        hits = int((mask & damage.touched).sum())
+        counts = np.array([tp, int(truth.sum()), hits, int(mask.sum())])
+        pooled += counts
+        repaired = inpaint(damage.lightness, mask)
+        oracle = inpaint(damage.lightness, damage.touched)
+        outside = ~damage.touched
+        rows.append(
+            {
+                "photo": path.name,
+                "size": list(clean.shape[::-1]),
+                "recall": counts[0] / max(counts[1], 1),
+                "precision": counts[2] / max(counts[3], 1),
+                "psnr_damaged": psnr(damage.lightness, clean),
+                "psnr_repaired": psnr(repaired, clean),
+                "psnr_true_mask": psnr(oracle, clean),
+                "smeared_percent": 100
+                * float((np.abs(repaired - clean) > VISIBLE)[outside].mean()),
+                "smeared_true_mask_percent": 100
+                * float((np.abs(oracle - clean) > VISIBLE)[outside].mean()),
+            }
+        )
+        r = rows[-1]
+        print(
+            f"{path.name[:28]:28s} {r['size'][0]:5d}x{r['size'][1]:<5d} recall {r['recall']:.2f} "
+            f"precision {r['precision']:.2f}  PSNR {r['psnr_damaged']:.1f} -> "
+            f"{r['psnr_repaired']:.1f} dB (true mask {r['psnr_true_mask']:.1f})  "
+            f"smeared {r['smeared_percent']:.2f}%",
+            flush=True,
+        )
+
+    def mean(key: str) -> float:
+        return float(np.mean([r[key] for r in rows]))
+
+    summary = {
+        "photos": len(rows),
+        "scale": scale,
+        "recall_pooled": pooled[0] / max(pooled[1], 1),
+        "precision_pooled": pooled[2] / max(pooled[3], 1),
+        "psnr_damaged_mean": mean("psnr_damaged"),
+        "psnr_repaired_mean": mean("psnr_repaired"),
+        "psnr_gain_mean": mean("psnr_repaired") - mean("psnr_damaged"),
+        "psnr_gain_min": float(min(r["psnr_repaired"] - r["psnr_damaged"] for r in rows)),
+        "psnr_true_mask_gain_mean": mean("psnr_true_mask") - mean("psnr_damaged"),
+        "smeared_percent_mean": mean("smeared_percent"),
+        "smeared_percent_max": float(max(r["smeared_percent"] for r in rows)),
+        "smeared_true_mask_percent_mean": mean("smeared_true_mask_percent"),
+    }
+    return {"summary": summary, "rows": rows}
+
+
+def _median_time(fn, repeats: int) -> tuple[float, float, float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times), max(times)
+
+
+def timing(repeats: int) -> dict:
+    photo = load_photo(SAMPLES / "astronaut-gray.jpg")
+    big = cv2.resize(photo.lightness, (4000, 3000), interpolation=cv2.INTER_CUBIC)
+    damage = add_defects(big, seed=0)
+    L = damage.lightness
+    rgb = np.repeat((L / 100.0)[..., None], 3, axis=2)
+    out = {}
+
+    def repair():
+        inpaint(L, propose_defect_mask(L))
+
+    out["mask_and_inpaint_s"] = _median_time(repair, repeats)
+    out["mask_s"] = _median_time(lambda: propose_defect_mask(L), repeats)
+    tone = ToneSettings(levels=1.0, clahe=0.5)
+    out["tone_levels_clahe_s"] = _median_time(lambda: tone_lightness(L, tone), repeats)
+    out["tone_levels_s"] = _median_time(
+        lambda: tone_lightness(L, ToneSettings(levels=1.0)), repeats
+    )
+    straighten = Geometry(straighten=2.5, crop=(100, 100, 3600, 2600))
+    out["geometry_straighten_crop_L_s"] = _median_time(lambda: straighten.apply(L), repeats)
+    turn = Geometry(rotate=1, flip_h=True, crop=(100, 100, 2600, 3600))
+    out["geometry_turn_crop_L_s"] = _median_time(lambda: turn.apply(L), repeats)
+    out["geometry_straighten_crop_rgb_s"] = _median_time(lambda: straighten.apply(rgb), repeats)
+    out["denoise_half_s"] = _median_time(lambda: denoise_lightness(L, 0.5), 1)
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for key, value in out.items():
+        if isinstance(value, tuple):
+            print(f"{key:34s} median {value[0]:.3f} s  [{value[1]:.3f}-{value[2]:.3f}]")
+        else:
+            print(f"{key:34s} {value:.0f}")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=2.0)
+    parser.add_argument("--refresh-list", type=int, default=0, metavar="N")
+    parser.add_argument("--data-dir", type=Path, default=DATA)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
+    if args.refresh_list:
+        refresh_list(args.data_dir, args.refresh_list, args.seed)
+    photos = choose_photos(args.data_dir)
+    result = evaluate(photos, args.scale)
+    for key, value in result["summary"].items():
+        print(f"{key:34s} {value:.3f}" if isinstance(value, float) else f"{key:34s} {value}")
+    if not args.no_timing:
+        result["timing"] = timing(args.repeats)
+    result["load_average"] = os.getloadavg()
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""The repair stages in their fixed order: geometry -> repair -> tone (then colorize, export).
+
+``RepairSettings`` is everything the document stores about repairing a photo except the
+brushed defect mask (a ``bool`` array the size of the *source* photo, so it never has to be
+redrawn when the crop or the rotation changes). ``repair_photo(photo, settings, mask)``
+returns a new ``Photo``:
+
+1. **geometry** (``core.repair.geometry``): the photo and the mask are turned, flipped,
+   straightened and cropped;
+2. **repair**: with ``auto_dust`` the automatic proposal (``core.repair.defects``) is added
+   to the mask, and the masked pixels are inpainted (``core.repair.inpaint``) on the gray
+   values of a gray scan (so unmasked pixels keep their exact values) or on the three
+   channels of a colour scan; then, optionally, grain is reduced (``core.repair.denoise``);
+3. **tone** (``core.repair.tone``): levels, local contrast and colour cast.
+
+``map_hints`` moves hint positions with the photo (hints are stored in source pixels too).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+
+from piggydesk.core.color import (
+    from_unit_float,
+    gray_to_lightness,
+    lightness_to_gray_rgb,
+    rgb_to_lightness,
+    to_unit_float,
+)
+from piggydesk.core.hints import Hint
+from piggydesk.core.imaging import Photo
+from piggydesk.core.repair.defects import DefectOptions, propose_defect_mask
+from piggydesk.core.repair.denoise import denoise_lightness
+from piggydesk.core.repair.geometry import Geometry
+from piggydesk.core.repair.inpaint import inpaint
+from piggydesk.core.repair.tone import ToneSettings, rgb_for, tone_lightness
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("geometry", "repair", "tone", "colorize", "export")
+"""The fixed order of the pipeline, as shown to the person."""
+
+INPAINT_METHODS = ("telea", "ns")
+
+
+@dataclass(frozen=True)
+class RepairSettings:
+    """Geometry, repair and tone parameters (the mask itself is stored beside them)."""
+
+    geometry: Geometry = field(default_factory=Geometry)
+    auto_dust: bool = False
+    sensitivity: float = 1.0
+    inpaint_method: str = "telea"
+    denoise: float = 0.0
+    tone: ToneSettings = field(default_factory=ToneSettings)
+
+    def __post_init__(self) -> None:
+        if self.inpaint_method not in INPAINT_METHODS:
+            raise ValueError(
+                f"the inpainting method must be telea or ns, not {self.inpaint_method}"
+            )
+        object.__setattr__(self, "sensitivity", float(np.clip(self.sensitivity, 0.1, 3.0)))
+        object.__setattr__(self, "denoise", float(np.clip(self.denoise, 0.0, 1.0)))
+
+    @property
+    def is_identity(self) -> bool:
+        return self == RepairSettings()
+
+    def to_dict(self) -> dict:
+        return {
+            "geometry": self.geometry.to_dict(),
+            "auto_dust": self.auto_dust,
+            "sensitivity": self.sensitivity,
+            "inpaint_method": self.inpaint_method,
+            "denoise": self.denoise,
+            "tone": self.tone.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> RepairSettings:
+        data = data or {}
+        return cls(
+            geometry=Geometry.from_dict(data.get("geometry") or {}),
+            auto_dust=bool(data.get("auto_dust", False)),
+            sensitivity=float(data.get("sensitivity", 1.0)),
+            inpaint_method=str(data.get("inpaint_method", "telea")),
+            denoise=float(data.get("denoise", 0.0)),
+            tone=ToneSettings.from_dict(data.get("tone") or {}),
+        )
+
+    def with_geometry(self, geometry: Geometry) -> RepairSettings:
+        return replace(self, geometry=geometry)
+
+    def with_tone(self, tone: ToneSettings) -> RepairSettings:
+        return replace(self, tone=tone)
+
+
+def repair_photo(photo: Photo, settings: RepairSettings, mask: np.ndarray | None = None) -> Photo:
+    """``photo`` after geometry, repair and tone (see the module docstring)."""
+    has_mask = mask is not None and bool(np.any(mask))
+    if settings.is_identity and not has_mask:
+        return photo
+    if has_mask and mask.shape != photo.size:
+        raise ValueError(f"the defect mask is {mask.shape[::-1]}, the photo {photo.size[::-1]}")
+    geometry = settings.geometry
+    gray = not photo.is_color
+    # 1. geometry, on the decoded values in their own type (a gray scan: one channel)
+    source = _decoded(photo, gray)
+    pixels = geometry.apply(source)
+    lightness = geometry.apply(photo.lightness)
+    # 2. repair
+    defects = geometry.apply(mask, mask=True) if has_mask else None
+    if settings.auto_dust:
+        proposal = propose_defect_mask(lightness, DefectOptions(sensitivity=settings.sensitivity))
+        defects = proposal if defects is None else (defects | proposal)
+    if defects is not None and defects.any():
+        filled = inpaint(to_unit_float(pixels), defects, method=settings.inpaint_method)[defects]
+        pixels = _own_copy(pixels, source)
+        lightness = _own_copy(lightness, photo.lightness)
+        # only the masked pixels change: every other value stays bit for bit what it was
+        if np.issubdtype(pixels.dtype, np.integer):
+            pixels[defects] = from_unit_float(filled, 8 if pixels.dtype == np.uint8 else 16)
+            filled = to_unit_float(pixels[defects])
+        else:
+            pixels[defects] = filled
+        lightness[defects] = gray_to_lightness(filled) if gray else rgb_to_lightness(filled)
+    lightness_changed = False
+    if settings.denoise > 0:
+        lightness = denoise_lightness(lightness, settings.denoise)
+        lightness_changed = True
+    # 3. tone
+    tone = settings.tone
+    if tone.levels > 0 or tone.clahe > 0:
+        lightness = tone_lightness(lightness, tone)
+        lightness_changed = True
+    if lightness_changed and gray:
+        pixels = lightness_to_gray_rgb(lightness)[..., 0]
+    elif lightness_changed or (tone.cast > 0 and not gray):
+        pixels = rgb_for(lightness, to_unit_float(pixels), tone.cast)
+    lightness = np.clip(lightness, 0.0, 100.0).astype(np.float32, copy=False)
+    return _with_pixels(photo, np.ascontiguousarray(pixels), lightness)
+
+
+def _decoded(photo: Photo, gray: bool) -> np.ndarray:
+    """The photo's decoded values: gray ``(H, W)`` for a gray photo, else RGB."""
+    stored = getattr(photo, "pixels", None)
+    if stored is not None and (stored.ndim == 2) == gray:
+        return stored
+    rgb = photo.rgb
+    return np.ascontiguousarray(rgb[..., 0]) if gray else rgb
+
+
+def _own_copy(array: np.ndarray, source: np.ndarray) -> np.ndarray:
+    return array.copy() if np.shares_memory(array, source) else array
+
+
+def _with_pixels(photo: Photo, pixels: np.ndarray, lightness: np.ndarray) -> Photo:
+    """``photo`` with new pixels (gray ``(H, W)`` or RGB) and lightness."""
+    if any(f.name == "pixels" for f in fields(photo)):
+        return replace(photo, pixels=pixels, lightness=lightness)
+    # a Photo that stores float RGB (before core.imaging kept the decoded values)
+    rgb = to_unit_float(np.repeat(pixels[..., None], 3, axis=2) if pixels.ndim == 2 else pixels)
+    return replace(photo, rgb=rgb, lightness=lightness)
+
+
+def map_hints(hints: Sequence[Hint], geometry: Geometry, size: tuple[int, int]) -> list[Hint]:
+    """Hints in source pixels -> output pixels; hints that fall outside the output are dropped."""
+    if geometry.is_identity or not hints:
+        return list(hints)
+    points = geometry.map_points(np.array([[h.x, h.y] for h in hints]), size)
+    oh, ow = geometry.output_size(size)
+    out = []
+    for hint, (x, y) in zip(hints, points):
+        if -0.5 <= x < ow - 0.5 and -0.5 <= y < oh - 0.5:
+            out.append(hint.moved_to(float(np.clip(x, 0, ow - 1)), float(np.clip(y, 0, oh - 1))))
+    return out
