@@ -98,7 +98,12 @@ class ResultVariant:
 
     @classmethod
     def from_engine(cls, variant: _EngineVariant) -> ResultVariant:
-        """From an ``engines.base.Variant`` (duck-typed: core does not import engines)."""
+        """From an ``engines.base.Variant`` (duck-typed: core does not import engines).
+
+        A ``ResultVariant`` comes back as it is (the worker thread already made it compact).
+        """
+        if isinstance(variant, ResultVariant):
+            return variant
         return cls(
             rgb=variant.rgb,
             settings=RunSettings.from_dict(variant.settings),

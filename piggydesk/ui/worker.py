@@ -32,6 +32,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from piggydesk.core.document import ResultVariant
 from piggydesk.core.errors import PhotoError
 from piggydesk.engines import registry
 from piggydesk.engines.base import (
@@ -245,6 +246,9 @@ class _Runner(QObject):
             variants = engine.colorize(request, progress=progress, cancel=cancel)
             if cancel.is_set():
                 raise Cancelled("The run was cancelled.")
+            if job.kind is JobKind.COLORIZE and not job.live:
+                # results for the document: made compact (core.pixels) here, off the GUI thread
+                variants = [ResultVariant.from_engine(v) for v in variants]
             output = ""
             if job.kind is JobKind.BATCH_ITEM:
                 output = str(self._export_batch(job, variants, photo))
