@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -412,7 +414,7 @@ def test_app_main_opens_path_from_command_line(qtbot, monkeypatch, photo_path, d
         return 0
 
     monkeypatch.setattr(QApplication, "exec", fake_exec)
-    assert app_module.main([str(photo_path)]) == 0
+    assert app_module.main([str(photo_path)], exit_if_stuck=False) == 0
     assert "grandma.png" in seen["title"]
 
 
@@ -657,3 +659,104 @@ def test_quitting_during_a_run_cancels_and_joins(qtbot, window, photo_path, engi
     assert window.close()
     assert window.worker._thread.isFinished()
     assert engines["piggyback"].steps_done < engines["piggyback"].steps
+
+
+class _Ticks:
+    """Measures how promptly the GUI thread answers: a 5 ms timer's largest gap."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.times: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(lambda: self.times.append(time.monotonic()))
+
+    def __enter__(self) -> _Ticks:
+        self.start = time.monotonic()
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.timer.stop()
+        self.end = time.monotonic()
+
+    @property
+    def largest_gap(self) -> float:
+        stamps = [self.start, *self.times, self.end]
+        return max(b - a for a, b in zip(stamps, stamps[1:]))
+
+
+class _StepThatCannotStop:
+    """Like a long decode without a cancel check: ignores the cancel token until released."""
+
+    name = "piggyback"
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def colorize(self, request, progress=None, cancel=None):
+        self.started.set()
+        self.release.wait(120)
+        return []
+
+    def unload(self) -> None:
+        pass
+
+
+def test_quit_during_a_step_that_cannot_stop_leaves_and_the_gui_keeps_answering(
+        qtbot, window, photo_path, engines):
+    from piggydesk.ui.worker import abandoned_workers
+
+    stuck = _StepThatCannotStop()
+    engines["piggyback"] = stuck
+    _open(window, photo_path)
+    window.edit_setting("engine", "piggyback")
+    window.colorize()
+    qtbot.waitUntil(stuck.started.is_set)
+    window.undo_stack.setClean()
+    window.quit_wait_s = 1.0
+    try:
+        with _Ticks() as ticks:
+            assert window.close()
+        assert not window.isVisible()
+        assert window.worker in abandoned_workers()  # the app exits without joining it
+        assert ticks.end - ticks.start >= window.quit_wait_s  # it did wait, a bounded time
+        assert ticks.end - ticks.start < window.quit_wait_s + 2.0
+        assert ticks.largest_gap < 0.1, f"the GUI thread did not answer for {ticks.largest_gap:.3f} s"
+    finally:
+        stuck.release.set()
+        window.worker._thread.wait(10000)
+
+
+def test_save_and_open_run_off_the_gui_thread(qtbot, window, photo_path, tmp_path, monkeypatch):
+    from piggydesk.core import document as core_doc
+
+    threads = []
+    real_save, real_open = core_doc.save_project, core_doc.Document.open_photo
+
+    def slow_save(doc, path):
+        threads.append(threading.current_thread())
+        time.sleep(0.4)  # a big project on a slow disk
+        return real_save(doc, path)
+
+    def slow_open(path):
+        threads.append(threading.current_thread())
+        time.sleep(0.4)
+        return real_open(path)
+
+    monkeypatch.setattr(core_doc, "save_project", slow_save)
+    monkeypatch.setattr(core_doc.Document, "open_photo", staticmethod(slow_open))
+    with _Ticks() as opening:
+        assert window.open_path(photo_path)
+    _click(qtbot, window, 20, 20)
+    project = tmp_path / "work.piggy"
+    with _Ticks() as saving:
+        assert window._save_to(project)
+    assert project.is_file() and not window.isWindowModified()
+    assert window.model.project_path == project
+    assert core_doc.load_project(project).hints == window.model.hints()
+    assert len(threads) == 2 and threading.main_thread() not in threads
+    assert opening.largest_gap < 0.1 and saving.largest_gap < 0.1, (
+        opening.largest_gap, saving.largest_gap)

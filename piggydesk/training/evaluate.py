@@ -159,7 +159,10 @@ def evaluate(
     if "classic" in baselines and engine_name != "classic":
         engines["classic"] = create_engine("classic")
     people_sheet = [e.rel for e in entries if e.people][: sheet_count // 2]
-    other_sheet = [e.rel for e in entries if not e.people][: sheet_count - len(people_sheet)]
+    # Scenes on the sheet: skies, vegetation, water, buildings first, close-ups only to fill.
+    other_sheet = [e.rel for e in entries if e.group == "scenes"]
+    other_sheet += [e.rel for e in entries if e.group == "closeup"]
+    other_sheet = other_sheet[: sheet_count - len(people_sheet)]
     sheet_rels = set(people_sheet + other_sheet)
     sheet_rows: dict[str, tuple[str, list[np.ndarray]]] = {}
     half = variant_sheet_count // 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from piggydesk import frozen
 from piggydesk.core import paths
 from piggydesk.logging_setup import setup_logging
 from piggydesk.ui.settings import APPLICATION, ORGANISATION
+from piggydesk.ui.worker import abandoned_workers
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +97,12 @@ def _quit_on_interrupt(window: QWidget) -> None:
     heartbeat.start(500)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the GUI; ``argv`` may hold one photo or ``.piggy`` project to open."""
+def main(argv: Sequence[str] | None = None, *, exit_if_stuck: bool = True) -> int:
+    """Run the GUI; ``argv`` may hold one photo or ``.piggy`` project to open.
+
+    ``exit_if_stuck``: when a model run could not be stopped in time on quit, end the process
+    here rather than wait for it (callers that keep the process, like tests, pass False).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--smoke-test" in argv:  # packaging check: open, colorize a sample, quit (ui/smoke.py)
         from piggydesk.ui.smoke import run_smoke_test
@@ -117,7 +123,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.path:
         QTimer.singleShot(0, lambda: window.open_path(args.path))
     logger.info("PiggyDesk started")
-    return int(app.exec())
+    code = int(app.exec())
+    if exit_if_stuck and abandoned_workers():
+        # A run was still inside a step that cannot be interrupted when the window closed
+        # (everything was saved and the worker was asked to stop): leave without joining it,
+        # as Qt would abort on a thread that is still running at interpreter exit.
+        logger.info("PiggyDesk quit (a model run was left to end with the process)")
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

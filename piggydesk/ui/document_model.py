@@ -157,30 +157,53 @@ class DocumentModel(QObject):
             self.selection_changed.emit(index)
 
     # -- whole-document changes ----------------------------------------------------------
-    def open_photo(self, path: str | Path) -> None:
-        """A new document for a photo; its settings start from the app's defaults."""
-        doc = core_doc.Document.open_photo(path)  # raises PhotoError with a readable sentence
-        doc.settings = doc.settings.with_values(
-            **{name: self._defaults[name] for name in SETTING_VALUES}
-        )
-        doc.seed = int(self._defaults["seed"])
-        doc.random_seed = bool(self._defaults["random_seed"])
-        self._replace(doc)
+    # ``read_*`` only read files (no Qt, safe in any thread); ``adopt`` makes the result the
+    # document, in the GUI thread. ``open_photo``/``load_project``/``recover`` do both.
+    @staticmethod
+    def read_photo(path: str | Path) -> core_doc.Document:
+        return core_doc.Document.open_photo(path)  # raises PhotoError with a readable sentence
 
-    def load_project(self, path: str | Path) -> None:
-        self._replace(core_doc.load_project(path))  # raises ProjectError
+    @staticmethod
+    def read_project(path: str | Path) -> core_doc.Document:
+        return core_doc.load_project(path)  # raises ProjectError
 
-    def recover(self, path: str | Path) -> None:
-        """Load an autosave: its content, but no project path (Save asks for a name)."""
+    @staticmethod
+    def read_autosave(path: str | Path) -> core_doc.Document:
+        """An autosave: its content, but no project path (Save asks for a name)."""
         doc = core_doc.load_project(path)
         doc.project_path = None
+        return doc
+
+    def adopt(self, doc: core_doc.Document, *, new_photo: bool = False) -> None:
+        """Make ``doc`` the document; a new photo's settings start from the app's defaults."""
+        if new_photo:
+            doc.settings = doc.settings.with_values(
+                **{name: self._defaults[name] for name in SETTING_VALUES}
+            )
+            doc.seed = int(self._defaults["seed"])
+            doc.random_seed = bool(self._defaults["random_seed"])
         self._replace(doc)
+
+    def open_photo(self, path: str | Path) -> None:
+        self.adopt(self.read_photo(path), new_photo=True)
+
+    def load_project(self, path: str | Path) -> None:
+        self.adopt(self.read_project(path))
+
+    def recover(self, path: str | Path) -> None:
+        self.adopt(self.read_autosave(path))
 
     def save_project(self, path: str | Path) -> None:
         if self.doc is None:
             return
         core_doc.save_project(self.doc, path)
         self.path_changed.emit()
+
+    def saved_as(self, path: str | Path) -> None:
+        """A snapshot of this document was written to ``path`` (``write_snapshot``)."""
+        if self.doc is not None:
+            self.doc.project_path = Path(path)
+            self.path_changed.emit()
 
     def snapshot(self) -> Any:
         """A copy safe to save from another thread (the big arrays are shared, not copied)."""

@@ -2,7 +2,8 @@
 
 The file name is suggested from the source (``photo-colorized.png``) in the last export
 folder; an existing file is never overwritten without asking. Writing goes through
-``core.export.export_image`` (atomic, keeps the source's ICC profile and EXIF).
+``core.export.export_image`` (atomic, keeps the source's ICC profile and EXIF), in a background
+thread while the window keeps answering (``ui.background``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from piggydesk.core.errors import ExportError, PhotoError
+from piggydesk.ui.background import run_in_background
 from piggydesk.ui.settings import AppSettings
 
 logger = logging.getLogger(__name__)
@@ -175,7 +177,8 @@ class ExportDialog(QDialog):
             overwrite = True
         bit_depth = int(self.depth_combo.currentData())
         try:
-            self.written = export_image(
+            self.written = run_in_background(
+                self, f"Exporting {path.name}…", export_image,
                 self._rgb,
                 path,
                 bit_depth=bit_depth,

@@ -43,6 +43,7 @@ from piggydesk.core.hints import Hint, parse_color
 from piggydesk.engines.base import ColorizeRequest
 from piggydesk.ui import actions
 from piggydesk.ui.autosave import Autosaver
+from piggydesk.ui.background import run_in_background
 from piggydesk.ui.canvas import PhotoCanvas
 from piggydesk.ui.colour_panel import ColourPanel
 from piggydesk.ui.document_model import PROJECT_SUFFIX, DocumentModel
@@ -65,6 +66,7 @@ IMAGE_FILTER = "Photos (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp)"
 OPEN_FILTER = f"Photos and projects (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp *{PROJECT_SUFFIX});;" \
     f"{IMAGE_FILTER};;PiggyDesk projects (*{PROJECT_SUFFIX})"
 TEXT_SETTINGS = ("prompt", "negative_prompt")
+QUIT_WAIT_S = 3.0  # quitting waits this long for a run to stop, then leaves without it
 REMEMBERED_SETTINGS = ("num_variants", "steps", "guidance_scale", "random_seed", "engine")
 SETTING_LABELS = {
     "prompt": "Edit prompt",
@@ -126,6 +128,7 @@ class MainWindow(QMainWindow):
         self.model = DocumentModel(self)
         self.undo_stack = QUndoStack(self)
         self.runs = RunController(self.worker, self.model, self.undo_stack, self.settings, self)
+        self.quit_wait_s = QUIT_WAIT_S
         self._closing = False
 
         self.canvas = PhotoCanvas(self)
@@ -144,7 +147,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._space_filter = _SpaceFilter(self)
         QApplication.instance().installEventFilter(self._space_filter)
-        QApplication.instance().aboutToQuit.connect(self.worker.shutdown)
+        QApplication.instance().aboutToQuit.connect(self._stop_worker)
         self.autosaver = Autosaver(self.model, self.settings, self)
         self.autosaver.recovered.connect(self._recover)
         self._restore_settings()
@@ -318,22 +321,18 @@ class MainWindow(QMainWindow):
         if ask_to_save and not self.maybe_save():
             return False
         path = Path(path)
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        project = path.suffix.lower() == PROJECT_SUFFIX
+        read = self.model.read_project if project else self.model.read_photo
         try:
-            if path.suffix.lower() == PROJECT_SUFFIX:
-                self.model.load_project(path)
-            else:
-                self.model.open_photo(path)
+            doc = run_in_background(self, f"Opening {path.name}…", read, path)
         except PhotoError as exc:
-            QApplication.restoreOverrideCursor()
             logger.info("could not open %s: %s", path, exc)
             QMessageBox.warning(self, "Could not open", str(exc))
             return False
         except OSError as exc:
-            QApplication.restoreOverrideCursor()
             QMessageBox.warning(self, "Could not open", f"{path.name} could not be read: {exc}")
             return False
-        QApplication.restoreOverrideCursor()
+        self.model.adopt(doc, new_photo=not project)
         self._opened(path)
         return True
 
@@ -357,10 +356,11 @@ class MainWindow(QMainWindow):
 
     def _recover(self, path: str) -> None:
         try:
-            self.model.recover(path)
+            doc = run_in_background(self, "Recovering your work…", self.model.read_autosave, path)
         except PhotoError as exc:
             QMessageBox.warning(self, "Could not recover", str(exc))
             return
+        self.model.adopt(doc)
         self.runs.document_replaced()
         self.undo_stack.clear()
         self.undo_stack.resetClean()  # recovered work is unsaved work
@@ -657,11 +657,14 @@ class MainWindow(QMainWindow):
         return self._save_to(Path(path))
 
     def _save_to(self, path: Path) -> bool:
+        snapshot = self.model.snapshot()  # the thread writes this copy; edits can't tear it
         try:
-            self.model.save_project(path)
+            run_in_background(self, f"Saving {path.name}…", self.model.write_snapshot,
+                              snapshot, path)
         except PhotoError as exc:
             QMessageBox.warning(self, "Could not save", str(exc))
             return False
+        self.model.saved_as(path)
         self.undo_stack.setClean()
         self.settings.add_recent_file(str(path))
         actions.rebuild_recent_menu(self)
@@ -748,5 +751,10 @@ class MainWindow(QMainWindow):
         self.settings.set("window_state", bytes(self.saveState().data()))
         self.settings.sync()
         QApplication.instance().removeEventFilter(self._space_filter)
-        self.worker.shutdown()
+        self.hide()  # the window goes at once; a run that cannot stop mid-step gets a moment
+        self._stop_worker()
         event.accept()
+
+    def _stop_worker(self) -> None:
+        if not self.worker.shutdown(timeout_s=self.quit_wait_s):
+            logger.warning("quitting while the engine finishes its step; the app exits anyway")
