@@ -11,8 +11,8 @@ Design (napari's status checker, krita-ai-diffusion's client):
   suggestions). A newer job replaces a pending job of the same slot that has not started
   (the live preview's "latest request wins"); the running job is never interrupted by that.
 * ``cancel()`` sets the running job's token; engines check it between steps, and the progress
-  callback checks it too, so a run stops within one step. ``shutdown()`` cancels, drops the
-  pending jobs and joins the thread.
+  callback checks it too, so a run stops within one step. ``shutdown(timeout_s)`` cancels,
+  drops the pending jobs and waits a bounded time for the thread, keeping the GUI answering.
 * The engine is created once per (engine, device) and kept (at most two stay loaded).
 """
 
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, Signal, Slot
 
 from piggydesk.core.document import ResultVariant
 from piggydesk.core.errors import PhotoError
@@ -51,6 +51,13 @@ logger = logging.getLogger(__name__)
 _job_ids = itertools.count(1)
 MAX_LOADED_ENGINES = 2
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress messages a second reach the GUI
+SHUTDOWN_SLICE_MS = 10  # while quitting, the GUI thread turns its event loop this often
+_ABANDONED: list[ModelWorker] = []  # workers still busy after shutdown's timeout
+
+
+def abandoned_workers() -> list[ModelWorker]:
+    """Workers whose thread did not stop in time (the app then exits without joining them)."""
+    return [w for w in _ABANDONED if not w._thread.isFinished()]
 
 
 class JobKind(enum.Enum):
@@ -383,18 +390,36 @@ class ModelWorker(QObject):
         with self._lock:
             return self._current
 
-    def shutdown(self) -> None:
-        """Cancel everything and join the thread (quitting during a run)."""
+    def shutdown(self, timeout_s: float | None = None) -> bool:
+        """Cancel everything and stop the thread (quitting during a run); True once it stopped.
+
+        The wait is bounded by ``timeout_s`` (``None``: until it stops) and, when called in the
+        GUI thread, keeps the event loop turning (repaints, timers; user input waits), so the
+        window answers while an engine finishes the step it is in. A thread still busy after
+        the timeout (a step that cannot be interrupted) is left to finish on its own and kept
+        referenced; ``abandoned_workers()`` tells the app to exit without waiting for it.
+        """
         if self._closed:
-            return
+            return self._thread.isFinished()
         self._closed = True
         with self._lock:
             self._pending.clear()
             if self._cancel is not None:
                 self._cancel.set()
         self._thread.quit()
-        self._thread.wait()
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        app = QCoreApplication.instance()
+        in_gui_thread = app is not None and QThread.currentThread() is app.thread()
+        while not self._thread.wait(SHUTDOWN_SLICE_MS):
+            if deadline is not None and time.monotonic() >= deadline:
+                logger.warning("the model worker did not stop within %.1f s; not waiting "
+                               "for it any longer", timeout_s)
+                _ABANDONED.append(self)
+                return False
+            if in_gui_thread:
+                QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         logger.info("model worker stopped")
+        return True
 
     # -- called from the worker thread -------------------------------------------------
     def _take_next(self) -> tuple[Job | None, threading.Event]:
