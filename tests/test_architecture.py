@@ -114,3 +114,16 @@ def test_the_main_window_and_a_torch_free_run_never_import_torch(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert result.stdout.strip().endswith("ok")
+
+
+def test_no_ui_module_names_an_engine():
+    """The UI asks EngineInfo what an engine can do; it never decides by an engine's name."""
+    names = ("instant", "piggyback", "classic")
+    found = []
+    for path in sorted((ROOT / "piggydesk" / "ui").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for name in names:
+            for quoted in (f'"{name}"', f"'{name}'"):
+                if quoted in text:
+                    found.append(f"{path.name}: {quoted}")
+    assert found == []

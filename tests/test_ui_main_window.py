@@ -760,3 +760,17 @@ def test_save_and_open_run_off_the_gui_thread(qtbot, window, photo_path, tmp_pat
     assert len(threads) == 2 and threading.main_thread() not in threads
     assert opening.largest_gap < 0.1 and saving.largest_gap < 0.1, (
         opening.largest_gap, saving.largest_gap)
+
+
+def test_panel_follows_what_each_engine_can_do(qtbot, window, photo_path):
+    """Widgets come from EngineInfo's capabilities, not from engine names."""
+    _open(window, photo_path)
+    panel = window.prompt_panel
+    window.edit_setting("engine", "classic")  # max_variants=1, no prompt, no live preview
+    assert not panel.variants_spin.isEnabled() and not panel.live_check.isEnabled()
+    assert not panel.prompt_edit.isEnabled() and not panel.steps_spin.isVisible()
+    window.edit_setting("engine", "piggyback")  # prompt and steps
+    assert panel.variants_spin.isEnabled() and panel.prompt_edit.isEnabled()
+    assert panel.steps_spin.isVisible() and not panel.live_check.isEnabled()
+    window.edit_setting("engine", "instant")  # live preview
+    assert panel.live_check.isEnabled() and not panel.steps_spin.isVisible()

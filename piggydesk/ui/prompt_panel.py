@@ -228,6 +228,11 @@ class PromptPanel(QWidget):
             widget.setEnabled(uses_prompt)
         for widget in (self.steps_spin, self.steps_label, self.guidance_spin, self.guidance_label):
             widget.setVisible(uses_steps)
+        several = info is None or info.max_variants > 1
+        self.variants_spin.setEnabled(several)
+        self.variants_spin.setToolTip(
+            "How many different results each run makes" if several
+            else "This engine always gives the same result: one variant per run")
         live_ok = bool(info and info.live_preview)
         self.live_check.setEnabled(live_ok)
         if not live_ok and self.live_check.isChecked():
