@@ -15,11 +15,12 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from piggydesk import __version__
+from piggydesk import __version__, cli_repair
 from piggydesk.core.batch import PHOTO_SUFFIXES, find_photos, plan_outputs, variant_paths
 from piggydesk.core.errors import PhotoError
 from piggydesk.core.export import FORMATS, export_image
@@ -195,10 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = _engine_options()
+    repair = cli_repair.repair_options()
 
     p = sub.add_parser(
         "colorize",
-        parents=[common],
+        parents=[common, repair],
         help="colorize one photo",
         description="Colorize one photo and write the result (format from OUTPUT's extension: "
         ".png, .tif/.tiff or .jpg/.jpeg).",
@@ -209,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "batch",
-        parents=[common],
+        parents=[common, repair],
         help="colorize every photo in a folder",
         description="Colorize every photo in INPUT_DIR into OUTPUT_DIR. A file that fails is "
         "skipped and listed at the end; the batch goes on.",
@@ -247,6 +249,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gui", help="open the desktop app", description="Open the desktop app.")
     p.add_argument("path", nargs="?", help="a photo or .piggy project to open")
     p.set_defaults(func=cmd_gui)
+
+    p = sub.add_parser(
+        "repair",
+        parents=[repair],
+        help="repair a scan: dust, scratches, tears, tone, crop, rotation",
+        description="Repair one scan without colorizing it and write the result: geometry "
+        "(--rotate, --flip, --straighten, --crop), then dust and scratches (--auto-dust, "
+        "--mask), then tone (--levels, --local-contrast, --remove-cast). The same options "
+        "work on colorize and batch, which repair each photo before colorizing it.",
+    )
+    p.add_argument("input", metavar="INPUT", help="the scan to repair")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="where to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=(8, 16),
+        default=None,
+        help="8 or 16 bits per channel (default: the input's; JPEG is always 8)",
+    )
+    p.set_defaults(func=cmd_repair)
 
     _add_models_commands(sub)
     return parser
@@ -351,9 +374,13 @@ class _Session:
             self._engine = registry.create_engine(self.name, self.args.device, self.args.model)
         return self._engine
 
-    def colorize(self, photo: Photo) -> list[Variant]:
-        check_hints_fit(self.hints, photo)
-        return self.engine.colorize(ColorizeRequest(photo.lightness, self.settings))
+    def colorize(self, photo: Photo, hints: Sequence[Hint] | None = None) -> list[Variant]:
+        """Colorize ``photo``; ``hints`` (in its pixels) replace the session's when given."""
+        settings = self.settings
+        if hints is not None:
+            settings = settings.with_values(hints=tuple(hints))
+        check_hints_fit(settings.hints, photo)
+        return self.engine.colorize(ColorizeRequest(photo.lightness, settings))
 
     def write(self, photo: Photo, variants: Sequence[Variant], paths: Sequence[Path]) -> None:
         bit_depth = self.args.bit_depth or photo.bit_depth
@@ -387,18 +414,43 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     paths = output_paths(output, args.variants)
     # everything that can be refused is refused before the engine (and torch) loads
     _check_output(paths, args.overwrite, Path(args.input))
+    cli_repair.check_mask_arg(args)
     hints = collect_hints(args)
     photo = load_photo(args.input)
     check_hints_fit(hints, photo)
+    photo, hints, repair_notes = cli_repair.prepare(photo, args, hints)
     session = _Session(args, hints)
     variants = session.colorize(photo)
     written = paths[: len(variants)]
     session.write(photo, variants, written)
-    for message in _notes(photo, variants):
+    for message in [*repair_notes, *_notes(photo, variants)]:
         print(f"Note: {message}")
     seconds = sum(v.seconds for v in variants)
     for path in written:
         print(f"Wrote {path} ({session.name} engine, {seconds:.1f} s)")
+    return EXIT_OK
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    _check_output([output], args.overwrite, Path(args.input))
+    cli_repair.check_mask_arg(args)
+    photo = load_photo(args.input)
+    start = time.perf_counter()
+    repaired, _, notes = cli_repair.prepare(photo, args)
+    export_image(
+        repaired.rgb,
+        output,
+        bit_depth=args.bit_depth or photo.bit_depth,
+        overwrite=args.overwrite,
+        icc_profile=photo.icc_profile,
+        exif=photo.exif,
+        source_path=photo.path,
+    )
+    for message in [*photo.notes, *notes]:
+        print(f"Note: {message}")
+    what = cli_repair.describe(cli_repair.settings_from_args(args), bool(args.mask))
+    print(f"Wrote {output} ({what}, {time.perf_counter() - start:.1f} s)")
     return EXIT_OK
 
 
@@ -426,6 +478,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise PhotoError(f"The folder {out_dir} could not be created ({exc}).") from None
     plan = plan_outputs(photos, out_dir, f".{args.format}", variants=args.variants)
     hints = collect_hints(args)  # a bad hints file is refused before the engine loads
+    cli_repair.check_mask_arg(args, batch=True)
     skipped = [s for s in photos if args.skip_existing and all(p.exists() for p in plan[s])]
     todo = [s for s in photos if s not in skipped]
     session = _Session(args, hints) if todo else None
@@ -438,9 +491,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
             _check_output(paths, args.overwrite, source, batch=True)
             photo = load_photo(source)
             assert session is not None
-            variants = session.colorize(photo)
+            photo, photo_hints, repair_notes = cli_repair.prepare(photo, args, hints, batch=True)
+            variants = session.colorize(photo, photo_hints)
             session.write(photo, variants, paths[: len(variants)])
-            notes.extend(m for m in _notes(photo, variants) if m not in notes)
+            notes.extend(m for m in [*repair_notes, *_notes(photo, variants)] if m not in notes)
             done += 1
         except (Cancelled, KeyboardInterrupt):
             raise
