@@ -1,34 +1,48 @@
-"""The main window's actions, menus and toolbar, and the menus rebuilt from data (recent files,
-engines, devices).
+"""The main window's actions, menus, toolbar and keys, and the dialogs the actions open.
 
 ``build_actions(window)`` creates every ``QAction`` as an attribute of the window
 (``window.open_action``, ``window.colorize_action``...) with its shortcuts, tooltips and slot;
-``build_menus`` and ``build_toolbar`` place them. The engine menu is built from ``EngineInfo``
-(no engine is named here); the shortcuts dialog lists what the actions declare.
+``build_menus`` and ``build_toolbar`` place them; the recent-files, engine and device menus are
+rebuilt from data (the engine menu from ``EngineInfo``: no engine is named here). Holding Space
+compares with the original (``install_space_filter``). The dialogs (Export, Batch, Manage
+Models, Preferences, Keyboard Shortcuts, About) are opened from here too, so the window itself
+stays wiring.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QHeaderView,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
     QTableWidget,
     QTableWidgetItem,
+    QTextEdit,
     QVBoxLayout,
+    QWidget,
 )
 
+from piggydesk import __version__ as VERSION
 from piggydesk.engines.base import EngineInfo
 from piggydesk.ui.prompt_panel import DEVICE_LABELS
 
 if TYPE_CHECKING:
     from piggydesk.ui.main_window import MainWindow
+
+logger = logging.getLogger(__name__)
 
 MOUSE_SHORTCUTS = [
     ("Add hint", "Left click"), ("Move hint", "Drag"), ("Delete hint", "Right click"),
@@ -68,9 +82,9 @@ def build_actions(w: MainWindow) -> None:
                       "Save the hints, settings and results as a project")
     w.save_as_action = a(w, "Save Project &As…", w.save_project_as, ["Ctrl+Shift+S"],
                          "Save the project under a new name")
-    w.export_action = a(w, "&Export…", w.export_dialog, ["Ctrl+E"],
+    w.export_action = a(w, "&Export…", lambda: export_dialog(w), ["Ctrl+E"],
                         "Write the chosen result as PNG or TIFF", name="exportAction")
-    w.batch_action = a(w, "&Batch Colorize…", w.batch_dialog, ["Ctrl+B"],
+    w.batch_action = a(w, "&Batch Colorize…", lambda: batch_dialog(w), ["Ctrl+B"],
                        "Colorize a whole folder of photos")
     w.quit_action = a(w, "&Quit", w.close, [std.Quit], "Quit PiggyDesk")
     w.undo_action = a(w, "&Undo", w.undo_stack.undo, [std.Undo], "Undo the last edit",
@@ -86,7 +100,7 @@ def build_actions(w: MainWindow) -> None:
                         "Remove the selected hint")
     w.clear_action = a(w, "&Clear Hints", w.clear_hints, ["Ctrl+Shift+Delete"],
                        "Remove all hints")
-    w.prefs_action = a(w, "&Preferences…", w.preferences_dialog, [std.Preferences],
+    w.prefs_action = a(w, "&Preferences…", lambda: preferences_dialog(w), [std.Preferences],
                        "Change PiggyDesk's settings")
     c = w.canvas
     w.zoom_in_action = a(w, "Zoom &In", c.zoom_in, ["+", "=", "Ctrl++"], "Zoom in")
@@ -107,11 +121,11 @@ def build_actions(w: MainWindow) -> None:
                           "Colorize the photo with the current settings", name="colorizeAction")
     w.cancel_action = a(w, "Cancel Run", w.cancel_run, [QKeySequence(Qt.Key.Key_Escape)],
                         "Stop the running colorization")
-    w.models_action = a(w, "&Manage Models…", w.manage_models, [],
+    w.models_action = a(w, "&Manage Models…", lambda: manage_models(w), [],
                         "Download or remove engine models")
     w.shortcuts_action = a(w, "&Keyboard Shortcuts", lambda: shortcuts_dialog(w),
                            [std.HelpContents], "List the shortcuts")
-    w.about_action = a(w, "&About PiggyDesk", w.about_dialog, [], "About PiggyDesk")
+    w.about_action = a(w, "&About PiggyDesk", lambda: about_dialog(w), [], "About PiggyDesk")
     w.engine_group = QActionGroup(w)
     w.device_group = QActionGroup(w)
 
@@ -272,3 +286,100 @@ def shortcuts_dialog(w: MainWindow) -> None:
     layout.addWidget(buttons)
     dialog.resize(460, 520)
     dialog.exec()
+
+
+# ----------------------------------------------------------------------------- keys
+
+
+def _is_text_input(widget: QWidget | None) -> bool:
+    if widget is None:
+        return False
+    if isinstance(widget, QComboBox):
+        return widget.isEditable()
+    return isinstance(widget, (QLineEdit, QTextEdit, QPlainTextEdit, QAbstractSpinBox))
+
+
+class _SpaceFilter(QObject):
+    """Application-wide: hold Space to compare with the original (unless typing)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+            key_event: QKeyEvent = event  # type: ignore[assignment]
+            if key_event.key() == Qt.Key.Key_Space and not key_event.modifiers():
+                if not self._window.isActiveWindow() or _is_text_input(QApplication.focusWidget()):
+                    return False
+                if key_event.isAutoRepeat():
+                    return True
+                self._window.canvas.set_space_held(event.type() == QEvent.Type.KeyPress)
+                return True
+        return False
+
+
+def install_space_filter(w: MainWindow) -> QObject:
+    """Install the application-wide Space filter (remove it with ``removeEventFilter``)."""
+    space = _SpaceFilter(w)
+    QApplication.instance().installEventFilter(space)
+    return space
+
+
+# ----------------------------------------------------------------------------- dialogs
+
+
+def export_dialog(w: MainWindow) -> None:
+    from piggydesk.ui.export_dialog import ExportDialog
+
+    rgb = w.current_result()
+    if rgb is None:
+        QMessageBox.information(w, "Nothing to export", "Colorize the photo first.")
+        return
+    dialog = ExportDialog(rgb, w.model.photo, w.settings, w)
+    if dialog.exec() == QDialog.DialogCode.Accepted and dialog.written is not None:
+        w.set_status(f"Exported {dialog.written}.")
+
+
+def batch_dialog(w: MainWindow) -> None:
+    from piggydesk.ui.batch_dialog import BatchDialog
+
+    if w.runs.running:
+        QMessageBox.information(w, "Busy", "Wait for the current run to finish first.")
+        return
+    BatchDialog(w.worker, w.runs.engines, w.settings, w).exec()
+
+
+def manage_models(w: MainWindow) -> None:
+    try:
+        from piggydesk.ui.models_dialog import ManageModelsDialog
+    except ImportError as exc:
+        logger.warning("model manager unavailable: %s", exc)
+        QMessageBox.information(
+            w, "Manage Models",
+            "The model manager is not part of this build. Models can be installed from the "
+            "command line with “piggydesk models”.",
+        )
+        return
+    dialog = ManageModelsDialog(w)
+    changed = getattr(dialog, "installed_changed", None)
+    if changed is not None:
+        changed.connect(lambda *_: w.runs.probe())
+    dialog.exec()
+    w.runs.probe()  # models may have been installed or removed
+
+
+def preferences_dialog(w: MainWindow) -> None:
+    from piggydesk.ui.preferences import PreferencesDialog
+
+    PreferencesDialog(w.settings, w).exec()
+
+
+def about_dialog(w: MainWindow) -> None:
+    engines = "".join(f"<li><b>{e.display_name}</b>: {e.description}</li>"
+                      for e in w.runs.engines)
+    QMessageBox.about(
+        w, "About PiggyDesk",
+        f"<h3>PiggyDesk {VERSION}</h3><p>Bring old family photos back to colour.</p>"
+        + (f"<p>Engines:</p><ul>{engines}</ul>" if engines else ""),
+    )

@@ -4,8 +4,9 @@ variants strip at the bottom, the undo history in a dock, progress in the status
 The window is wiring. The document lives in ``DocumentModel`` (observable, wrapping core's
 ``Document``); every edit goes through the ``QUndoStack`` as a ``DocumentCommand`` wrapping
 core's Qt-free commands; every run is started, followed and landed by ``RunController``
-(``ui/run_controller.py``), which talks to the ``ModelWorker`` thread; the actions, menus and
-toolbar are built in ``ui/actions.py``. The GUI thread never runs a model and does not poll.
+(``ui/run_controller.py``), which talks to the ``ModelWorker`` thread; the actions, menus,
+toolbar, keys and the dialogs they open live in ``ui/actions.py``; file work runs off the GUI
+thread (``ui/background.py``). The GUI thread never runs a model and does not poll.
 """
 
 from __future__ import annotations
@@ -14,29 +15,22 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent, QUndoStack
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QUndoStack
 from PySide6.QtWidgets import (
-    QAbstractSpinBox,
     QApplication,
-    QComboBox,
-    QDialog,
     QDockWidget,
     QFileDialog,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMessageBox,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QTextEdit,
     QUndoView,
     QWidget,
 )
 
-from piggydesk import __version__ as VERSION
 from piggydesk.core.color import lightness_to_gray_rgb
 from piggydesk.core.errors import PhotoError
 from piggydesk.core.hints import Hint, parse_color
@@ -80,34 +74,6 @@ SETTING_LABELS = {
 }
 
 
-def _is_text_input(widget: QWidget | None) -> bool:
-    if widget is None:
-        return False
-    if isinstance(widget, QComboBox):
-        return widget.isEditable()
-    return isinstance(widget, (QLineEdit, QTextEdit, QPlainTextEdit, QAbstractSpinBox))
-
-
-class _SpaceFilter(QObject):
-    """Application-wide: hold Space to compare with the original (unless typing)."""
-
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self._window = window
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
-        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
-            key_event: QKeyEvent = event  # type: ignore[assignment]
-            if key_event.key() == Qt.Key.Key_Space and not key_event.modifiers():
-                if not self._window.isActiveWindow() or _is_text_input(QApplication.focusWidget()):
-                    return False
-                if key_event.isAutoRepeat():
-                    return True
-                self._window.canvas.set_space_held(event.type() == QEvent.Type.KeyPress)
-                return True
-        return False
-
-
 class MainWindow(QMainWindow):
     """The application window. ``worker`` can be injected (tests use fake engines)."""
 
@@ -145,8 +111,7 @@ class MainWindow(QMainWindow):
         actions.build_toolbar(self)
         self._connect()
         self.setAcceptDrops(True)
-        self._space_filter = _SpaceFilter(self)
-        QApplication.instance().installEventFilter(self._space_filter)
+        self._space_filter = actions.install_space_filter(self)
         QApplication.instance().aboutToQuit.connect(self._stop_worker)
         self.autosaver = Autosaver(self.model, self.settings, self)
         self.autosaver.recovered.connect(self._recover)
@@ -686,58 +651,6 @@ class MainWindow(QMainWindow):
         if answer == QMessageBox.StandardButton.Save:
             return self.save_project()
         return answer == QMessageBox.StandardButton.Discard
-
-    # -- dialogs -------------------------------------------------------------------------
-    def export_dialog(self) -> None:
-        from piggydesk.ui.export_dialog import ExportDialog
-
-        rgb = self.current_result()
-        if rgb is None:
-            QMessageBox.information(self, "Nothing to export", "Colorize the photo first.")
-            return
-        dialog = ExportDialog(rgb, self.model.photo, self.settings, self)
-        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.written is not None:
-            self.set_status(f"Exported {dialog.written}.")
-
-    def batch_dialog(self) -> None:
-        from piggydesk.ui.batch_dialog import BatchDialog
-
-        if self.runs.running:
-            QMessageBox.information(self, "Busy", "Wait for the current run to finish first.")
-            return
-        BatchDialog(self.worker, self.runs.engines, self.settings, self).exec()
-
-    def manage_models(self) -> None:
-        try:
-            from piggydesk.ui.models_dialog import ManageModelsDialog
-        except ImportError as exc:
-            logger.warning("model manager unavailable: %s", exc)
-            QMessageBox.information(
-                self, "Manage Models",
-                "The model manager is not part of this build. Models can be installed from the "
-                "command line with “piggydesk models”.",
-            )
-            return
-        dialog = ManageModelsDialog(self)
-        changed = getattr(dialog, "installed_changed", None)
-        if changed is not None:
-            changed.connect(lambda *_: self.runs.probe())
-        dialog.exec()
-        self.runs.probe()  # models may have been installed or removed
-
-    def preferences_dialog(self) -> None:
-        from piggydesk.ui.preferences import PreferencesDialog
-
-        PreferencesDialog(self.settings, self).exec()
-
-    def about_dialog(self) -> None:
-        engines = "".join(f"<li><b>{e.display_name}</b>: {e.description}</li>"
-                          for e in self.runs.engines)
-        QMessageBox.about(
-            self, "About PiggyDesk",
-            f"<h3>PiggyDesk {VERSION}</h3><p>Bring old family photos back to colour.</p>"
-            + (f"<p>Engines:</p><ul>{engines}</ul>" if engines else ""),
-        )
 
     # -- closing -----------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
