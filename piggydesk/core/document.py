@@ -46,6 +46,13 @@ from piggydesk.core.export import encode_png
 from piggydesk.core.hints import Hint
 from piggydesk.core.imaging import Photo, load_photo, load_photo_bytes
 from piggydesk.core.pixels import CompactImage
+from piggydesk.core.repair.document import (
+    read_repair,
+    repair_state,
+    working_photo,
+    write_repair,
+)
+from piggydesk.core.repair.pipeline import RepairSettings
 from piggydesk.core.run_settings import RunSettings
 
 logger = logging.getLogger(__name__)
@@ -147,6 +154,8 @@ class Document:
     runs: list[Run] = field(default_factory=list)
     chosen: tuple[int, int] | None = None
     project_path: Path | None = None
+    repair: RepairSettings = field(default_factory=RepairSettings)
+    defect_mask: np.ndarray | None = None  # bool, the source's size (core.repair.document)
 
     @classmethod
     def open_photo(cls, path: str | Path) -> Document:
@@ -189,6 +198,11 @@ class Document:
         self.settings = self.settings.with_values(seed=int(value))
 
     @property
+    def working_photo(self) -> Photo:
+        """The photo after geometry, repair and tone: what is shown, hinted and colorized."""
+        return working_photo(self)
+
+    @property
     def image_size(self) -> tuple[int, int]:
         return self.photo.size
 
@@ -212,7 +226,7 @@ class Document:
 
     def request_kwargs(self, **overrides: Any) -> dict[str, Any]:
         """Keyword arguments for ``engines.base.ColorizeRequest`` from this document."""
-        return {"lightness": self.photo.lightness, "settings": self.run_settings(**overrides)}
+        return {"lightness": self.working_photo.lightness, "settings": self.run_settings(**overrides)}
 
     def state(self) -> dict[str, Any]:
         """Everything but pixels, as plain data (what the manifest stores; handy in tests)."""
@@ -241,6 +255,7 @@ class Document:
                 for run in self.runs
             ],
             "chosen": list(self.chosen) if self.chosen is not None else None,
+            **repair_state(self),
         }
 
 
@@ -550,6 +565,7 @@ def save_project(doc: Document, path: str | Path) -> Path:
             with zipfile.ZipFile(handle, "w") as archive:
                 archive.writestr("manifest.json", manifest_text, zipfile.ZIP_DEFLATED)
                 archive.writestr(source_member, source_data, zipfile.ZIP_STORED)
+                write_repair(archive, doc, manifest)
                 for run, run_state in zip(doc.runs, manifest["runs"]):
                     for variant, var_state in zip(run.variants, run_state["variants"]):
                         png = encode_png(variant.rgb, 16, note=None)
@@ -635,6 +651,7 @@ def _document_from_manifest(
             )
         chosen = manifest.get("chosen")
         settings, random_seed = _settings_from_manifest(manifest)
+        repair, defect_mask = read_repair(archive, manifest, photo, path.name)
         return Document(
             photo=photo,
             source_path=source_path,
@@ -645,6 +662,8 @@ def _document_from_manifest(
             random_seed=random_seed,
             runs=runs,
             chosen=(int(chosen[0]), int(chosen[1])) if chosen else None,
+            repair=repair,
+            defect_mask=defect_mask,
         )
     except ProjectError:
         raise

@@ -166,7 +166,7 @@ class Geometry:
         oh, ow = self.output_size(size)
         m = self.matrix(size)[:2].astype(np.float64)
         if mask:
-            src = np.asarray(image, dtype=bool).view(np.uint8) * np.uint8(255)
+            src = np.where(np.asarray(image, dtype=bool), np.uint8(255), np.uint8(0))
             warped = cv2.warpAffine(
                 src,
                 m,

@@ -1,0 +1,285 @@
+"""The repair part of a document: its settings, its defect mask, their edits and storage.
+
+A ``core.document.Document`` carries ``repair`` (``RepairSettings``) and ``defect_mask`` (a
+``bool`` array the size of the *source* photo, or ``None``). What the person sees, brushes
+hints onto and colorizes is the **working photo**: the source after geometry, repair and tone
+(``working_photo(doc)``, cached until the settings or the mask change). Hints are stored in
+working-photo pixels, so the canvas and the engines need no mapping; when the geometry
+changes, ``SetRepair`` moves the hints with the photo (and its ``undo`` puts them back).
+
+Edits (Qt-free, ``do``/``undo`` like every document command):
+
+* ``PaintMask``: one brush stroke (a polyline with a radius, in working-photo pixels) added
+  to or erased from the mask; it keeps only the stroke's bounding box before and after, so
+  undo costs what the stroke touched, not a copy of the mask;
+* ``SetDefectMask``: a whole new mask (the automatic proposal added, or the mask cleared);
+  the old one is kept bit-packed (1 bit a pixel) for undo;
+* ``SetRepair``: new settings (geometry, tone, grain...).
+
+In a ``.piggy`` project the settings are the manifest's ``repair`` entry and the mask is the
+1-bit PNG ``repair/defect-mask.png``; a project without them (older ones) opens with no
+repair at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from typing import Any
+
+import cv2
+import numpy as np
+
+from piggydesk.core.bounds import png_header, read_member
+from piggydesk.core.errors import ProjectError
+from piggydesk.core.hints import Hint
+from piggydesk.core.imaging import Photo
+from piggydesk.core.repair.geometry import Geometry
+from piggydesk.core.repair.pipeline import RepairSettings, repair_photo
+
+logger = logging.getLogger(__name__)
+
+MASK_MEMBER = "repair/defect-mask.png"
+_MASK_PNG_LIMIT = 64 << 20
+
+
+# ----------------------------------------------------------------------------- working photo
+
+
+def working_photo(doc: Any) -> Photo:
+    """The source photo after the document's geometry, repair and tone (cached)."""
+    key = (doc.repair, _mask_key(doc.defect_mask))
+    cache = getattr(doc, "_working_cache", None)
+    if cache is not None and cache[0] == key and cache[1] is doc.photo:
+        return cache[2]
+    photo = repair_photo(doc.photo, doc.repair, doc.defect_mask)
+    doc._working_cache = (key, doc.photo, photo)
+    return photo
+
+
+def _mask_key(mask: np.ndarray | None) -> Any:
+    if mask is None:
+        return None
+    version = getattr(mask, "_version", None)
+    return (id(mask), version) if version is not None else (id(mask), hash(mask.tobytes()))
+
+
+class _Mask(np.ndarray):
+    """A ``bool`` mask with an edit counter (so the cache knows when strokes changed it)."""
+
+    _version: int = 0
+
+
+def as_mask(array: np.ndarray) -> np.ndarray:
+    mask = np.ascontiguousarray(array, dtype=bool).view(_Mask)
+    mask._version = 0
+    return mask
+
+
+def _touch(mask: np.ndarray) -> None:
+    mask._version = getattr(mask, "_version", 0) + 1
+
+
+def mask_overlay(doc: Any) -> np.ndarray | None:
+    """The defect mask in working-photo pixels (what the canvas shows), or ``None``."""
+    if doc.defect_mask is None or not doc.defect_mask.any():
+        return None
+    return np.asarray(doc.repair.geometry.apply(np.asarray(doc.defect_mask), mask=True))
+
+
+# ----------------------------------------------------------------------------- edits
+
+
+class PaintMask:
+    """One brush stroke on the defect mask (``erase=True`` takes pixels out)."""
+
+    def __init__(self, points: list[tuple[float, float]], radius: float, erase: bool = False):
+        self.points = [(float(x), float(y)) for x, y in points]
+        self.radius = max(float(radius), 0.5)
+        self.erase = bool(erase)
+        self.text = "Erase from defect mask" if erase else "Paint defect mask"
+        self._box: tuple[int, int, int, int] | None = None
+        self._before: np.ndarray | None = None
+        self._after: np.ndarray | None = None
+        self._created = False
+
+    def do(self, doc: Any) -> None:
+        if self._after is not None:  # redo: put back exactly what the stroke made
+            self._ensure_mask(doc)
+            y0, y1, x0, x1 = self._box
+            doc.defect_mask[y0:y1, x0:x1] = self._after
+            _touch(doc.defect_mask)
+            return
+        self._ensure_mask(doc)
+        h, w = doc.photo.size
+        size = doc.photo.size
+        geometry: Geometry = doc.repair.geometry
+        source = geometry.unmap_points(np.array(self.points).reshape(-1, 2), size)
+        # the radius is in working pixels; straightening scales by less than 1, so this is safe
+        r = self.radius
+        y0 = int(max(np.floor(source[:, 1].min() - r - 1), 0))
+        y1 = int(min(np.ceil(source[:, 1].max() + r + 2), h))
+        x0 = int(max(np.floor(source[:, 0].min() - r - 1), 0))
+        x1 = int(min(np.ceil(source[:, 0].max() + r + 2), w))
+        self._box = (y0, max(y1, y0), x0, max(x1, x0))
+        y0, y1, x0, x1 = self._box
+        patch = doc.defect_mask[y0:y1, x0:x1]
+        self._before = patch.copy()
+        stroke = np.zeros(patch.shape, np.uint8)
+        pts = np.round((source - [x0, y0]) * 16).astype(np.int32)  # 4 fractional bits
+        thickness = max(int(round(2 * r)), 1)
+        if len(pts) == 1:
+            cv2.circle(stroke, tuple(pts[0]), int(round(r * 16)), 1, -1, cv2.LINE_8, 4)
+        else:
+            for a, b in zip(pts[:-1], pts[1:]):
+                cv2.line(stroke, tuple(a), tuple(b), 1, thickness, cv2.LINE_8, 4)
+                cv2.circle(stroke, tuple(b), int(round(r * 16)), 1, -1, cv2.LINE_8, 4)
+            cv2.circle(stroke, tuple(pts[0]), int(round(r * 16)), 1, -1, cv2.LINE_8, 4)
+        if self.erase:
+            patch &= stroke == 0
+        else:
+            patch |= stroke > 0
+        self._after = patch.copy()
+        _touch(doc.defect_mask)
+
+    def _ensure_mask(self, doc: Any) -> None:
+        if doc.defect_mask is None:
+            doc.defect_mask = as_mask(np.zeros(doc.photo.size, bool))
+            self._created = True
+
+    def undo(self, doc: Any) -> None:
+        assert self._before is not None, "undo before do"
+        if self._created:
+            doc.defect_mask = None
+            return
+        y0, y1, x0, x1 = self._box
+        doc.defect_mask[y0:y1, x0:x1] = self._before
+        _touch(doc.defect_mask)
+
+
+class SetDefectMask:
+    """Replace the whole mask (``None`` clears it); ``add=True`` adds to the current one."""
+
+    def __init__(self, mask: np.ndarray | None, text: str = "Set defect mask", add: bool = False):
+        self.mask = None if mask is None else np.asarray(mask, dtype=bool)
+        self.text = text
+        self.add = add
+        self._old: tuple[np.ndarray, tuple[int, int]] | None = None
+        self._had = False
+
+    def do(self, doc: Any) -> None:
+        old = doc.defect_mask
+        self._had = old is not None
+        if old is not None:
+            self._old = (np.packbits(old, axis=None), old.shape)
+        new = self.mask
+        if new is not None and new.shape != doc.photo.size:
+            raise ValueError(f"a defect mask is {new.shape}, the photo {doc.photo.size}")
+        if self.add and old is not None and new is not None:
+            new = np.asarray(old) | new
+        doc.defect_mask = None if new is None else as_mask(new)
+
+    def undo(self, doc: Any) -> None:
+        if not self._had:
+            doc.defect_mask = None
+            return
+        packed, shape = self._old
+        bits = np.unpackbits(packed, count=shape[0] * shape[1]).reshape(shape)
+        doc.defect_mask = as_mask(bits.astype(bool))
+
+
+class SetRepair:
+    """New repair settings; a geometry change moves the hints with the photo."""
+
+    def __init__(self, settings: RepairSettings, text: str = "Change repair"):
+        self.settings = settings
+        self.text = text
+        self._old: tuple[RepairSettings, list[Hint]] | None = None
+
+    def do(self, doc: Any) -> None:
+        old = doc.repair
+        self._old = (old, list(doc.hints))
+        doc.repair = self.settings
+        if old.geometry != self.settings.geometry and doc.hints:
+            doc.hints[:] = move_hints(
+                doc.hints, old.geometry, self.settings.geometry, doc.photo.size
+            )
+
+    def undo(self, doc: Any) -> None:
+        assert self._old is not None, "undo before do"
+        doc.repair, hints = self._old
+        doc.hints[:] = hints
+
+
+def move_hints(
+    hints: list[Hint], old: Geometry, new: Geometry, size: tuple[int, int]
+) -> list[Hint]:
+    """Hints in ``old``'s working pixels -> ``new``'s (those the new crop cuts away dropped)."""
+    if not hints:
+        return []
+    points = np.array([[h.x, h.y] for h in hints])
+    moved = new.map_points(old.unmap_points(points, size), size)
+    oh, ow = new.output_size(size)
+    out = []
+    for hint, (x, y) in zip(hints, moved):
+        if -0.5 <= x < ow - 0.5 and -0.5 <= y < oh - 0.5:
+            out.append(hint.moved_to(float(np.clip(x, 0, ow - 1)), float(np.clip(y, 0, oh - 1))))
+    return out
+
+
+# ----------------------------------------------------------------------------- project files
+
+
+def repair_state(doc: Any) -> dict[str, Any]:
+    """The manifest entries: ``repair`` (settings) and ``defect_mask`` (member name or None)."""
+    has_mask = doc.defect_mask is not None and bool(doc.defect_mask.any())
+    return {
+        "repair": doc.repair.to_dict(),
+        "defect_mask": MASK_MEMBER if has_mask else None,
+    }
+
+
+def encode_mask(mask: np.ndarray) -> bytes:
+    """A 1-bit PNG of the mask (white = defect): a few kB for a 12-megapixel scan."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(mask, dtype=bool)).save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def write_repair(archive: zipfile.ZipFile, doc: Any, state: dict[str, Any]) -> None:
+    if state.get("defect_mask"):
+        archive.writestr(MASK_MEMBER, encode_mask(doc.defect_mask), zipfile.ZIP_STORED)
+
+
+def read_repair(
+    archive: zipfile.ZipFile, manifest: dict[str, Any], photo: Photo, where: str
+) -> tuple[RepairSettings, np.ndarray | None]:
+    """The settings and mask a manifest names (defaults for a project without them)."""
+    stored = manifest.get("repair")
+    try:
+        settings = RepairSettings.from_dict(stored if isinstance(stored, dict) else {})
+    except (TypeError, ValueError) as exc:
+        raise ProjectError(
+            f"{where} is damaged: its repair settings are not valid ({exc})."
+        ) from None
+    member = manifest.get("defect_mask")
+    if not member:
+        return settings, None
+    if member != MASK_MEMBER:
+        raise ProjectError(f"{where} is damaged: unexpected defect mask {member!r}.")
+    data = read_member(archive, MASK_MEMBER, _MASK_PNG_LIMIT, where, ProjectError)
+    header = png_header(data[:32])
+    height, width = photo.size
+    if header is None or header[:2] != (width, height):
+        raise ProjectError(f"{where} is damaged: its defect mask does not fit the photo.")
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        mask = np.asarray(image.convert("L")) > 127  # (a mode-"1" array may hold 255 for True)
+    return settings, as_mask(mask)

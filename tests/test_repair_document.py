@@ -1,0 +1,167 @@
+"""The repair part of a document: mask strokes, settings, hints moving, undo, .piggy files."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from piggydesk.core.document import AddRun, Document, ResultVariant, Run, load_project, save_project
+from piggydesk.core.errors import ProjectError
+from piggydesk.core.hints import Hint
+from piggydesk.core.paths import resources_dir
+from piggydesk.core.repair.document import (
+    MASK_MEMBER,
+    PaintMask,
+    SetDefectMask,
+    SetRepair,
+    mask_overlay,
+)
+from piggydesk.core.repair.geometry import Geometry
+from piggydesk.core.repair.pipeline import RepairSettings
+from piggydesk.core.repair.tone import ToneSettings
+
+SAMPLES = resources_dir() / "samples"
+
+
+@pytest.fixture
+def doc(tmp_path: Path) -> Document:
+    gray = np.asarray(Image.open(SAMPLES / "coffee-gray.jpg").convert("L")).copy()
+    gray[200:203, 40:560] = 250  # a scratch across the photo
+    path = tmp_path / "scratched.png"
+    Image.fromarray(gray).save(path)
+    return Document.open_photo(path)
+
+
+def _stroke_over_the_scratch(doc: Document) -> PaintMask:
+    return PaintMask([(40, 201), (300, 201), (559, 201)], radius=3)
+
+
+def test_a_stroke_fills_the_scratch_and_undoes_exactly(doc):
+    before = doc.working_photo
+    stroke = _stroke_over_the_scratch(doc)
+    stroke.do(doc)
+    assert doc.defect_mask[201, 100] and not doc.defect_mask[190, 100]
+    repaired = doc.working_photo
+    assert repaired is not before
+    assert (
+        repaired.lightness[200:203, 60:540].mean() < before.lightness[200:203, 60:540].mean() - 10
+    )
+    np.testing.assert_array_equal(repaired.lightness[:190], before.lightness[:190])
+    stroke.undo(doc)
+    assert doc.defect_mask is None
+    assert doc.working_photo.lightness[201, 100] == before.lightness[201, 100]
+    stroke.do(doc)  # redo
+    assert doc.defect_mask.sum() > 0
+    erase = PaintMask([(100, 201), (200, 201)], radius=5, erase=True)
+    erase.do(doc)
+    assert not doc.defect_mask[201, 150] and doc.defect_mask[201, 300]
+    kept = doc.defect_mask.copy()
+    erase.undo(doc)
+    assert doc.defect_mask[201, 150]
+    erase.do(doc)
+    np.testing.assert_array_equal(doc.defect_mask, kept)
+
+
+def test_strokes_are_drawn_in_working_pixels_and_stored_in_source_pixels(doc):
+    SetRepair(RepairSettings(geometry=Geometry(rotate=1))).do(doc)
+    h, w = doc.photo.size
+    assert doc.working_photo.size == (w, h)
+    # the scratch (source row 201) is a column in the turned photo: x = h - 1 - 201
+    PaintMask([(h - 1 - 201, 60), (h - 1 - 201, 500)], radius=2).do(doc)
+    assert doc.defect_mask[201, 60:500].all()
+    overlay = mask_overlay(doc)
+    assert overlay.shape == (w, h) and overlay[300, h - 1 - 201]
+
+
+def test_set_repair_moves_hints_and_undo_puts_them_back(doc):
+    doc.hints[:] = [Hint(100.0, 50.0, (200, 40, 40)), Hint(590.0, 390.0, (40, 40, 200))]
+    command = SetRepair(RepairSettings(geometry=Geometry(rotate=1, crop=(0, 0, 400, 300))))
+    command.do(doc)
+    h, _ = doc.photo.size
+    assert doc.hints == [Hint(h - 1 - 50.0, 100.0, (200, 40, 40))]  # the other is cropped away
+    command.undo(doc)
+    assert [(hint.x, hint.y) for hint in doc.hints] == [(100.0, 50.0), (590.0, 390.0)]
+    assert doc.repair == RepairSettings()
+
+
+def test_found_defects_are_added_to_the_mask_and_undo(doc):
+    PaintMask([(10, 10)], radius=2).do(doc)
+    found = np.zeros(doc.photo.size, bool)
+    found[300:305, 300:320] = True
+    command = SetDefectMask(found, add=True)
+    command.do(doc)
+    assert doc.defect_mask[10, 10] and doc.defect_mask[302, 310]
+    command.undo(doc)
+    assert doc.defect_mask[10, 10] and not doc.defect_mask[302, 310]
+    clear = SetDefectMask(None)
+    clear.do(doc)
+    assert doc.defect_mask is None
+    clear.undo(doc)
+    assert doc.defect_mask[10, 10]
+
+
+def test_the_engine_gets_the_working_photo(doc):
+    SetRepair(RepairSettings(geometry=Geometry(crop=(10, 20, 300, 200)))).do(doc)
+    kwargs = doc.request_kwargs()
+    assert kwargs["lightness"].shape == (200, 300)
+
+
+def test_project_keeps_mask_geometry_and_tone(doc, tmp_path):
+    settings = RepairSettings(
+        geometry=Geometry(rotate=3, flip_h=True, straighten=1.5, crop=(5, 6, 200, 300)),
+        tone=ToneSettings(levels=0.7, clahe=0.2),
+        denoise=0.1,
+    )
+    SetRepair(settings).do(doc)
+    PaintMask([(20, 30), (120, 90)], radius=4).do(doc)
+    shape = doc.working_photo.size
+    result = np.random.default_rng(0).uniform(0, 1, (*shape, 3)).astype(np.float32)
+    AddRun(Run(variants=[ResultVariant(rgb=result)])).do(doc)
+    path = save_project(doc, tmp_path / "repaired.piggy")
+    with zipfile.ZipFile(path) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        assert manifest["defect_mask"] == MASK_MEMBER
+        assert len(archive.read(MASK_MEMBER)) < 20_000  # 1 bit a pixel, compressed
+    again = load_project(path)
+    assert again.repair == settings
+    np.testing.assert_array_equal(again.defect_mask, doc.defect_mask)
+    np.testing.assert_allclose(
+        again.working_photo.lightness, doc.working_photo.lightness, atol=1e-4
+    )
+    assert again.runs[0].variants[0].rgb.shape[:2] == shape
+
+
+def test_a_project_without_repair_opens_with_none(doc, tmp_path):
+    path = save_project(doc, tmp_path / "plain.piggy")
+    old = tmp_path / "old.piggy"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "manifest.json":
+                manifest = json.loads(data)
+                del manifest["repair"], manifest["defect_mask"]  # as older PiggyDesk wrote it
+                data = json.dumps(manifest).encode()
+            dst.writestr(info, data)
+    loaded = load_project(old)
+    assert loaded.repair == RepairSettings() and loaded.defect_mask is None
+    assert loaded.working_photo is loaded.photo
+
+
+def test_a_mask_that_does_not_fit_is_a_project_error(doc, tmp_path):
+    PaintMask([(20, 30)], radius=4).do(doc)
+    path = save_project(doc, tmp_path / "p.piggy")
+    bad = tmp_path / "bad.piggy"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == MASK_MEMBER:
+                data = cv2.imencode(".png", np.zeros((10, 10), np.uint8))[1].tobytes()
+            dst.writestr(info, data)
+    with pytest.raises(ProjectError, match="defect mask does not fit"):
+        load_project(bad)
