@@ -22,6 +22,7 @@ from types import ModuleType
 
 from piggydesk import __version__, cli_repair
 from piggydesk.core.batch import PHOTO_SUFFIXES, find_photos, plan_outputs, variant_paths
+from piggydesk.core.bounds import check_memory
 from piggydesk.core.errors import PhotoError
 from piggydesk.core.export import FORMATS, export_image
 from piggydesk.core.hints import Hint, load_hints_file, parse_hint_arg
@@ -404,6 +405,25 @@ def _messages(variants: Sequence[Variant]) -> list[str]:
     return seen
 
 
+COLORIZE_BYTES_PER_PIXEL = 12
+"""Memory of colorizing and exporting, per pixel, besides each variant's 12 (float32 RGB)."""
+
+
+def prepare_photo(photo: Photo, variants: int) -> Photo:
+    """The photo as the engines need it: the lightness only, and room to colorize it.
+
+    The pixels themselves are not used past this point (the engines read the lightness, the
+    export takes the result), so they are dropped; a photo too large for the free memory is
+    refused in one sentence before any work instead of the system killing the process.
+    """
+    height, width = photo.size
+    check_memory(
+        height * width * (COLORIZE_BYTES_PER_PIXEL + 12 * variants),
+        f"Colorizing {photo.name} ({width}x{height}, {variants} variant(s))",
+    )
+    return photo.lightness_only()
+
+
 def _notes(photo: Photo, variants: Sequence[Variant]) -> list[str]:
     """What the user should hear about a photo and its results (first frame used, ...)."""
     return list(dict.fromkeys([*photo.notes, *_messages(variants)]))
@@ -419,6 +439,7 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     photo = load_photo(args.input)
     check_hints_fit(hints, photo)
     photo, hints, repair_notes = cli_repair.prepare(photo, args, hints)
+    photo = prepare_photo(photo, args.variants)
     session = _Session(args, hints)
     variants = session.colorize(photo)
     written = paths[: len(variants)]
@@ -492,6 +513,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             photo = load_photo(source)
             assert session is not None
             photo, photo_hints, repair_notes = cli_repair.prepare(photo, args, hints, batch=True)
+            photo = prepare_photo(photo, args.variants)
             variants = session.colorize(photo, photo_hints)
             session.write(photo, variants, paths[: len(variants)])
             notes.extend(m for m in [*repair_notes, *_notes(photo, variants)] if m not in notes)

@@ -23,7 +23,7 @@ from modelstore_helpers import (
 
 from piggydesk.core.progress import CancelToken
 from piggydesk.modelstore.catalog import load_catalog
-from piggydesk.modelstore.download import download_file
+from piggydesk.modelstore.download import DownloadSettings, download_file
 from piggydesk.modelstore.errors import (
     ChecksumError,
     DownloadCancelled,
@@ -314,3 +314,141 @@ def test_same_model_cannot_download_twice_at_once(hub, tiny):
     assert hub.requests == []
     store.download("tiny", settings=FAST)
     assert store.is_installed("tiny")
+
+
+# ------------------------------------------------------------------ hostile servers (issue 14)
+# Each hostile fault carries ``times``: after that many requests the hub answers 404, so even a
+# client that loops forever ends (and the test fails on the request count, not by hanging).
+
+
+class RecordingToken(CancelToken):
+    """A cancel token that records every back-off wait the downloader asks for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        return super().wait(seconds)
+
+
+def test_server_ignoring_range_and_dropping_gives_up_with_backoff(hub, tmp_path):
+    data = b"R" * 200_000
+    hub.files["loop.bin"] = data
+    hub.faults["loop.bin"] = Fault(drop_at=50_000, drop_times=10**6, ignore_range=True, times=60)
+    token = RecordingToken()
+    with pytest.raises(DownloadError, match="kept breaking"):
+        download_file(hub.url("loop.bin"), tmp_path / "loop.bin",
+                      sha256=hashlib.sha256(data).hexdigest(), settings=FAST, cancel=token)
+    # the first attempt reached byte 50,000; every later one restarted from 0 and dropped at
+    # the same place: no byte beyond the best offset, so they count as failures
+    requests = hub.requests_for("loop.bin")
+    assert len(requests) == 1 + FAST.retries + 1
+    assert all(r.status == 200 for r in requests)
+    assert len(token.waits) == FAST.retries + 1  # every failed attempt waited...
+    assert all(w >= FAST.backoff for w in token.waits)
+    assert token.waits == sorted(token.waits)  # ...longer and longer
+    assert (tmp_path / "loop.bin.part").stat().st_size == 50_000  # kept for a later resume
+
+
+def test_attempts_are_capped_even_when_each_one_progresses(hub, tmp_path):
+    data = bytes(range(256)) * 400  # 102,400 bytes; the hub drops every 1,000 bytes
+    hub.files["slow.bin"] = data
+
+    settings = DownloadSettings(**{**FAST.__dict__, "max_attempts": 5})
+    fault = Fault(times=50)
+    hub.faults["slow.bin"] = fault
+    offsets = iter(range(1_000, 200_000, 1_000))
+
+    def next_drop() -> None:  # each request drops 1,000 bytes further: always progress
+        fault.drop_at, fault.drop_times = next(offsets), 1
+
+    original = hub._handle
+
+    def handle(h):
+        next_drop()
+        original(h)
+
+    hub._handle = handle
+    with pytest.raises(DownloadError):
+        download_file(hub.url("slow.bin"), tmp_path / "slow.bin", settings=settings)
+    assert len(hub.requests_for("slow.bin")) == 5
+
+
+def test_approximate_size_with_huge_content_length_is_refused(hub, tmp_path):
+    hub.files["big.bin"] = b"Z" * 5_000
+    hub.faults["big.bin"] = Fault(claim_length=10**12, times=60)  # claims 1 TB, drops early
+    with pytest.raises(ChecksumError, match="far more than"):
+        download_file(hub.url("big.bin"), tmp_path / "big.bin", expected_size=4_000,
+                      size_exact=False, settings=FAST)
+    assert len(hub.requests_for("big.bin")) == 1
+    assert not (tmp_path / "big.bin.part").exists()
+
+
+def test_approximate_size_caps_the_bytes_accepted(hub, tmp_path):
+    size = 1000
+    limit = 2 * size + (1 << 20)
+    hub.files["flood.bin"] = b"F" * (3 << 20)  # no Content-Length: 3 MiB until the server closes
+    hub.faults["flood.bin"] = Fault(no_length=True, times=60)
+    with pytest.raises(ChecksumError, match="more data"):
+        download_file(hub.url("flood.bin"), tmp_path / "flood.bin", expected_size=size,
+                      size_exact=False, settings=FAST)
+    assert len(hub.requests_for("flood.bin")) == 1
+    assert not (tmp_path / "flood.bin.part").exists() and not (tmp_path / "flood.bin").exists()
+    # within the allowance, an approximate size is not a reason to refuse
+    hub.files["near.bin"] = b"N" * 1500
+    hub.faults["near.bin"] = Fault(no_length=True)
+    download_file(hub.url("near.bin"), tmp_path / "near.bin", expected_size=size,
+                  size_exact=False, settings=FAST)
+    assert (tmp_path / "near.bin").stat().st_size == 1500 < limit
+
+
+def test_redirect_to_an_unlisted_host_is_refused(hub, tmp_path):
+    hub.files["real.bin"] = b"S" * 3000
+    elsewhere = hub.url("real.bin").replace("127.0.0.1", "localhost")  # another host name
+    hub.faults["moved.bin"] = Fault(redirect=elsewhere, times=60)
+    with pytest.raises(DownloadError, match="localhost.*does not list"):
+        download_file(hub.url("moved.bin"), tmp_path / "moved.bin", settings=FAST)
+    assert hub.requests_for("real.bin") == []  # nothing was fetched from the other host
+    assert len(hub.requests_for("moved.bin")) == 1  # and it was not retried
+    assert not (tmp_path / "moved.bin").exists()
+
+
+def test_redirect_to_a_catalogue_host_is_followed(hub, tmp_path):
+    data = b"T" * 3000
+    hub.files["real.bin"] = data
+    hub.faults["moved.bin"] = Fault(redirect=hub.url("real.bin").replace("127.0.0.1", "localhost"))
+    hub.faults["same.bin"] = Fault(redirect="/real.bin")  # the same host: always allowed
+    download_file(hub.url("moved.bin"), tmp_path / "moved.bin", settings=FAST,
+                  allowed_hosts=("localhost",), sha256=hashlib.sha256(data).hexdigest())
+    download_file(hub.url("same.bin"), tmp_path / "same.bin", settings=FAST)
+    assert (tmp_path / "moved.bin").read_bytes() == data == (tmp_path / "same.bin").read_bytes()
+
+
+def test_endless_redirects_are_refused(hub, tmp_path):
+    hub.faults["a.bin"] = Fault(redirect="/b.bin", times=60)
+    hub.faults["b.bin"] = Fault(redirect="/a.bin", times=60)
+    with pytest.raises(DownloadError, match="more than 10 times"):
+        download_file(hub.url("a.bin"), tmp_path / "a.bin", settings=FAST)
+    assert len(hub.requests) == 11
+
+
+def test_catalogue_redirect_hosts_reach_the_downloader(hub, tmp_path):
+    files = model_files(seed=5)
+    for rel, data in files.items():
+        hub.files["store/" + rel] = data
+        hub.faults["tiny/" + rel] = Fault(
+            redirect=hub.url("store/" + rel).replace("127.0.0.1", "localhost"))
+    entry = catalog_entry("moved", hub, files, prefix="tiny/", kind="base")
+    path = write_catalog(tmp_path / "catalog.json", [entry])
+    data = json.loads(path.read_text())
+    store = ModelStore(tmp_path / "models", load_catalog(path))
+    with pytest.raises(DownloadError, match="does not list"):
+        store.download("moved", settings=FAST)
+    data["redirect_hosts"] = ["localhost"]
+    path.write_text(json.dumps(data))
+    store = ModelStore(tmp_path / "models", load_catalog(path))
+    store.download("moved", settings=FAST)
+    assert read_tree(store.path("moved")) == files
+

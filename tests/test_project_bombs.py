@@ -98,9 +98,10 @@ def test_result_image_bomb_is_refused_from_its_header(project):
 
 def test_result_image_of_the_wrong_size_is_refused(project):
     image = _manifest(project)["runs"][0]["variants"][0]["image"]
-    ok, small = cv2.imencode(".png", np.zeros((10, 10, 3), np.uint16))
-    hostile = _rewrite(project, members={image: (small.tobytes(), zipfile.ZIP_STORED)})
-    _refused(hostile, "10x10")
+    # a result may be smaller than the photo (a repair can crop), never larger
+    ok, large = cv2.imencode(".png", np.zeros((H * 2, W * 2, 3), np.uint16))
+    hostile = _rewrite(project, members={image: (large.tobytes(), zipfile.ZIP_STORED)})
+    _refused(hostile, f"{W * 2}x{H * 2}")
 
 
 def test_padded_manifest_is_refused_before_it_is_read(project):

@@ -12,7 +12,8 @@ deep). Nothing from outside is trusted before its size is known to be sane:
   number that is not finite (``1e400``, ``NaN``, ``Infinity``);
 * ``png_header`` reads a PNG's size from its IHDR chunk without decoding a pixel;
 * ``available_memory`` / ``check_memory`` say, in one sentence, when a job needs more memory
-  than this computer has free, instead of letting the system kill the app.
+  than this computer has free, instead of letting the system kill the app
+  (``PIGGYDESK_MEMORY_LIMIT_MB`` sets a lower ceiling).
 
 Every refusal is a ``PhotoError`` subclass whose text is one sentence for the user.
 """
@@ -149,8 +150,24 @@ def png_header(data: bytes) -> tuple[int, int, int] | None:
 # ----------------------------------------------------------------------------- memory
 
 
+MEMORY_LIMIT_ENV = "PIGGYDESK_MEMORY_LIMIT_MB"
+"""Caps the memory PiggyDesk plans with (MB), e.g. to leave room for other programs."""
+
+
 def available_memory() -> int | None:
-    """Bytes of memory this computer can give a process now (None when unknown)."""
+    """Bytes of memory this computer can give a process now (None when unknown).
+
+    ``PIGGYDESK_MEMORY_LIMIT_MB`` lowers the figure (never raises it).
+    """
+    free = _system_available_memory()
+    try:
+        limit = int(os.environ.get(MEMORY_LIMIT_ENV, "")) << 20
+    except ValueError:
+        return free
+    return limit if free is None else min(free, limit)
+
+
+def _system_available_memory() -> int | None:
     try:
         if sys.platform.startswith("linux"):
             with open("/proc/meminfo", "rb") as handle:

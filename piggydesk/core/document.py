@@ -41,10 +41,11 @@ import numpy as np
 
 from piggydesk import __version__
 from piggydesk.core.atomic import open_atomic
+from piggydesk.core.bounds import check_member, check_memory, parse_json, png_header, read_member
 from piggydesk.core.errors import PhotoError, ProjectError
 from piggydesk.core.export import encode_png
 from piggydesk.core.hints import Hint
-from piggydesk.core.imaging import Photo, load_photo, load_photo_bytes
+from piggydesk.core.imaging import MAX_PIXELS, Photo, load_photo, load_photo_bytes
 from piggydesk.core.pixels import CompactImage
 from piggydesk.core.repair.document import (
     read_repair,
@@ -586,34 +587,146 @@ def load_project(path: str | Path) -> Document:
         raise ProjectError(f"The project file {path} does not exist.")
     try:
         with zipfile.ZipFile(path) as archive:
+            _check_archive(archive, path)
             manifest = _read_manifest(archive, path)
             doc = _document_from_manifest(archive, manifest, path)
     except zipfile.BadZipFile:
         raise ProjectError(f"{path.name} is not a PiggyDesk project (or it is damaged).") from None
     except OSError as exc:
         raise ProjectError(f"{path.name} could not be read: {exc.strerror or exc}.") from None
+    except (RecursionError, OverflowError, NotImplementedError, EOFError) as exc:
+        # the last net: whatever a damaged archive makes the decoders raise is one sentence
+        raise ProjectError(f"{path.name} is damaged and cannot be opened ({exc}).") from None
     doc.project_path = path
     return doc
 
 
+# What a project may hold (see core.bounds): every member's declared size is checked before it
+# is read, and every image's header before it is decoded.
+MAX_MANIFEST_BYTES = 4 << 20
+MAX_MEMBERS = 2_000
+MAX_SOURCE_BYTES = MAX_PIXELS * 8 + (16 << 20)  # a 150 MP 16-bit RGBA TIFF, uncompressed
+MAX_RESULTS = 1_000
+_RANGES: dict[str, tuple[float, float]] = {
+    "seed": (0, 2**32 - 1),
+    "num_variants": (1, 64),
+    "steps": (1, 1000),
+    "guidance_scale": (0.0, 100.0),
+    "working_size": (16, 8192),
+    "variant_index": (0, MAX_RESULTS),
+}
+"""Plausible values of the numeric settings a manifest may hold (anything else is refused)."""
+
+
+def _check_archive(archive: zipfile.ZipFile, path: Path) -> None:
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise ProjectError(f"{path.name} is refused: it holds {len(infos)} files.")
+    for info in infos:
+        limit = MAX_MANIFEST_BYTES if info.filename == "manifest.json" else MAX_SOURCE_BYTES
+        check_member(info, limit, path.name, ProjectError)
+
+
 def _read_manifest(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads(archive.read("manifest.json").decode("utf-8"))
-    except KeyError:
-        raise ProjectError(f"{path.name} is not a PiggyDesk project (no manifest).") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProjectError(
-            f"{path.name} is damaged: its manifest cannot be read ({exc})."
-        ) from None
+    if "manifest.json" not in archive.namelist():
+        raise ProjectError(f"{path.name} is not a PiggyDesk project (no manifest).")
+    data = read_member(archive, "manifest.json", MAX_MANIFEST_BYTES, path.name, ProjectError)
+    manifest = parse_json(data, f"The manifest of {path.name}", MAX_MANIFEST_BYTES, ProjectError)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise ProjectError(f"{path.name} is not a PiggyDesk project.")
     version = manifest.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ProjectError(f"{path.name} is damaged: its format version {version!r} is not valid.")
+    if version > FORMAT_VERSION:
         raise ProjectError(
             f"{path.name} was saved by a newer PiggyDesk (project format {version}); "
             "please update PiggyDesk to open it."
         )
+    _check_values(manifest, path)
     return manifest
+
+
+def _check_values(manifest: dict[str, Any], path: Path) -> None:
+    """Refuse wrong types and implausible numbers before anything is built from them."""
+
+    def fail(what: str) -> ProjectError:
+        return ProjectError(f"{path.name} is damaged: {what}.")
+
+    def check_settings(values: Any, where: str) -> None:
+        if values is None:
+            return
+        if not isinstance(values, dict):
+            raise fail(f"the {where} are not a set of named values")
+        for key, (low, high) in _RANGES.items():
+            if key not in values:
+                continue
+            value = values[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise fail(f"the {key.replace('_', ' ')} in the {where} is not a number")
+            if not low <= value <= high:
+                raise fail(
+                    f"the {key.replace('_', ' ')} in the {where} is {value:g}, outside "
+                    f"{low:g} to {high:g}"
+                )
+            if isinstance(low, int) and value != int(value):
+                raise fail(f"the {key.replace('_', ' ')} in the {where} is not a whole number")
+
+    check_settings(manifest, "project")
+    check_settings(manifest.get("settings"), "project settings")
+    for key in ("source_file", "source_name"):
+        if not isinstance(manifest.get(key, ""), str):
+            raise fail(f"its {key.replace('_', ' ')} is not text")
+    if not isinstance(manifest.get("source_path") or "", str):
+        raise fail("its source path is not text")
+    hints = manifest.get("hints", [])
+    if not isinstance(hints, list):
+        raise fail("its hints are not a list")
+    runs = manifest.get("runs", [])
+    if not isinstance(runs, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("variants"), list) for r in runs
+    ):
+        raise fail("its list of results is not valid")
+    count = sum(len(r["variants"]) for r in runs)
+    if count > MAX_RESULTS:
+        raise fail(f"it lists {count} results (at most {MAX_RESULTS})")
+    for run in runs:
+        for variant in run["variants"]:
+            if not isinstance(variant, dict) or not isinstance(variant.get("image"), str):
+                raise fail("a result has no image")
+            check_settings(variant.get("settings"), "settings of a result")
+            if not isinstance(variant.get("seconds", 0.0), (int, float)):
+                raise fail("the time of a result is not a number")
+    chosen = manifest.get("chosen")
+    if chosen is not None and not (
+        isinstance(chosen, list) and len(chosen) == 2
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in chosen)
+        and 0 <= chosen[0] < len(runs) and 0 <= chosen[1] < len(runs[chosen[0]]["variants"])
+    ):
+        raise fail("the chosen result does not exist")
+
+
+def _check_result_image(
+    archive: zipfile.ZipFile, member: str, photo: Photo, path: Path
+) -> None:
+    """A result image must be a PNG of the photo's size: checked on its header, not decoded."""
+    height, width = photo.size
+    limit = int(height * (width * 6 + 1) * 1.01) + (1 << 20)  # 16-bit RGB rows + deflate slack
+    try:
+        info = archive.getinfo(member)
+    except KeyError:
+        raise ProjectError(f"{path.name} is damaged: it has no {member}.") from None
+    check_member(info, limit, path.name, ProjectError)
+    with archive.open(info) as handle:
+        header = png_header(handle.read(32))
+    if header is None:
+        raise ProjectError(f"{path.name} is damaged: the result {member} is not a PNG image.")
+    # a result has the working photo's size: the photo's, or smaller (cropped, straightened)
+    if header[0] * header[1] > width * height or header[2] not in (8, 16):
+        raise ProjectError(
+            f"{path.name} is damaged: the result {member} is {header[0]}x{header[1]} pixels, "
+            f"more than the photo's {width}x{height}."
+        )
+    check_memory(height * width * 18, f"Opening {path.name}")  # float32 result + 16-bit decode
 
 
 def _document_from_manifest(
@@ -622,7 +735,9 @@ def _document_from_manifest(
     try:
         source_path = Path(manifest["source_path"]) if manifest.get("source_path") else None
         source_name = str(manifest.get("source_name", ""))
-        source_data = archive.read(manifest["source_file"])
+        source_data = read_member(
+            archive, str(manifest["source_file"]), MAX_SOURCE_BYTES, path.name, ProjectError
+        )
         try:
             photo = load_photo_bytes(source_data, name=source_name, path=source_path)
         except PhotoError as exc:
@@ -633,6 +748,8 @@ def _document_from_manifest(
             source_bytes = source_data
         runs = []
         for run_state in manifest.get("runs", []):
+            for v in run_state["variants"]:
+                _check_result_image(archive, v["image"], photo, path)
             variants = [
                 ResultVariant(
                     rgb=_read_png(archive, v["image"]),

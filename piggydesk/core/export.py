@@ -17,6 +17,11 @@ and notes that PiggyDesk colorized the image:
 Safety: the source photo is never written over (even with ``overwrite=True``), an existing
 file is refused unless ``overwrite=True``, and the bytes go to a temporary file in the same
 folder that is renamed into place, so a full disk or a crash leaves no half-written export.
+
+Memory: the float32 image is converted to 8 or 16 bits in bands of rows, never as a whole.
+PNGs are encoded band by band straight into the file (no full-size buffer at all: the rows
+are "Up"-filtered and deflated as they come); JPEG builds the 8-bit picture band by band and
+encodes it into the file; TIFF holds the 8/16-bit picture and its encoded bytes once.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ import numpy as np
 import tifffile
 from PIL import ExifTags, Image, TiffImagePlugin
 
-from piggydesk.core.atomic import atomic_write_bytes
+from piggydesk.core import atomic
+from piggydesk.core.atomic import open_atomic
 from piggydesk.core.color import from_unit_float
 from piggydesk.core.errors import ExportError
 from piggydesk.core.metadata import (
@@ -53,6 +59,8 @@ FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpe
 JPEG_QUALITY = 95
 _EXIF_PLACEHOLDER = 34664
 PNG_COMPRESSION = {8: 3, 16: 1}  # zlib level; 16-bit noise barely compresses further
+_BAND_PIXELS = 1 << 18  # pixels converted and encoded at a time
+_IDAT_BYTES = 1 << 20  # the largest IDAT chunk written
 
 
 def export_image(
@@ -93,33 +101,128 @@ def export_image(
     icc = rgb_icc_or_none(icc_profile)
     out_size = (int(pixels.shape[0]), int(pixels.shape[1]))
     try:
-        if fmt == "PNG":
-            data = encode_png(pixels, bit_depth, icc_profile=icc, exif=exif, note=note)
-        elif fmt == "TIFF":
-            data = encode_tiff(
-                pixels, bit_depth, compression=compression, icc_profile=icc, exif=exif, note=note
-            )
-        else:
-            data = encode_jpeg(pixels, icc_profile=icc, exif=exif, note=note)
-    except ExportError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - encoder failures become one readable line
-        logger.exception("Encoding %s failed", path)
-        raise ExportError(f"{path.name} could not be encoded as {fmt}: {exc}") from None
-
-    try:
-        atomic_write_bytes(path, data, overwrite=overwrite)
+        with open_atomic(path, overwrite=overwrite) as handle:
+            sink = _Sink(handle)
+            if fmt == "PNG":
+                write_png(sink.write, pixels, bit_depth, icc_profile=icc, exif=exif, note=note)
+            elif fmt == "TIFF":
+                buffer = _tiff_buffer(
+                    pixels, bit_depth, compression=compression, icc_profile=icc, exif=exif,
+                    note=note,
+                )
+                sink.write(buffer.getbuffer())
+            else:
+                _save_jpeg(sink, pixels, icc_profile=icc, exif=exif, note=note)
     except FileExistsError:
         raise ExportError(
             f"{path} already exists. Choose another name, or allow replacing it."
         ) from None
+    except ExportError:
+        raise
     except OSError as exc:
-        raise ExportError(_write_failure(path, exc)) from None
+        if sink_failed(exc):
+            raise ExportError(_write_failure(path, exc)) from None
+        logger.exception("Encoding %s failed", path)
+        raise ExportError(f"{path.name} could not be encoded as {fmt}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - encoder failures become one readable line
+        logger.exception("Encoding %s failed", path)
+        raise ExportError(f"{path.name} could not be encoded as {fmt}: {exc}") from None
     logger.info("Exported %s (%s, %d-bit, %dx%d)", path, fmt, bit_depth, out_size[1], out_size[0])
     return path
 
 
 # ----------------------------------------------------------------------------- encoders
+
+
+def sink_failed(exc: OSError) -> bool:
+    return getattr(exc, "_piggydesk_write", False) or exc.errno is not None
+
+
+class _Sink:
+    """A write-only file for encoders: every write goes through ``atomic.write_all``."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+
+    def write(self, data) -> int:
+        try:
+            atomic.write_all(self.handle, data)
+        except OSError as exc:
+            exc._piggydesk_write = True  # type: ignore[attr-defined]
+            raise
+        return len(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def _unit_bands(rgb: np.ndarray, bit_depth: int):
+    """``(rows, uint8/uint16 band)`` of float sRGB ``(H, W, 3)``, a few MB at a time."""
+    height, width = rgb.shape[:2]
+    step = max(1, _BAND_PIXELS // max(width, 1))
+    for start in range(0, height, step):
+        band = np.asarray(rgb[start : start + step], dtype=np.float32)
+        if band.dtype.kind == "f" and not np.isfinite(band).all():
+            band = np.nan_to_num(band, nan=0.0, posinf=1.0, neginf=0.0)
+        yield slice(start, start + band.shape[0]), from_unit_float(band, bit_depth)
+
+
+def write_png(
+    write,
+    rgb: np.ndarray,
+    bit_depth: int = 16,
+    *,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+    note: str | None = DEFAULT_NOTE,
+    texts: dict[str, str] | None = None,
+) -> None:
+    """Encode float sRGB ``(H, W, 3)`` as an 8- or 16-bit RGB PNG, band by band, to ``write``.
+
+    ``exif=None`` still writes an ``eXIf`` chunk carrying the PiggyDesk ``Software`` tag when
+    ``note`` is set; ``note=None`` writes pixels plus ``texts`` only (project files).
+    """
+    rgb = _as_rgb(rgb)
+    height, width = rgb.shape[:2]
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, 2, 0, 0, 0)
+    chunks = [_png_chunk(b"IHDR", header)]
+    if icc_profile:
+        chunks.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
+    if note is not None:
+        exif_bytes = exif_for_export(exif, size=(height, width))
+        chunks.append(
+            _png_chunk(b"eXIf", exif_bytes[6:] if exif_bytes[:6] == b"Exif\x00\x00" else exif_bytes)
+        )
+        chunks.append(_png_text("Software", SOFTWARE))
+        chunks.append(_png_text("Description", note))
+    for key, value in (texts or {}).items():
+        chunks.append(_png_text(key, value))
+    write(b"\x89PNG\r\n\x1a\n" + b"".join(chunks))
+    packer = zlib.compressobj(PNG_COMPRESSION[bit_depth])
+    previous = None
+    pending = bytearray()
+
+    def flush_idat(final: bool) -> None:
+        while len(pending) >= _IDAT_BYTES or (final and pending):
+            piece = bytes(pending[:_IDAT_BYTES])
+            del pending[:_IDAT_BYTES]
+            write(_png_chunk(b"IDAT", piece))
+
+    for _, band in _unit_bands(rgb, bit_depth):
+        raw = band.astype(">u2", copy=False) if bit_depth == 16 else band
+        rows = raw.view(np.uint8).reshape(raw.shape[0], -1)
+        above = np.empty_like(rows)  # "Up" filter: each byte minus the byte above it
+        above[0] = previous if previous is not None else 0
+        above[1:] = rows[:-1]
+        filtered = np.empty((rows.shape[0], rows.shape[1] + 1), dtype=np.uint8)
+        filtered[:, 0] = 2
+        np.subtract(rows, above, out=filtered[:, 1:])
+        previous = rows[-1].copy()
+        pending.extend(packer.compress(filtered))
+        flush_idat(False)
+    pending.extend(packer.flush())
+    flush_idat(True)
+    write(_png_chunk(b"IEND", b""))
 
 
 def encode_png(
@@ -131,32 +234,11 @@ def encode_png(
     note: str | None = DEFAULT_NOTE,
     texts: dict[str, str] | None = None,
 ) -> bytes:
-    """PNG bytes of float sRGB ``(H, W, 3)`` at 8 or 16 bits with metadata chunks.
-
-    ``exif=None`` still writes an ``eXIf`` chunk carrying the PiggyDesk ``Software`` tag when
-    ``note`` is set; ``note=None`` writes pixels plus ``texts`` only (project files).
-    """
-    pixels = from_unit_float(_as_rgb(rgb), bit_depth)
-    ok, encoded = cv2.imencode(
-        ".png",
-        np.ascontiguousarray(pixels[..., ::-1]),
-        [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION[bit_depth]],
-    )
-    if not ok:
-        raise ExportError("The PNG encoder failed.")
-    chunks: list[bytes] = []
-    if icc_profile:
-        chunks.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
-    if note is not None:
-        exif_bytes = exif_for_export(exif, size=pixels.shape[:2])
-        chunks.append(
-            _png_chunk(b"eXIf", exif_bytes[6:] if exif_bytes[:6] == b"Exif\x00\x00" else exif_bytes)
-        )
-        chunks.append(_png_text("Software", SOFTWARE))
-        chunks.append(_png_text("Description", note))
-    for key, value in (texts or {}).items():
-        chunks.append(_png_text(key, value))
-    return _png_insert_after_header(encoded.tobytes(), chunks)
+    """PNG bytes of float sRGB ``(H, W, 3)`` at 8 or 16 bits with metadata chunks."""
+    buffer = io.BytesIO()
+    write_png(buffer.write, rgb, bit_depth, icc_profile=icc_profile, exif=exif, note=note,
+              texts=texts)
+    return buffer.getvalue()
 
 
 def encode_tiff(
@@ -169,7 +251,25 @@ def encode_tiff(
     note: str = DEFAULT_NOTE,
 ) -> bytes:
     """TIFF bytes (tifffile) with PiggyDesk's note, camera tags, ICC and an EXIF sub-IFD."""
-    pixels = from_unit_float(_as_rgb(rgb), bit_depth)
+    return _tiff_buffer(
+        rgb, bit_depth, compression=compression, icc_profile=icc_profile, exif=exif, note=note
+    ).getvalue()
+
+
+def _tiff_buffer(
+    rgb: np.ndarray,
+    bit_depth: int = 16,
+    *,
+    compression: str | None = None,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+    note: str = DEFAULT_NOTE,
+) -> io.BytesIO:
+    """The TIFF in a ``BytesIO`` (its buffer is written out without another copy)."""
+    rgb = _as_rgb(rgb)
+    pixels = np.empty(rgb.shape, dtype=np.uint8 if bit_depth == 8 else np.uint16)
+    for rows, band in _unit_bands(rgb, bit_depth):
+        pixels[rows] = band
     tags = read_exif_tags(exif)
     extratags: list[tuple] = [(274, "H", 1, 1, True)]  # orientation: pixels are upright
     for code in (271, 272, 315, 33432):  # Make, Model, Artist, Copyright
@@ -202,10 +302,10 @@ def encode_tiff(
         bigtiff=False,
         **kwargs,
     )
-    data = buffer.getvalue()
+    del pixels
     if sub_ifd:
-        data = _append_exif_ifd(data, sub_ifd)
-    return data
+        _append_exif_ifd(buffer, sub_ifd)
+    return buffer
 
 
 def encode_jpeg(
@@ -217,19 +317,35 @@ def encode_jpeg(
     quality: int = JPEG_QUALITY,
 ) -> bytes:
     """JPEG bytes (8-bit, 4:4:4) with EXIF (Software tag), ICC and a comment."""
-    pixels = from_unit_float(_as_rgb(rgb), 8)
-    image = Image.fromarray(pixels, mode="RGB")
     buffer = io.BytesIO()
+    _save_jpeg(buffer, rgb, icc_profile=icc_profile, exif=exif, note=note, quality=quality)
+    return buffer.getvalue()
+
+
+def _save_jpeg(
+    file,
+    rgb: np.ndarray,
+    *,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+    note: str = DEFAULT_NOTE,
+    quality: int = JPEG_QUALITY,
+) -> None:
+    """Encode into ``file``: the 8-bit picture is built band by band (Pillow's own copy only)."""
+    rgb = _as_rgb(rgb)
+    height, width = rgb.shape[:2]
+    image = Image.new("RGB", (width, height))
+    for rows, band in _unit_bands(rgb, 8):
+        image.paste(Image.fromarray(np.ascontiguousarray(band), mode="RGB"), (0, rows.start))
     options: dict = {
         "quality": quality,
         "subsampling": 0,
-        "exif": exif_for_export(exif, size=pixels.shape[:2]),
+        "exif": exif_for_export(exif, size=(height, width)),
         "comment": note,
     }
     if icc_profile:
         options["icc_profile"] = icc_profile
-    image.save(buffer, "JPEG", **options)
-    return buffer.getvalue()
+    image.save(file, "JPEG", **options)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -270,7 +386,7 @@ def _as_rgb(rgb: np.ndarray) -> np.ndarray:
         return rgb.astype(np.float32) / np.float32(255.0)
     if rgb.dtype == np.uint16:
         return rgb.astype(np.float32) / np.float32(65535.0)
-    return np.nan_to_num(rgb.astype(np.float32, copy=False), nan=0.0)
+    return rgb  # float: converted (NaN to 0) band by band by the encoders
 
 
 def _prepare_pixels(rgb: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
@@ -284,7 +400,7 @@ def _prepare_pixels(rgb: np.ndarray, size: tuple[int, int] | None) -> np.ndarray
     if (h, w) == (H, W):
         return pixels
     interp = cv2.INTER_AREA if (h <= H and w <= W) else cv2.INTER_LANCZOS4
-    resized = cv2.resize(np.ascontiguousarray(pixels), (w, h), interpolation=interp)
+    resized = cv2.resize(np.nan_to_num(pixels, nan=0.0), (w, h), interpolation=interp)
     return np.clip(resized, 0.0, 1.0)
 
 
@@ -299,14 +415,6 @@ def _png_text(key: str, value: str) -> bytes:
     except UnicodeEncodeError:
         body = key.encode("latin-1") + b"\x00\x00\x00" + b"\x00" + b"\x00" + value.encode()
         return _png_chunk(b"iTXt", body)
-
-
-def _png_insert_after_header(png: bytes, chunks: list[bytes]) -> bytes:
-    if png[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ExportError("The PNG encoder produced something that is not a PNG.")
-    ihdr_len = struct.unpack(">I", png[8:12])[0]
-    end = 8 + 12 + ihdr_len
-    return png[:end] + b"".join(chunks) + png[end:]
 
 
 def _exif_sub_ifd(exif: bytes | None, size: tuple[int, int]) -> dict:
@@ -324,21 +432,21 @@ def _exif_sub_ifd(exif: bytes | None, size: tuple[int, int]) -> dict:
     return sub
 
 
-def _append_exif_ifd(tiff: bytes, sub_ifd: dict) -> bytes:
+def _append_exif_ifd(buffer: io.BytesIO, sub_ifd: dict) -> None:
     """Append an EXIF IFD to a little-endian TIFF and point its ExifIFD (34665) tag at it."""
-    with tifffile.TiffFile(io.BytesIO(tiff)) as tif:
+    buffer.seek(0)
+    with tifffile.TiffFile(buffer) as tif:
         value_offset = tif.pages.first.tags[_EXIF_PLACEHOLDER].valueoffset
-    start = len(tiff) + (len(tiff) % 2)
+    length = buffer.seek(0, io.SEEK_END)
+    start = length + (length % 2)
     ifd = TiffImagePlugin.ImageFileDirectory_v2(ifh=b"II*\x00\x08\x00\x00\x00")
     for tag, value in sub_ifd.items():
         ifd[tag] = value
-    blob = ifd.tobytes(offset=start)
-    out = bytearray(tiff)
-    out.extend(b"\x00" * (start - len(tiff)))
-    out.extend(blob)
-    out[value_offset - 8 : value_offset - 6] = struct.pack("<H", 34665)
-    out[value_offset : value_offset + 4] = struct.pack("<I", start)
-    return bytes(out)
+    buffer.write(b"\x00" * (start - length) + ifd.tobytes(offset=start))
+    buffer.seek(value_offset - 8)
+    buffer.write(struct.pack("<H", 34665))
+    buffer.seek(value_offset)
+    buffer.write(struct.pack("<I", start))
 
 
 def _write_failure(path: Path, exc: OSError) -> str:

@@ -22,16 +22,26 @@ Decisions worth knowing:
 * Pixel values are read as sRGB. An RGB ICC profile is kept and re-embedded on export (so a
   colour-managed viewer shows the tones as before); gray and CMYK profiles are dropped, as
   they cannot describe the RGB result.
+* Memory per pixel: the decoded pixels stay in their own type (``Photo.pixels``: 1 byte a
+  pixel for an 8-bit gray scan, 6 for 16-bit RGB); the lightness (4 bytes) is computed from
+  them in bands of rows, and ``Photo.rgb`` (float32, 12 bytes) is made only when asked for.
+  ``Photo.lightness_only()`` drops the pixels when only the lightness is needed (the command
+  line's colorize path). The file is checked before its body is read: only regular files are
+  opened (not ``/dev/zero`` or a pipe), the header's size is checked against ``MAX_PIXELS``
+  and against the memory this computer has free (one sentence rather than being killed), and
+  a file far larger than its picture can be is refused.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import os
 import re
+import stat
 import struct
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -39,7 +49,13 @@ import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
-from piggydesk.core.color import gray_to_lightness, rgb_to_lab, rgb_to_lightness
+from piggydesk.core.bounds import check_memory
+from piggydesk.core.color import (
+    gray_to_lightness,
+    lightness_to_gray_rgb,
+    rgb_to_lab,
+    rgb_to_lightness,
+)
 from piggydesk.core.errors import PhotoError
 from piggydesk.core.metadata import ORIENTATION, clean_exif, rgb_icc_or_none
 from piggydesk.core.sizing import check_min_size
@@ -64,6 +80,9 @@ SUPPORTED_SUFFIXES = (
 """File name endings offered in open dialogs and picked up by batch processing."""
 
 _COLOR_CHROMA = 3.0  # 95th-percentile chroma (Lab units) above which a photo counts as colour
+_BAND_PIXELS = 1 << 18  # pixels converted at a time (float temporaries stay a few MB)
+LOAD_BYTES_PER_PIXEL = 14
+"""Peak memory of loading, per pixel: decoder buffers (up to 8) + lightness (4) + slack."""
 _DAMAGED = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError)
 
 
@@ -71,13 +90,15 @@ _DAMAGED = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, Ty
 class Photo:
     """A decoded photo, orientation applied.
 
-    ``rgb`` float32 ``(H, W, 3)`` sRGB in [0, 1]; ``lightness`` float32 ``(H, W)`` CIE L*
-    (0-100) computed from the full-precision data; ``bit_depth`` 8 or 16 (the precision of
-    the source, which an export should keep); ``icc_profile`` and ``exif`` ready for
-    ``core.export.export_image``; ``notes`` are things worth telling the user.
+    ``pixels`` the decoded values in their own type (uint8, uint16 or float32 in [0, 1]),
+    gray ``(H, W)`` or RGB ``(H, W, 3)``, or None after ``lightness_only()``; ``rgb`` float32
+    ``(H, W, 3)`` sRGB in [0, 1], made from them when asked for; ``lightness`` float32
+    ``(H, W)`` CIE L* (0-100) computed from the full-precision data; ``bit_depth`` 8 or 16
+    (the precision of the source, which an export should keep); ``icc_profile`` and ``exif``
+    ready for ``core.export.export_image``; ``notes`` are things worth telling the user.
     """
 
-    rgb: np.ndarray
+    pixels: np.ndarray | None
     lightness: np.ndarray
     bit_depth: int = 8
     icc_profile: bytes | None = None
@@ -86,6 +107,22 @@ class Photo:
     format: str = ""
     is_color: bool = False
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """float32 ``(H, W, 3)`` sRGB in [0, 1] (a new array each time: 12 bytes a pixel)."""
+        if self.pixels is None:
+            return lightness_to_gray_rgb(self.lightness)
+        height, width = self.size
+        out = np.empty((height, width, 3), dtype=np.float32)
+        for rows in _bands(height, width):
+            band = _to_float(self.pixels[rows])
+            out[rows] = band[..., None] if band.ndim == 2 else band
+        return out
+
+    def lightness_only(self) -> Photo:
+        """This photo without its pixels (``rgb`` then is the gray of the lightness)."""
+        return replace(self, pixels=None)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -100,17 +137,56 @@ class Photo:
 def load_photo(path: str | Path) -> Photo:
     """Read the photo at ``path``; raise ``PhotoError`` with a readable sentence if we can't."""
     path = Path(path)
-    if not path.exists():
-        raise PhotoError(f"The file {path} does not exist.")
-    if path.is_dir():
-        raise PhotoError(f"{path} is a folder, not a picture.")
     try:
-        data = path.read_bytes()
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise PhotoError(f"The file {path} does not exist.") from None
+    except OSError as exc:
+        raise PhotoError(f"The file {path} could not be read ({exc.strerror or exc}).") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise PhotoError(f"{path} is a folder, not a picture.")
+    if not stat.S_ISREG(info.st_mode):
+        raise PhotoError(f"{path} is not a regular file (a device or a pipe), so not a picture.")
+    try:
+        with open(path, "rb") as handle:
+            _check_header(handle.read(1 << 16), info.st_size, path.name)
+            handle.seek(0)
+            data = handle.read()  # one copy of the file, shared by the decoders
     except PermissionError:
         raise PhotoError(f"PiggyDesk is not allowed to read {path}.") from None
     except OSError as exc:
         raise PhotoError(f"The file {path} could not be read ({exc.strerror or exc}).") from None
     return load_photo_bytes(data, name=path.name, path=path)
+
+
+def _header_size(head: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from the first bytes of an image file, when Pillow can tell."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(head)) as image:
+                return image.size
+    except Exception:  # noqa: BLE001 - a header beyond the first bytes, a bomb, or no picture
+        return _png_header_size(head)
+
+
+def _check_header(head: bytes, file_size: int, name: str) -> None:
+    """Refuse, before the body is read, what the header says cannot be loaded here."""
+    size = _header_size(head)
+    if size is None:
+        if head and file_size > MAX_PIXELS * 8 * 2:  # no header, and bigger than any picture
+            raise PhotoError(_not_a_picture(head, name))
+        return
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise _too_large(name, (width, height))
+    largest = width * height * 8 * 1.1 + (64 << 20)  # uncompressed 16-bit RGBA + metadata
+    if file_size > largest:
+        raise PhotoError(
+            f"{name} is {file_size / 2**30:.1f} GB, far more than a {width}x{height} picture can "
+            "be; it is damaged or not a picture."
+        )
+    check_memory(width * height * LOAD_BYTES_PER_PIXEL, f"Opening {name} ({width}x{height})")
 
 
 def load_photo_bytes(data: bytes, name: str = "photo", path: Path | None = None) -> Photo:
@@ -182,7 +258,9 @@ def photo_from_array(array: np.ndarray, bit_depth: int | None = None) -> Photo:
     if bit_depth not in (8, 16):
         raise PhotoError(f"Bit depth must be 8 or 16, not {bit_depth}.")
     check_min_size(int(array.shape[0]), int(array.shape[1]))
-    pixels = _Pixels(_to_float(array), bit_depth)
+    if array.dtype not in (np.uint8, np.uint16):
+        array = _to_float(array)
+    pixels = _Pixels(array, bit_depth)
     return _finish(pixels, None, None, "image", "array", None, [])
 
 
@@ -191,8 +269,15 @@ def photo_from_array(array: np.ndarray, bit_depth: int | None = None) -> Photo:
 
 @dataclass
 class _Pixels:
-    values: np.ndarray  # float32 (H, W) gray or (H, W, 3) RGB or (H, W, 4) RGBA, in [0, 1]
+    # uint8, uint16 or float32 in [0, 1]: (H, W) gray, (H, W, 2) gray + alpha, (H, W, 3) RGB
+    # or (H, W, 4) RGBA
+    values: np.ndarray
     bit_depth: int
+
+
+def _bands(height: int, width: int) -> list[slice]:
+    rows = max(1, _BAND_PIXELS // max(width, 1))
+    return [slice(r, min(r + rows, height)) for r in range(0, height, rows)]
 
 
 def _finish(
@@ -206,21 +291,22 @@ def _finish(
     orientation: int = 1,
 ) -> Photo:
     values = _flatten_alpha(pixels.values)
-    values = np.ascontiguousarray(_orient(values, orientation))
+    values = _orient(values, orientation)
+    if not values.flags.c_contiguous:
+        values = np.ascontiguousarray(values)
     check_min_size(int(values.shape[0]), int(values.shape[1]))
     if values.ndim == 3 and _is_neutral(values):
         values = np.ascontiguousarray(values[..., 1])
-    if values.ndim == 2:
-        lightness = gray_to_lightness(values)
-        rgb = np.repeat(values[..., None], 3, axis=2)
-        is_color = False
-    else:
-        rgb = values
-        lightness = rgb_to_lightness(rgb)
-        is_color = _has_colour(rgb)
+    height, width = values.shape[:2]
+    lightness = np.empty((height, width), dtype=np.float32)
+    for rows in _bands(height, width):
+        band = _to_float(values[rows])
+        band_l = gray_to_lightness(band) if band.ndim == 2 else rgb_to_lightness(band)
+        np.clip(band_l, 0.0, 100.0, out=lightness[rows])
+    is_color = values.ndim == 3 and _has_colour(values)
     return Photo(
-        rgb=rgb.astype(np.float32, copy=False),
-        lightness=np.clip(lightness, 0.0, 100.0).astype(np.float32, copy=False),
+        pixels=values,
+        lightness=lightness,
         bit_depth=pixels.bit_depth,
         icc_profile=rgb_icc_or_none(icc),
         exif=exif,
@@ -236,31 +322,32 @@ def _decode_pillow(image: Image.Image) -> _Pixels:
     image.load()
     mode = image.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        return _Pixels(np.asarray(image).astype(np.float32) / 65535.0, 16)
+        return _Pixels(np.asarray(image).astype(np.uint16, copy=False), 16)
     if mode == "I":
-        values = np.asarray(image).astype(np.float64)
+        values = np.asarray(image)
         if values.max(initial=0) > 255:
-            return _Pixels((np.clip(values, 0, 65535) / 65535.0).astype(np.float32), 16)
-        return _Pixels((np.clip(values, 0, 255) / 255.0).astype(np.float32), 8)
+            return _Pixels(np.clip(values, 0, 65535).astype(np.uint16), 16)
+        return _Pixels(np.clip(values, 0, 255).astype(np.uint8), 8)
     if mode == "F":
         return _Pixels(np.clip(np.asarray(image), 0.0, 1.0).astype(np.float32), 16)
-    if mode in ("1", "L"):
-        return _Pixels(np.asarray(image.convert("L")).astype(np.float32) / 255.0, 8)
+    if mode == "L":
+        return _Pixels(np.asarray(image), 8)
+    if mode == "1":
+        return _Pixels(np.asarray(image.convert("L")), 8)
     if mode == "LA" or mode == "La":
-        gray_alpha = np.asarray(image.convert("LA")).astype(np.float32) / 255.0
-        gray = gray_alpha[..., :1]
-        return _Pixels(np.concatenate([gray, gray, gray, gray_alpha[..., 1:]], axis=2), 8)
+        return _Pixels(np.asarray(image.convert("LA")), 8)
     if mode in ("P", "PA"):
         has_alpha = mode == "PA" or "transparency" in image.info
-        target = "RGBA" if has_alpha else "RGB"
-        return _Pixels(np.asarray(image.convert(target)).astype(np.float32) / 255.0, 8)
+        return _Pixels(np.asarray(image.convert("RGBA" if has_alpha else "RGB")), 8)
     if mode in ("RGBA", "RGBa"):
-        return _Pixels(np.asarray(image.convert("RGBA")).astype(np.float32) / 255.0, 8)
+        return _Pixels(np.asarray(image if mode == "RGBA" else image.convert("RGBA")), 8)
+    if mode == "RGB":
+        return _Pixels(np.asarray(image), 8)
     try:
-        rgb = image.convert("RGB")  # RGB, RGBX, CMYK, YCbCr, HSV ...
+        rgb = image.convert("RGB")  # RGBX, CMYK, YCbCr, HSV ...
     except ValueError as exc:
         raise PhotoError(f"PiggyDesk cannot use pictures stored as '{mode}' ({exc}).") from None
-    return _Pixels(np.asarray(rgb).astype(np.float32) / 255.0, 8)
+    return _Pixels(np.asarray(rgb), 8)
 
 
 def _decode_cv2(data: bytes, name: str) -> _Pixels:
@@ -270,10 +357,12 @@ def _decode_cv2(data: bytes, name: str) -> _Pixels:
         raise _damaged(name, None)
     if array.ndim == 3:
         if array.shape[2] == 3:
-            array = array[..., ::-1]
+            cv2.cvtColor(array, cv2.COLOR_BGR2RGB, dst=array)  # in place: no second copy
         elif array.shape[2] == 4:
-            array = array[..., [2, 1, 0, 3]]
-    return _Pixels(_to_float(array), 16 if array.dtype == np.uint16 else 8)
+            cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA, dst=array)
+    if array.dtype not in (np.uint8, np.uint16):
+        array = _to_float(array)
+    return _Pixels(array, 16 if array.dtype != np.uint8 else 8)
 
 
 def _decode_tiff(data: bytes, name: str) -> _Pixels:
@@ -326,10 +415,7 @@ def _decode_tiff(data: bytes, name: str) -> _Pixels:
             f"PiggyDesk cannot read {name}: its colours are stored in an unusual way "
             f"(TIFF photometric {photometric}). Save it as an RGB or gray TIFF and try again."
         )
-    if values.ndim == 3 and values.shape[2] == 2:  # gray + alpha
-        gray = values[..., :1]
-        values = np.concatenate([gray, gray, gray, values[..., 1:]], axis=2)
-    elif values.ndim == 3 and values.shape[2] > 4:
+    if values.ndim == 3 and values.shape[2] > 4:
         values = values[..., :4]
     return _Pixels(values.astype(np.float32, copy=False), bit_depth)
 
@@ -360,22 +446,46 @@ def _looks_like_tiff(data: bytes) -> bool:
 
 def _to_float(array: np.ndarray) -> np.ndarray:
     if array.dtype == np.uint8:
-        return array.astype(np.float32) / np.float32(255.0)
+        out = array.astype(np.float32)
+        out *= np.float32(1.0 / 255.0)
+        return out
     if array.dtype == np.uint16:
-        return array.astype(np.float32) / np.float32(65535.0)
+        out = array.astype(np.float32)
+        out *= np.float32(1.0 / 65535.0)
+        return out
     if array.dtype in (np.float16, np.float32, np.float64):
         return np.clip(np.nan_to_num(array.astype(np.float32)), 0.0, 1.0)
     raise PhotoError(f"PiggyDesk cannot use pixels stored as {array.dtype}.")
 
 
+def _from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """float values in [0, 1] back to ``dtype`` (rounded for integer types)."""
+    if dtype == np.uint8:
+        return np.rint(values * np.float32(255.0)).astype(np.uint8)
+    if dtype == np.uint16:
+        return np.rint(values * np.float32(65535.0)).astype(np.uint16)
+    return values.astype(np.float32, copy=False)
+
+
 def _flatten_alpha(values: np.ndarray) -> np.ndarray:
-    """Composite RGBA onto white; pass gray and RGB through."""
-    if values.ndim == 3 and values.shape[2] == 4:
-        alpha = values[..., 3:4]
-        if float(alpha.min(initial=1.0)) >= 1.0:
-            return values[..., :3]
-        return (values[..., :3] * alpha + (1.0 - alpha)).astype(np.float32)
-    return values
+    """Composite gray + alpha and RGBA onto white, band by band; pass gray and RGB through."""
+    if values.ndim != 3 or values.shape[2] not in (2, 4):
+        return values
+    channels = values.shape[2] - 1
+    alpha_channel = values[..., channels]
+    opaque = float(np.iinfo(values.dtype).max) if values.dtype.kind == "u" else 1.0
+    height, width = values.shape[:2]
+    shape = (height, width) if channels == 1 else (height, width, 3)
+    out = np.empty(shape, dtype=values.dtype)
+    if float(alpha_channel.min(initial=opaque)) >= opaque:
+        out[...] = values[..., 0] if channels == 1 else values[..., :3]
+        return out
+    for rows in _bands(height, width):
+        band = _to_float(values[rows])
+        alpha = band[..., channels:]
+        flat = band[..., :channels] * alpha + (1.0 - alpha)
+        out[rows] = _from_float(flat[..., 0] if channels == 1 else flat, values.dtype)
+    return out
 
 
 def _orient(values: np.ndarray, orientation: int) -> np.ndarray:
@@ -403,14 +513,18 @@ def _thumbnail(values: np.ndarray, max_pixels: int = 250_000) -> np.ndarray:
 
 
 def _is_neutral(rgb: np.ndarray) -> bool:
-    """Whether every pixel has r == g == b (a gray picture stored as RGB)."""
-    return bool(
-        np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
-    )
+    """Whether every pixel has r == g == b (a gray picture stored as RGB), band by band."""
+    for rows in _bands(rgb.shape[0], rgb.shape[1]):
+        band = rgb[rows]
+        if not (
+            np.array_equal(band[..., 0], band[..., 1]) and np.array_equal(band[..., 1], band[..., 2])
+        ):
+            return False
+    return True
 
 
 def _has_colour(rgb: np.ndarray) -> bool:
-    lab = rgb_to_lab(_thumbnail(rgb))
+    lab = rgb_to_lab(_to_float(_thumbnail(rgb)))
     chroma = np.hypot(lab[..., 1], lab[..., 2])
     return bool(np.percentile(chroma, 95) > _COLOR_CHROMA)
 

@@ -20,7 +20,7 @@ from piggydesk.modelstore.catalog import format_size
 from piggydesk.modelstore.download import DownloadProgress
 from piggydesk.modelstore.errors import DownloadCancelled, ModelStoreError
 from piggydesk.modelstore.importer import import_model
-from piggydesk.modelstore.store import ModelStore
+from piggydesk.modelstore.store import InstalledModel, ModelStore
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +108,20 @@ def cmd_download(args: argparse.Namespace) -> int:
     finally:
         if interactive:
             sys.stderr.write("\n")
-    print(f"Installed {model.name} in {store.path(model.id)} (all files verified).")
+    print(f"Installed {model.name} in {store.path(model.id)} ({checksum_summary(model)}).")
     return 0
+
+
+def checksum_summary(model: InstalledModel) -> str:
+    """How the files of a fresh download were checked: never "verified" without a sha256."""
+    recorded = sorted(p for p, rec in model.files.items() if rec.checksum == "first_download")
+    if not recorded:
+        return "all files verified"
+    checked = len(model.files) - len(recorded)
+    return (
+        f"{checked} files verified against the catalogue; {len(recorded)} have no published "
+        f"sha256, recorded on first download: {', '.join(recorded)}"
+    )
 
 
 def cmd_import(args: argparse.Namespace) -> int:

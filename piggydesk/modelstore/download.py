@@ -9,10 +9,19 @@ retried with exponential back-off; a *stall* is a read that delivers nothing for
 ``stall_timeout`` seconds. When all bytes are in, the size and sha256 are checked and the
 file is renamed into place atomically (``os.replace``); a corrupted file is deleted, never
 installed. Cancelling keeps the ``.part`` so the next attempt resumes.
+
+Whatever the server does, the loop is bounded: an attempt only counts as progress when the
+``.part`` grows beyond the largest size it ever had in this call (a server that ignores
+``Range`` and drops the connection at the same place makes none), every failed attempt waits
+at least ``backoff`` seconds, and ``max_attempts`` caps the attempts outright. A size known
+only approximately still caps the bytes accepted (``2 x size + 1 MB``). Redirects are
+followed by hand, one hop at a time, and only to the URL's own host or a host the catalogue
+lists (the Hub's LFS storage); anything else is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -20,10 +29,10 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -50,6 +59,8 @@ class DownloadSettings:
     retries: int = 5  # consecutive failed attempts without progress before giving up
     backoff: float = 1.0  # first wait between attempts, doubled each time
     backoff_max: float = 30.0
+    max_attempts: int = 200  # attempts per file in one call, progress or not
+    max_redirects: int = 10
     stall_timeout: float = 30.0  # seconds without a single byte before an attempt is a stall
     connect_timeout: float = 15.0
     chunk_size: int = 1 << 20
@@ -182,10 +193,11 @@ def make_client(settings: DownloadSettings) -> httpx.Client:
         write=settings.stall_timeout,
         pool=settings.connect_timeout,
     )
-    # trust_env keeps the user's proxy settings; redirects are needed for the Hugging Face CDN.
+    # trust_env keeps the user's proxy settings; redirects (needed for the Hugging Face CDN)
+    # are followed by download_file itself, hop by hop, so each target host can be checked.
     return httpx.Client(
         timeout=timeout,
-        follow_redirects=True,
+        follow_redirects=False,
         headers={"User-Agent": settings.user_agent, "Accept-Encoding": "identity"},
     )
 
@@ -197,6 +209,62 @@ class _Retry(Exception):
 def _host(url: str) -> str:
     parts = urlsplit(url)
     return parts.netloc or url
+
+
+APPROXIMATE_SLACK = 1 << 20
+"""Bytes beyond twice an approximate catalogue size still accepted (``2 x size + 1 MB``)."""
+
+
+def size_limit(expected_size: int | None, size_exact: bool) -> int | None:
+    """The most bytes a download may have: the exact size, or ``2 x size + 1 MB``."""
+    if expected_size is None:
+        return None
+    return expected_size if size_exact else 2 * expected_size + APPROXIMATE_SLACK
+
+
+def _host_allowed(target: str, origin: str, allowed_hosts: Collection[str]) -> bool:
+    """A redirect may stay on the origin's host or go to a host the catalogue lists."""
+    new, old = urlsplit(target), urlsplit(origin)
+    if new.scheme not in ("http", "https") or (old.scheme == "https" and new.scheme != "https"):
+        return False
+    host = (new.hostname or "").lower()
+    if host == (old.hostname or "").lower() and new.port == old.port:
+        return True
+    return host in {h.lower() for h in allowed_hosts}
+
+
+def _open(
+    http: httpx.Client,
+    url: str,
+    headers: dict[str, str],
+    name: str,
+    allowed_hosts: Collection[str],
+    settings: DownloadSettings,
+) -> httpx.Response:
+    """Send the GET, following redirects one hop at a time to permitted hosts only."""
+    current = url
+    for _ in range(settings.max_redirects + 1):
+        response = http.send(
+            http.build_request("GET", current, headers=headers), stream=True,
+            follow_redirects=False,
+        )
+        if not response.is_redirect:
+            return response
+        location = response.headers.get("Location", "")
+        response.close()
+        target = urljoin(current, location)
+        if not location or not _host_allowed(target, current, allowed_hosts):
+            raise DownloadError(
+                f"{_host(current)} redirected the download of {name} to "
+                f"{_host(target) or 'an invalid address'}, a host the model catalogue does not "
+                "list; the download was refused."
+            )
+        logger.info("%s: redirected to %s", name, _host(target))
+        current = target
+    raise DownloadError(
+        f"{_host(url)} redirected the download of {name} more than "
+        f"{settings.max_redirects} times; the download was refused."
+    )
 
 
 def _describe(exc: BaseException, url: str, name: str, settings: DownloadSettings) -> str:
@@ -242,6 +310,14 @@ def discard_partial(dest: Path) -> None:
             path.unlink()
         except FileNotFoundError:
             pass
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    try:
+        length = int(response.headers.get("Content-Length", ""))
+    except ValueError:
+        return None
+    return length if length >= 0 else None
 
 
 def _validator(response: httpx.Response) -> str | None:
@@ -295,11 +371,14 @@ def download_file(
     cancel: CancelToken | None = None,
     tracker: ProgressTracker | None = None,
     client: httpx.Client | None = None,
+    allowed_hosts: Collection[str] = (),
 ) -> str:
     """Download ``url`` to ``dest`` with resume, retries and verification; return the sha256.
 
-    Raises ``DownloadCancelled`` (partial data kept), ``DownloadError`` (network trouble,
-    partial data kept) or ``ChecksumError`` (wrong size or hash: partial data deleted).
+    ``allowed_hosts`` are the hosts a redirect may lead to besides the URL's own.
+    Raises ``DownloadCancelled`` (partial data kept), ``DownloadError`` (network trouble or a
+    refused redirect, partial data kept) or ``ChecksumError`` (wrong size or hash, or more
+    bytes than an approximate size allows: partial data deleted).
     """
     settings = settings or DownloadSettings()
     cancel = cancel or CancelToken()
@@ -310,9 +389,12 @@ def download_file(
     part = part_path(dest)
     name = dest.name
     exact = expected_size if (expected_size is not None and size_exact) else None
+    limit = size_limit(expected_size, size_exact)
     hasher = _Hasher(part, cancel)
     counted = 0  # bytes of this file reported to the tracker
-    failures = 0
+    failures = 0  # consecutive attempts that got no byte beyond ``best``
+    attempts = 0
+    best = -1  # the largest .part size reached so far in this call (-1: not yet known)
     try:
         while True:
             if cancel.is_set():
@@ -325,7 +407,7 @@ def download_file(
             if offset and not meta.get("validator") and not sha256:
                 logger.info("%s: partial file cannot be validated, starting over", name)
                 offset = 0
-            if exact is not None and offset > exact:
+            if limit is not None and offset > limit:
                 offset = 0
             if offset == 0 and part.exists():
                 part.write_bytes(b"")
@@ -335,17 +417,21 @@ def download_file(
                 else:
                     tracker.rewind(counted - offset)
                 counted = offset
+            if best < 0:
+                best = offset
             if exact is not None and offset == exact:
                 break  # already complete (e.g. cancelled during verification)
             hasher.sync(offset)
+            attempts += 1
             headers = {}
             if offset:
                 headers["Range"] = f"bytes={offset}-"
                 if meta.get("validator"):
                     headers["If-Range"] = meta["validator"]
-            start_size = offset
             try:
-                with http.stream("GET", url, headers=headers) as response:
+                with contextlib.closing(
+                    _open(http, url, headers, name, allowed_hosts, settings)
+                ) as response:
                     status = response.status_code
                     if status == 416 and offset:
                         part.write_bytes(b"")  # our partial file does not fit the server's
@@ -373,15 +459,20 @@ def download_file(
                             tracker.rewind(counted)
                         counted = 0
                         mode = "wb"
-                    length = response.headers.get("Content-Length")
-                    if exact is not None and length is not None and offset + int(length) != exact:
+                    length = _content_length(response)
+                    if exact is not None and length is not None and offset + length != exact:
                         discard_partial(dest)
                         raise ChecksumError(
-                            f"{_host(url)} offers {name} with {offset + int(length)} bytes but "
+                            f"{_host(url)} offers {name} with {offset + length} bytes but "
                             f"the catalogue expects {exact}; it was not installed."
                         )
+                    if limit is not None and length is not None and offset + length > limit:
+                        discard_partial(dest)
+                        raise ChecksumError(
+                            f"{_host(url)} offers {name} with {offset + length} bytes, far more "
+                            f"than the about {expected_size} the catalogue lists; it was refused."
+                        )
                     _write_meta(dest, url, _validator(response))
-                    start_size = offset
                     with open(part, mode) as fh:
                         for chunk in response.iter_bytes():  # no re-chunking: keep every byte received
                             if cancel.is_set():
@@ -393,7 +484,7 @@ def download_file(
                             counted += len(chunk)
                             if tracker is not None:
                                 tracker.advance(len(chunk))
-                            if exact is not None and hasher.count > exact:
+                            if limit is not None and hasher.count > limit:
                                 discard_partial(dest)
                                 raise ChecksumError(
                                     f"{_host(url)} sent more data for {name} than the catalogue "
@@ -403,17 +494,20 @@ def download_file(
                         os.fsync(fh.fileno())
                 break
             except (httpx.TransportError, _Retry) as exc:
-                progressed = part.exists() and part.stat().st_size > start_size
-                failures = 0 if progressed else failures + 1
+                size = part.stat().st_size if part.exists() else 0
+                if size > best:  # progress: bytes beyond the best offset ever reached
+                    best, failures = size, 0
+                else:
+                    failures += 1
                 logger.warning("%s: attempt failed (%s: %s)", name, type(exc).__name__, exc)
-                if failures > settings.retries:
+                if failures > settings.retries or attempts >= settings.max_attempts:
                     raise DownloadError(_describe(exc, url, name, settings)) from None
-                if failures:
-                    delay = min(settings.backoff * 2 ** (failures - 1), settings.backoff_max)
-                    if cancel.wait(delay):
-                        raise DownloadCancelled(
-                            f"Download of {name} paused; it will resume later."
-                        ) from None
+                # every failed attempt waits; each one in a row without progress doubles it
+                delay = min(settings.backoff * 2 ** max(failures - 1, 0), settings.backoff_max)
+                if cancel.wait(delay):
+                    raise DownloadCancelled(
+                        f"Download of {name} paused; it will resume later."
+                    ) from None
             except OSError as exc:
                 raise DownloadError(f"Could not write {part}: {exc.strerror or exc}.") from None
 
@@ -436,7 +530,10 @@ def download_file(
             meta_path(dest).unlink()
         except FileNotFoundError:
             pass
-        logger.info("%s: downloaded and verified (%d bytes)", name, size)
+        if sha256:
+            logger.info("%s: downloaded and verified (%d bytes)", name, size)
+        else:
+            logger.info("%s: downloaded (%d bytes); sha256 recorded on first download", name, size)
         return actual
     finally:
         if own_client:

@@ -521,6 +521,7 @@ class ModelStore:
                         cancel=cancel,
                         tracker=tracker,
                         client=http,
+                        allowed_hosts=self.catalog.redirect_hosts,
                     )
                     record = FileRecord(
                         target.stat().st_size, digest,

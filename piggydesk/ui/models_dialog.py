@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from piggydesk.core.errors import PhotoError
 from piggydesk.core.progress import Cancelled, CancelToken
 from piggydesk.modelstore.catalog import format_size
+from piggydesk.modelstore.commands import checksum_summary
 from piggydesk.modelstore.download import DownloadProgress, DownloadSettings
 from piggydesk.modelstore.importer import import_model
 from piggydesk.modelstore.store import ModelStore
@@ -339,7 +340,9 @@ class ManageModelsDialog(QDialog):
 
     def _on_done(self, msg: TaskMessage) -> None:
         if msg.task == "download":
-            self.progress_label.setText(f"{msg.result.name} is installed and verified.")
+            self.progress_label.setText(
+                f"{msg.result.name} is installed ({checksum_summary(msg.result)})."
+            )
             self.installed_changed.emit()
         elif msg.task == "import":
             self.progress_label.setText(f"Imported {msg.result.name} as '{msg.result.id}'.")
