@@ -69,7 +69,8 @@ class DocumentModel(QObject):
     # -- reading -----------------------------------------------------------------------
     @property
     def photo(self) -> Photo | None:
-        return None if self.doc is None else self.doc.photo
+        """The working photo: the source after geometry, repair and tone (core.repair)."""
+        return None if self.doc is None else self.doc.working_photo
 
     @property
     def project_path(self) -> Path | None:
@@ -300,14 +301,25 @@ class DocumentModel(QObject):
             {name: self.value(name) for name in VALUE_DEFAULTS},
             tuple(id(r) for r in self.runs()),
             self.chosen(),
+            self._repair_key(),
         )
+
+    def _repair_key(self) -> object:
+        """Changes whenever the repair settings or the defect mask do."""
+        if self.doc is None:
+            return None
+        mask = self.doc.defect_mask
+        version = None if mask is None else (id(mask), getattr(mask, "_version", 0))
+        return (self.doc.repair, version)
 
     def _notify(self) -> None:
         if self._batch_depth:
             return
-        old_hints, old_values, old_runs, old_chosen = self._snapshot
+        old_hints, old_values, old_runs, old_chosen, old_repair = self._snapshot
         self._snapshot = new = self._state()
-        hints, values, runs, chosen = new
+        hints, values, runs, chosen, repair = new
+        if repair != old_repair:
+            self.photo_changed.emit()  # the working photo changed: later steps re-run
         if hints != old_hints:
             if self._selected >= len(hints):
                 self._selected = -1

@@ -42,6 +42,7 @@ from piggydesk.ui.canvas import PhotoCanvas
 from piggydesk.ui.colour_panel import ColourPanel
 from piggydesk.ui.document_model import PROJECT_SUFFIX, DocumentModel
 from piggydesk.ui.prompt_panel import PromptPanel
+from piggydesk.ui.repair_panel import RepairEditor
 from piggydesk.ui.run_controller import RunController
 from piggydesk.ui.settings import AppSettings
 from piggydesk.ui.undo import (
@@ -99,6 +100,7 @@ class MainWindow(QMainWindow):
 
         self.canvas = PhotoCanvas(self)
         self.setCentralWidget(self.canvas)
+        self.repair = RepairEditor(self.model, self.undo_stack, self.canvas, self)
         self.colour_panel = ColourPanel()
         self.prompt_panel = PromptPanel()
         self.strip = VariantsStrip()
@@ -140,6 +142,9 @@ class MainWindow(QMainWindow):
     def _build_docks(self) -> None:
         right = Qt.DockWidgetArea.RightDockWidgetArea
         self.prompt_dock = self._dock("Colorize", "promptDock", self.prompt_panel, right)
+        self.repair_dock = self._dock(
+            "Repair", "repairDock", self.repair.panel, Qt.DockWidgetArea.LeftDockWidgetArea, True
+        )
         self.colour_dock = self._dock("Colour", "colourDock", self.colour_panel, right, True)
         self.history_dock = self._dock("Undo History", "historyDock", self.undo_view, right)
         self.tabifyDockWidget(self.colour_dock, self.history_dock)
@@ -356,7 +361,9 @@ class MainWindow(QMainWindow):
         if photo is None:
             self.canvas.set_before(None)
             return
-        self.canvas.set_before(lightness_to_gray_rgb(photo.lightness), fit=True)
+        # a new photo, a turn or a crop fits the view; a tone change keeps the zoom
+        fit = self.canvas.image_size() != photo.size
+        self.canvas.set_before(lightness_to_gray_rgb(photo.lightness), fit=fit)
         self._on_runs_changed()
         self._on_hints_changed()
 
@@ -451,8 +458,16 @@ class MainWindow(QMainWindow):
         """What the canvas shows and Export writes: the live preview, else the chosen variant."""
         return self.runs.current_result()
 
+    def _result_over_photo(self) -> np.ndarray | None:
+        """The current result, if it fits the shown photo (not one made before a crop)."""
+        result = self.current_result()
+        photo = self.model.photo
+        if result is not None and photo is not None and result.shape[:2] != photo.size:
+            return None
+        return result
+
     def _show_result(self) -> None:
-        self.canvas.set_after(self.current_result())
+        self.canvas.set_after(self._result_over_photo())
         self.export_action.setEnabled(self.current_result() is not None)
 
     def _on_zoom_changed(self, zoom: float) -> None:

@@ -1,0 +1,155 @@
+"""The Repair dock with real mouse events, the real undo stack and the real worker thread."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QMessageBox
+
+from piggydesk.core.document import load_project
+from piggydesk.core.hints import Hint
+from piggydesk.ui.main_window import MainWindow
+from piggydesk.ui.worker import ModelWorker
+from tests.ui_fakes import SuggestingEngine, TintEngine, fake_infos, make_factory
+
+W, H = 160, 120
+
+
+@pytest.fixture
+def photo_path(tmp_path):
+    x = np.linspace(60, 160, W, dtype=np.float32)
+    gray = np.tile(x, (H, 1))
+    gray[60:62, 10:150] = 250  # a scratch
+    path = tmp_path / "scan.png"
+    Image.fromarray(gray.astype(np.uint8), mode="L").save(path)
+    return path
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch):
+    for kind in ("warning", "information", "critical", "question"):
+        monkeypatch.setattr(
+            QMessageBox, kind, staticmethod(lambda *a, **k: QMessageBox.StandardButton.Discard)
+        )
+    engines = {"classic": TintEngine("classic"), "instant": SuggestingEngine("instant")}
+    infos = [replace(i, available=True, reason="") for i in fake_infos()]
+    worker = ModelWorker(engine_factory=make_factory(engines), prober=lambda: (infos, ["cpu"]),
+                         describe_device=lambda d: "Test CPU")  # fmt: skip
+    win = MainWindow(worker=worker, check_recovery=False)
+    qtbot.addWidget(win)
+    win.resize(1100, 750)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: bool(win.runs.engines))
+    yield win
+    win.close()
+
+
+def _pos(win: MainWindow, x: float, y: float):
+    return win.canvas.mapFromScene(QPointF(x + 0.5, y + 0.5))
+
+
+def _drag(qtbot, win, points):
+    viewport = win.canvas.viewport()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=_pos(win, *points[0]))
+    for point in points[1:]:
+        qtbot.mouseMove(viewport, _pos(win, *point))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=_pos(win, *points[-1]))
+
+
+def test_brush_strokes_are_one_undo_step_each(qtbot, window, photo_path):
+    assert window.open_path(photo_path)
+    panel = window.repair.panel
+    qtbot.mouseClick(panel.brush_tool, Qt.MouseButton.LeftButton)
+    assert window.repair.tools.tool == "brush"
+    panel.brush_size.setValue(3)
+    before = window.undo_stack.count()
+    _drag(qtbot, window, [(10 + 14 * i, 61) for i in range(11)])
+    assert window.undo_stack.count() == before + 1
+    assert window.undo_stack.undoText() == "Paint defect mask"
+    doc = window.model.doc
+    assert doc.defect_mask[61, 20:140].all() and not doc.defect_mask[40, 80]
+    assert not window.model.hints()  # the brush does not place hints
+    assert window.repair.overlay.isVisible()
+    # the scratch is filled in on the shown (working) photo
+    assert window.model.photo.lightness[60:62, 20:140].mean() < 80
+    # a second stroke, erasing: its own step
+    qtbot.mouseClick(panel.erase_tool, Qt.MouseButton.LeftButton)
+    _drag(qtbot, window, [(70, 61), (90, 61)])
+    assert window.undo_stack.count() == before + 2
+    assert not doc.defect_mask[61, 80] and doc.defect_mask[61, 30]
+    window.undo_stack.undo()
+    assert doc.defect_mask[61, 80]
+    window.undo_stack.undo()
+    assert window.model.doc.defect_mask is None
+    assert not window.repair.overlay.isVisible()
+    assert window.model.photo.lightness[61, 80] > 90  # the scratch is back
+    window.undo_stack.redo()
+    assert window.model.doc.defect_mask[61, 80]
+
+
+def test_turn_moves_the_photo_and_its_hints_and_undoes(qtbot, window, photo_path):
+    assert window.open_path(photo_path)
+    window.add_hint(30.0, 20.0)
+    hint = window.model.hints()[0]
+    qtbot.mouseClick(window.repair.panel.turn_right, Qt.MouseButton.LeftButton)
+    assert window.canvas.image_size() == (W, H)
+    moved = window.model.hints()[0]
+    assert (moved.x, moved.y) == (H - 1 - 20.0, 30.0)
+    assert window.undo_stack.undoText() == "Turn photo"
+    window.undo_stack.undo()
+    assert window.canvas.image_size() == (H, W)
+    assert window.model.hints()[0] == hint
+
+
+def test_tone_slider_guide_line_and_crop(qtbot, window, photo_path):
+    assert window.open_path(photo_path)
+    panel = window.repair.panel
+    flat = window.model.photo.lightness.copy()
+    panel.levels.setValue(100)  # what a released slider drag does
+    assert window.undo_stack.undoText() == "Levels"
+    stretched = window.model.photo.lightness
+    assert np.ptp(stretched) > np.ptp(flat) + 10
+    # the guide line: a line drawn 5 degrees off level turns the photo by 5 degrees
+    qtbot.mouseClick(panel.guide_tool, Qt.MouseButton.LeftButton)
+    _drag(qtbot, window, [(20, 40), (80, 40 + 60 * np.tan(np.radians(5)))])
+    assert window.model.doc.repair.geometry.straighten == pytest.approx(-5, abs=0.6)
+    assert panel.straighten.value() == pytest.approx(window.model.doc.repair.geometry.straighten)
+    assert window.repair.tools.tool == "none"  # one line, then back to hints
+    # crop
+    h, w = window.canvas.image_size()
+    qtbot.mouseClick(panel.crop_tool, Qt.MouseButton.LeftButton)
+    _drag(qtbot, window, [(10, 10), (60, 40), (90, 70)])
+    assert window.canvas.image_size() == (60, 80)
+    assert window.undo_stack.undoText() == "Crop photo"
+    for _ in range(3):
+        window.undo_stack.undo()
+    assert window.model.doc.repair == type(window.model.doc.repair)()
+    assert window.canvas.image_size() == (H, W)
+
+
+def test_live_preview_recolorizes_the_repaired_photo(qtbot, window, photo_path):
+    window.runs.set_live(True)
+    assert window.open_path(photo_path)
+    qtbot.mouseClick(window.repair.panel.turn_left, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.runs.live_preview is not None, timeout=10_000)
+    assert window.runs.live_preview.shape[:2] == (W, H)  # made from the turned photo
+
+
+def test_repair_is_saved_in_the_project(qtbot, window, photo_path, tmp_path):
+    assert window.open_path(photo_path)
+    panel = window.repair.panel
+    qtbot.mouseClick(panel.brush_tool, Qt.MouseButton.LeftButton)
+    _drag(qtbot, window, [(20, 61), (120, 61)])
+    qtbot.mouseClick(panel.turn_right, Qt.MouseButton.LeftButton)
+    window.model.doc.hints.append(Hint(5.0, 5.0, (10, 20, 30)))
+    path = tmp_path / "scan.piggy"
+    window.model.save_project(path)
+    doc = load_project(path)
+    assert doc.repair.geometry.rotate == 1
+    assert doc.defect_mask[61, 30:110].all()
+    assert doc.working_photo.size == (W, H)
