@@ -71,8 +71,10 @@ def test_one_ranking_rule_guider_then_decoder_then_newest_install(store, tmp_pat
     _index(root / "a-plain")
     _index(root / "b-decoder", "gray_encoder")
     _index(root / "nested" / "inner", "guider")  # one level down counts
+    _index(root / "c-controlnet", "controlnet")
     _index(root / ".downloads" / "half", "guider", "gray_encoder")  # staging never counts
-    assert [p.name for p in store.candidates()] == ["inner", "b-decoder", "a-plain"]
+    names = [p.name for p in store.candidates()]
+    assert names == ["inner", "c-controlnet", "b-decoder", "a-plain"]
 
     old = import_model(store, write_folder(tmp_path / "old", model_files(bundle=True, seed=1)))
     new = import_model(store, write_folder(tmp_path / "new", model_files(bundle=True, seed=2)))
@@ -80,6 +82,7 @@ def test_one_ranking_rule_guider_then_decoder_then_newest_install(store, tmp_pat
     # installed bundles (guider + decoder) first, the newer one first when times tie on name
     assert set(ranked[:2]) == {store.path(old.id), store.path(new.id)}
     assert ranked[2].name == "inner" and store.preferred_model_path() == ranked[0]
+    assert [p.name for p in ranked[3:]] == ["c-controlnet", "b-decoder", "a-plain"]
 
 
 def test_cached_hash_skips_unchanged_files_and_notices_changes(store, spy, tmp_path):

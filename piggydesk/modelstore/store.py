@@ -270,8 +270,9 @@ class ModelStore:
 
         Installed models whose folder holds a ``model_index.json``, and folders put in the
         models folder by hand (the folder itself or one level down). Ranked by what they can
-        do: a trained guider first, then a lightness-aware decoder; then installed models
-        before hand-placed folders, the newest install first; then by name.
+        do: the paper's trained guider first, then a ControlNet guider, then a lightness-aware
+        decoder; then installed models before hand-placed folders, the newest install first;
+        then by name.
         """
         found: dict[Path, str] = {}  # folder -> installed_at ("" when not installed here)
         for model in self.installed().values():
@@ -287,9 +288,9 @@ class ModelStore:
                     found.setdefault(candidate, "")
                     break
 
-        def capability(folder: Path) -> tuple[bool, bool]:
+        def capability(folder: Path) -> tuple[bool, bool, bool]:
             parts = _components(folder)
-            return "guider" in parts, "gray_encoder" in parts
+            return "guider" in parts, "controlnet" in parts, "gray_encoder" in parts
 
         ranked = sorted(found, key=lambda folder: folder.name)
         ranked.sort(key=lambda folder: found[folder], reverse=True)  # newest install first
