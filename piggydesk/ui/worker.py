@@ -34,6 +34,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, Signa
 
 from piggydesk.core.document import ResultVariant
 from piggydesk.core.errors import PhotoError
+from piggydesk.core.progress import CancelToken
 from piggydesk.engines import registry
 from piggydesk.engines.base import (
     Cancelled,
@@ -217,7 +218,7 @@ class _Runner(QObject):
             WorkerMessage(kind=kind, job_id=job.job_id, job_kind=job.kind, live=job.live, **values)
         )
 
-    def _run(self, job: Job, cancel: threading.Event) -> None:
+    def _run(self, job: Job, cancel: CancelToken) -> None:
         start = time.perf_counter()
         self._emit(job, MessageKind.STARTED)
         try:
@@ -333,7 +334,7 @@ class ModelWorker(QObject):
         self._lock = threading.Lock()
         self._pending: OrderedDict[str, Job] = OrderedDict()
         self._current: Job | None = None
-        self._cancel: threading.Event | None = None
+        self._cancel: CancelToken | None = None
         self._thread = QThread()
         self._thread.setObjectName("piggydesk-model-worker")
         self._runner = _Runner(
@@ -371,7 +372,7 @@ class ModelWorker(QObject):
         with self._lock:
             if self._current is not None and self._cancel is not None:
                 if job_id is None or self._current.job_id == job_id:
-                    self._cancel.set()
+                    self._cancel.cancel()
             if include_pending:
                 for slot, job in list(self._pending.items()):
                     if job_id is None or job.job_id == job_id:
@@ -405,7 +406,7 @@ class ModelWorker(QObject):
         with self._lock:
             self._pending.clear()
             if self._cancel is not None:
-                self._cancel.set()
+                self._cancel.cancel()
         self._thread.quit()
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         app = QCoreApplication.instance()
@@ -422,13 +423,13 @@ class ModelWorker(QObject):
         return True
 
     # -- called from the worker thread -------------------------------------------------
-    def _take_next(self) -> tuple[Job | None, threading.Event]:
+    def _take_next(self) -> tuple[Job | None, CancelToken]:
         with self._lock:
             if not self._pending or self._closed:
                 self._current, self._cancel = None, None
-                return None, threading.Event()
+                return None, CancelToken()
             _, job = self._pending.popitem(last=False)
-            self._current, self._cancel = job, threading.Event()
+            self._current, self._cancel = job, CancelToken()
             return job, self._cancel
 
     def _job_done(self, job: Job) -> None:
