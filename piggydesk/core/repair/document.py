@@ -23,6 +23,7 @@ repair at all.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import zipfile
 from typing import Any
@@ -61,23 +62,24 @@ def _mask_key(mask: np.ndarray | None) -> Any:
     if mask is None:
         return None
     version = getattr(mask, "_version", None)
-    return (id(mask), version) if version is not None else (id(mask), hash(mask.tobytes()))
+    return ("v", version) if version is not None else ("h", hash(mask.tobytes()))
 
 
 class _Mask(np.ndarray):
-    """A ``bool`` mask with an edit counter (so the cache knows when strokes changed it)."""
+    """A ``bool`` mask that is never changed in place, with a version number of its own (so
+    the cache and the GUI know when it changed, and a snapshot can share it safely)."""
 
     _version: int = 0
 
 
+_versions = itertools.count(1)
+
+
 def as_mask(array: np.ndarray) -> np.ndarray:
-    mask = np.ascontiguousarray(array, dtype=bool).view(_Mask)
-    mask._version = 0
+    mask = np.array(array, dtype=bool, copy=True).view(_Mask)
+    mask._version = next(_versions)
+    mask.flags.writeable = False
     return mask
-
-
-def _touch(mask: np.ndarray) -> None:
-    mask._version = getattr(mask, "_version", 0) + 1
 
 
 def mask_overlay(doc: Any) -> np.ndarray | None:
@@ -105,10 +107,7 @@ class PaintMask:
 
     def do(self, doc: Any) -> None:
         if self._after is not None:  # redo: put back exactly what the stroke made
-            self._ensure_mask(doc)
-            y0, y1, x0, x1 = self._box
-            doc.defect_mask[y0:y1, x0:x1] = self._after
-            _touch(doc.defect_mask)
+            self._put(doc, self._after)
             return
         self._ensure_mask(doc)
         h, w = doc.photo.size
@@ -123,7 +122,7 @@ class PaintMask:
         x1 = int(min(np.ceil(source[:, 0].max() + r + 2), w))
         self._box = (y0, max(y1, y0), x0, max(x1, x0))
         y0, y1, x0, x1 = self._box
-        patch = doc.defect_mask[y0:y1, x0:x1]
+        patch = np.array(doc.defect_mask[y0:y1, x0:x1])
         self._before = patch.copy()
         stroke = np.zeros(patch.shape, np.uint8)
         pts = np.round((source - [x0, y0]) * 16).astype(np.int32)  # 4 fractional bits
@@ -139,22 +138,29 @@ class PaintMask:
             patch &= stroke == 0
         else:
             patch |= stroke > 0
-        self._after = patch.copy()
-        _touch(doc.defect_mask)
+        self._after = patch
+        self._put(doc, patch)
 
     def _ensure_mask(self, doc: Any) -> None:
         if doc.defect_mask is None:
             doc.defect_mask = as_mask(np.zeros(doc.photo.size, bool))
             self._created = True
 
+    def _put(self, doc: Any, patch: np.ndarray) -> None:
+        """A new mask: the old one with ``patch`` in the stroke's box (never in place)."""
+        if doc.defect_mask is None:
+            doc.defect_mask = as_mask(np.zeros(doc.photo.size, bool))
+        mask = np.array(doc.defect_mask)
+        y0, y1, x0, x1 = self._box
+        mask[y0:y1, x0:x1] = patch
+        doc.defect_mask = as_mask(mask)
+
     def undo(self, doc: Any) -> None:
         assert self._before is not None, "undo before do"
         if self._created:
             doc.defect_mask = None
             return
-        y0, y1, x0, x1 = self._box
-        doc.defect_mask[y0:y1, x0:x1] = self._before
-        _touch(doc.defect_mask)
+        self._put(doc, self._before)
 
 
 class SetDefectMask:
