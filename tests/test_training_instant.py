@@ -278,3 +278,9 @@ def test_pack_keeps_content_shares_and_trains_in_pieces(photo_folder: Path, tmp_
     assert sorted(p.name for p in (run / "snapshots").iterdir()) == ["ema_000003.pt"]
     log = (run / "train.log").read_text()
     assert "content groups:" in log and "loaded 9 train photos from pack" in log
+    # Shares given on the command line re-weight the pack.
+    other = tmp_path / "other"
+    assert _train(pack, other, 1, "--group-shares", "people=0.5,closeup=0.5,scenes=0") == 0
+    assert "content groups: closeup=0.500 people=0.500 scenes=0.000" in (
+        other / "train.log"
+    ).read_text()

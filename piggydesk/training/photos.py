@@ -333,7 +333,8 @@ class BalancedCropSampler:
     """Draws batches of multi-scale random crops, balanced across sources, from a cache.
 
     ``sampling="sources"``: a source by ``source_weights``, then a photo of it uniformly;
-    ``"content"``: a photo by ``content_weights`` (or the weights a training pack carries).
+    ``"content"``: a photo by ``weights`` if given, else the weights a training pack carries,
+    else ``content_weights``.
     """
 
     def __init__(
@@ -342,6 +343,7 @@ class BalancedCropSampler:
         min_scale: float = 0.55,
         cap: float = 0.16,
         sampling: str = "sources",
+        weights: np.ndarray | None = None,
     ) -> None:
         if sampling not in ("sources", "content"):
             raise ValueError(f"sampling must be sources or content, not {sampling!r}")
@@ -354,7 +356,8 @@ class BalancedCropSampler:
         self.by_source = {s: np.array(v) for s, v in sorted(self.by_source.items())}
         self.sources = sorted(self.by_source)
         if sampling == "content":
-            w = cache.weights if cache.weights is not None else content_weights(cache.entries)
+            w = weights if weights is not None else cache.weights
+            w = w if w is not None else content_weights(cache.entries)
             self.photo_probs = np.asarray(w, dtype=np.float64) / float(np.sum(w))
             self.source_probs = np.array(
                 [self.photo_probs[self.by_source[s]].sum() for s in self.sources]

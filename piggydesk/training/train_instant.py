@@ -56,7 +56,13 @@ from piggydesk.models import ab_bins
 from piggydesk.models.instant_net import InstantNet, InstantNetConfig, count_parameters
 from piggydesk.training.metrics import colourfulness, hue_hits, psnr
 from piggydesk.training.pack import is_pack, load_pack
-from piggydesk.training.photos import BalancedCropSampler, PhotoCache, center_crop
+from piggydesk.training.photos import (
+    SOURCE_CAP,
+    BalancedCropSampler,
+    PhotoCache,
+    center_crop,
+    content_weights,
+)
 from piggydesk.training.point_hints import HintSimulation, simulate_hints
 
 logger = logging.getLogger(__name__)
@@ -87,6 +93,9 @@ class TrainConfig:
     seed: int = 0
     p_none: float = 0.3
     sampling: str = "content"  # or "sources" (see photos.BalancedCropSampler)
+    # Content sampling settings; set, they re-weight a pack too: "people=0.4,closeup=0.04,..."
+    group_shares: str = ""
+    source_cap: float = SOURCE_CAP
     min_scale: float = 0.55  # smallest crop, as a share of the photo's short side
 
 
@@ -149,8 +158,15 @@ class Trainer:
             ],
             lr=cfg.lr,
         )
+        weights = None
+        if cfg.sampling == "content" and (cfg.group_shares or cfg.source_cap != SOURCE_CAP):
+            shares = {
+                k.strip(): float(v)
+                for k, v in (item.split("=") for item in cfg.group_shares.split(",") if item)
+            }
+            weights = content_weights(train_cache.entries, shares or None, cfg.source_cap)
         self.sampler = BalancedCropSampler(
-            train_cache, min_scale=cfg.min_scale, sampling=cfg.sampling
+            train_cache, min_scale=cfg.min_scale, sampling=cfg.sampling, weights=weights
         )
         self.rng = np.random.default_rng(cfg.seed)
         self.hint_sim = HintSimulation(p_none=cfg.p_none)
@@ -462,6 +478,8 @@ def _train(args: argparse.Namespace, run_dir: Path) -> int:
         cls_weight=args.cls_weight,
         sampling=args.sampling,
         min_scale=args.min_scale,
+        group_shares=args.group_shares,
+        source_cap=args.source_cap,
     )
     net_cfg = InstantNetConfig(
         widths=tuple(int(s) for s in args.widths.split(",")),
@@ -632,6 +650,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--sampling", choices=("content", "sources"), default=TrainConfig.sampling,
         help="draw photos by content shares (default) or balance source folders only",
+    )
+    t.add_argument(
+        "--group-shares", default="",
+        help='content sampling shares, e.g. "people=0.33,closeup=0.06,scenes=0.61" (the default)',
+    )
+    t.add_argument(
+        "--source-cap", type=float, default=SOURCE_CAP,
+        help="content sampling: the most any one source may take (default 0.12)",
     )
     t.add_argument(
         "--min-scale", type=float, default=TrainConfig.min_scale,
