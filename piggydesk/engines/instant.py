@@ -8,8 +8,9 @@ lightness by ``core.recombine``. It also predicts a distribution over quantised 
 pixel, which gives
 
 * the "most likely" colour when ``output`` is ``annealed`` (annealed mean, Zhang et al. 2016
-  Eq. 5) or ``mix`` (the mean of regression and annealed mean); ``regression`` uses the
-  regression head only;
+  Eq. 5, at ``temperature``) or ``mix`` (``mix_weight`` x annealed mean + the rest x
+  regression, 0.5 unless config.json says otherwise); ``regression`` uses the regression head
+  only;
 * **suggested colours** at a point (``suggest_colors``): the k most probable bins there;
 * **variants**: variant 1 is the most likely colorization; each further variant recolours a
   few whole objects with another plausible colour (another coat, another car, another sky):
@@ -245,6 +246,7 @@ class InstantColorizer:
         self.net_long_side = int(config.get("net_long_side", 256))
         self.output = str(config.get("output", "regression"))
         self.temperature = float(config.get("temperature", 0.38))
+        self.mix_weight = float(config.get("mix_weight", 0.5))  # "mix": share of annealed mean
         propagation = config.get("hint_propagation") or {}
         self.hint_decay = float(propagation.get("decay", 0.0))
         self.hint_blend = float(propagation.get("blend", 1.0))  # 1.0: the network alone
@@ -329,7 +331,8 @@ class InstantColorizer:
             am = cv2.resize(am, (wn, hn), interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
             # Inside hints the regression head follows the hint exactly; keep it there.
             near = cv2.dilate(hint_mask[0], np.ones((5, 5), np.uint8))[None] > 0
-            blend = am if self.output == "annealed" else 0.5 * (am + reg)
+            w = 1.0 if self.output == "annealed" else self.mix_weight
+            blend = w * am + (1.0 - w) * reg
             ab = np.where(near, reg, blend).astype(np.float32)
         else:
             ab = reg
