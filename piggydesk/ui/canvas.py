@@ -117,6 +117,9 @@ class PhotoCanvas(QGraphicsView):
         self._pan_last: QPoint | None = None
         self._wheel_id = 0
         self._wheel_hint = -1
+        # "Fit" sticks until the person zooms: a resized view (window, docks growing when
+        # the first results arrive) shows the whole photo again
+        self._fitting = True
 
     # -- content -----------------------------------------------------------------------
     def has_image(self) -> bool:
@@ -260,6 +263,7 @@ class PhotoCanvas(QGraphicsView):
         return float(self.transform().m11())
 
     def set_zoom(self, zoom: float, anchor_view: QPointF | None = None) -> None:
+        self._fitting = False
         zoom = float(min(max(zoom, MIN_ZOOM), MAX_ZOOM))
         factor = zoom / self.zoom()
         if abs(factor - 1.0) < 1e-9:
@@ -288,11 +292,23 @@ class PhotoCanvas(QGraphicsView):
         self.set_zoom(1.0 / max(self.devicePixelRatioF(), 1.0))
 
     def fit(self) -> None:
+        """Show the whole photo, and keep showing it whole when the view is resized (until
+        the next zoom)."""
+        self._fitting = True
         if self._before_rgb is None:
             return
         h, w = self._before_rgb.shape[:2]
         self.fitInView(QRectF(0, 0, w, h), Qt.AspectRatioMode.KeepAspectRatio)
         self.zoom_changed.emit(self.zoom())
+
+    def is_fitting(self) -> bool:
+        """Whether the view follows its size to show the whole photo (Fit, not a zoom)."""
+        return self._fitting
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self._fitting and self._before_rgb is not None:
+            self.fit()
 
     # -- eyedropper --------------------------------------------------------------------
     def set_eyedropper(self, on: bool) -> None:

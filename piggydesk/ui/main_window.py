@@ -41,7 +41,7 @@ from piggydesk.ui.background import run_in_background
 from piggydesk.ui.canvas import PhotoCanvas
 from piggydesk.ui.colour_panel import ColourPanel
 from piggydesk.ui.document_model import PROJECT_SUFFIX, DocumentModel
-from piggydesk.ui.prompt_panel import PromptPanel
+from piggydesk.ui.prompt_panel import DEVICE_LABELS, PromptPanel
 from piggydesk.ui.repair_panel import RepairEditor
 from piggydesk.ui.run_controller import RunController
 from piggydesk.ui.settings import AppSettings
@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.runs = RunController(self.worker, self.model, self.undo_stack, self.settings, self)
         self.quit_wait_s = QUIT_WAIT_S
         self._closing = False
+        self._device_reported = False  # a run has said which device it really used
 
         self.canvas = PhotoCanvas(self)
         self.setCentralWidget(self.canvas)
@@ -152,8 +153,20 @@ class MainWindow(QMainWindow):
         self.strip_dock = self._dock(
             "Results", "resultsDock", self.strip, Qt.DockWidgetArea.BottomDockWidgetArea
         )
+        # the right column runs down to the status bar, so results arriving in the Results
+        # dock (below the photo only) never squeeze the Colorize panel
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([self.prompt_dock, self.colour_dock], [330, 420], Qt.Orientation.Vertical)
         self.resizeDocks([self.prompt_dock], [320], Qt.Orientation.Horizontal)
+
+    def fit_prompt_dock(self) -> None:
+        """Grow the Colorize dock to show every row of the panel (Variants, Seed...) without
+        its scrollbar; the Colour dock below scrolls instead. Never shrinks what the person
+        chose."""
+        title = self.prompt_dock.height() - self.prompt_panel.height()
+        needed = self.prompt_panel.sizeHint().height() + max(title, 0)
+        if self.prompt_dock.isVisible() and needed > self.prompt_dock.height():
+            self.resizeDocks([self.prompt_dock], [needed], Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -170,6 +183,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setVisible(False)
         self.device_label = QLabel("Device: –")
         self.device_label.setObjectName("deviceLabel")
+        self.device_label.setToolTip("Where the next run computes (Model ▸ Device to change)")
         self.time_label = QLabel()
         self.zoom_label = QLabel()
         bar.addWidget(self.status_label, 1)
@@ -416,11 +430,23 @@ class MainWindow(QMainWindow):
     def _on_devices_changed(self, devices: list) -> None:
         self.prompt_panel.set_available_devices(devices)
         actions.rebuild_device_menu(self, devices)
+        self._show_expected_device()
+
+    def _show_expected_device(self) -> None:
+        """Before a run has said which device it used: the one it will use (the same rule as
+        ``engines.device.pick_device``: auto takes the best found, a missing one the CPU)."""
+        if self._device_reported:
+            return
+        found = self.runs.devices or ["cpu"]
+        wanted = str(self.settings.get("device") or "auto")
+        name = found[0] if wanted == "auto" else (wanted if wanted in found else "cpu")
+        self.device_label.setText(f"Device: {DEVICE_LABELS.get(name, name.upper())}")
 
     def _on_engine_chosen(self, name: str) -> None:
         self.prompt_panel.set_value("engine", name)
         actions.check_engine(self, name)
         self._update_actions()
+        QTimer.singleShot(0, self.fit_prompt_dock)  # its rows depend on the engine
 
     def _on_busy_changed(self, busy: bool) -> None:
         self.prompt_panel.set_running(busy)
@@ -474,6 +500,7 @@ class MainWindow(QMainWindow):
         self.zoom_label.setText(f"{zoom * 100:.0f}%")
 
     def _on_device_in_use(self, text: str) -> None:
+        self._device_reported = True
         self.device_label.setText(f"Device: {text}")
 
     def _on_refused(self, text: str) -> None:
@@ -605,6 +632,8 @@ class MainWindow(QMainWindow):
         self.settings.set("device", device)
         self.prompt_panel.set_device(device)
         actions.check_device(self, device)
+        self._device_reported = False  # the next run reports the new one; until then, say
+        self._show_expected_device()
 
     def build_request(self, *, seed: int | None = None) -> ColorizeRequest:
         return self.runs.build_request(seed=seed)

@@ -14,7 +14,7 @@ import logging
 import random
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -111,6 +111,11 @@ class PromptPanel(QWidget):
         self.random_check.setToolTip("A new seed for every run")
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, MAX_SEED)
+        self.seed_spin.setToolTip(
+            "Instant engine: variant 1 is always the most likely colorization, the same for "
+            "every seed; the seed changes variants 2 and up.\nDiffusion engine: every variant "
+            "depends on the seed. Classic engine: no randomness."
+        )
         self.dice_button = QToolButton()
         self.dice_button.setText("Roll")
         self.dice_button.setToolTip("Roll a new seed")
@@ -144,6 +149,7 @@ class PromptPanel(QWidget):
         buttons.addWidget(self.live_check)
         buttons.addWidget(self.colorize_button, 1)
         outer.addLayout(buttons)  # always visible, below the scrolling fields
+        self._fields, self._buttons = fields, buttons
 
         self.engine_combo.currentIndexChanged.connect(self._engine_chosen)
         self.device_combo.currentIndexChanged.connect(self._device_chosen)
@@ -290,6 +296,11 @@ class PromptPanel(QWidget):
             "steps": self.steps_spin.value(),
             "guidance_scale": self.guidance_spin.value(),
         }
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        """Tall enough for every shown row and the buttons, without the scrollbar."""
+        return QSize(super().sizeHint().width(),
+                     self._fields.sizeHint().height() + self._buttons.sizeHint().height())
 
     def roll_seed(self) -> None:
         self.seed_spin.setValue(random_seed())

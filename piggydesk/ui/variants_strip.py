@@ -103,6 +103,9 @@ class VariantsStrip(QWidget):
         self.empty_label = QLabel("Results appear here after you press Colorize.")
         self.empty_label.setEnabled(False)
         layout.addWidget(self.empty_label, 1)
+        # as tall empty as with results: the first results do not shrink the photo's view
+        margins = layout.contentsMargins()
+        self.setMinimumHeight(self.list.minimumHeight() + margins.top() + margins.bottom())
 
         self.run_combo.currentIndexChanged.connect(self._run_selected)
         self.list.itemClicked.connect(self._item_clicked)
@@ -139,7 +142,11 @@ class VariantsStrip(QWidget):
         cached = self._thumb_cache.get(key)
         if cached is not None and cached[0] is image:
             return cached[1]
-        icon = QIcon(thumbnail(image, THUMB, self.devicePixelRatioF()))
+        pixmap = thumbnail(image, THUMB, self.devicePixelRatioF())
+        icon = QIcon(pixmap)
+        # the chosen thumbnail shows its true colours: the selection is the highlighted
+        # caption, not a blue tint over the picture (which is what is being judged)
+        icon.addPixmap(pixmap, QIcon.Mode.Selected)
         self._thumb_cache[key] = (image, icon)
         if len(self._thumb_cache) > 200:
             self._thumb_cache.pop(next(iter(self._thumb_cache)))
