@@ -4,9 +4,28 @@ from __future__ import annotations
 
 import os
 
+import frozen_build
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """The frozen tests go last: their shared PyInstaller build runs meanwhile."""
+    items.sort(key=lambda item: item.get_closest_marker("frozen") is not None)
+
+
+def pytest_collection_finish(session):
+    """Start the frozen tests' build in the background as soon as one of them is chosen."""
+    if session.config.option.collectonly or not frozen_build.wanted():
+        return
+    if any(item.get_closest_marker("frozen") for item in session.items):
+        frozen_build.start()
+
+
+def pytest_sessionfinish(session):
+    frozen_build.stop()
 
 
 @pytest.fixture(autouse=True)

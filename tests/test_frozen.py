@@ -1,8 +1,10 @@
 """The double-clickable app: the frozen build works the way a person would use it.
 
 The tests marked ``frozen`` build the Linux one-folder app from ``installer/piggydesk.spec``
-(once per session, into ``build/frozen-test``; PyInstaller's cache makes a rebuild quick),
-then run the frozen ``self-test``, the GUI smoke test offscreen, and the per-user install
+(once per session, into ``build/frozen-test``, about 1 GB; PyInstaller's cache makes a
+rebuild quicker). The build starts in the background as soon as pytest has collected a
+frozen test and the frozen tests run last (``tests/frozen_build.py``), so it overlaps the
+rest of the suite. Then they run the frozen ``self-test``, the GUI smoke test offscreen, and the per-user install
 script. Skip them locally with ``pytest -m "not frozen"``; set ``PIGGYDESK_FROZEN_DIST`` to an
 already built ``dist/PiggyDesk`` to test that instead of building.
 
@@ -19,12 +21,12 @@ import sys
 import time
 from pathlib import Path
 
+import frozen_build
 import pytest
 
 from piggydesk import frozen
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD_DIR = ROOT / "build" / "frozen-test"
 APP_NAME = "PiggyDesk"
 LINUX_SIZE_GOAL_MB = 900
 
@@ -146,17 +148,12 @@ def frozen_app() -> Path:
     if not sys.platform.startswith("linux"):
         pytest.skip("the frozen test builds the Linux app; other systems build in release.yml")
     _ensure_pyinstaller()
-    dist = BUILD_DIR / "dist"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "installer" / "build.py"), "--no-archive",
-         "--dist", str(dist), "--work", str(BUILD_DIR / "work")],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )
-    assert result.returncode == 0, f"build failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
-    info = json.loads((dist / "build-info.json").read_text())
-    print(f"\nfrozen build: {info['build_seconds']} s, {info['bundle_mb']} MB; biggest parts: "
-          f"{info['biggest_parts_mb']}")
-    return dist / APP_NAME
+    code, log_tail, waited = frozen_build.wait()  # started in the background by conftest.py
+    assert code == 0, f"build failed (log: {frozen_build.LOG}):\n{log_tail}"
+    info = json.loads((frozen_build.DIST / "build-info.json").read_text())
+    print(f"\nfrozen build: {info['build_seconds']} s ({waited:.0f} s of it waited for), "
+          f"{info['bundle_mb']} MB; biggest parts: {info['biggest_parts_mb']}")
+    return frozen_build.DIST / APP_NAME
 
 
 def _frozen_env(home: Path) -> dict[str, str]:
