@@ -662,7 +662,13 @@ def test_quitting_during_a_run_cancels_and_joins(qtbot, window, photo_path, engi
 
 
 class _Ticks:
-    """Measures how promptly the GUI thread answers: a 5 ms timer's largest gap."""
+    """Measures how promptly the GUI thread answers: a 5 ms timer's largest gap.
+
+    On a shared, busy machine the process itself is sometimes not scheduled for a while;
+    ``idle_gap`` measures that noise with the event loop doing nothing for as long, and the
+    tests allow it on top of their 100 ms (without the fix, the gaps are the whole 0.4-1 s
+    of work, far above either).
+    """
 
     def __init__(self) -> None:
         from PySide6.QtCore import QTimer
@@ -685,6 +691,12 @@ class _Ticks:
     def largest_gap(self) -> float:
         stamps = [self.start, *self.times, self.end]
         return max(b - a for a, b in zip(stamps, stamps[1:]))
+
+    def idle_gap(self, qtbot) -> float:
+        """The largest gap of the same timer while the event loop idles as long again."""
+        with _Ticks() as idle:
+            qtbot.wait(int(1000 * (self.end - self.start)))
+        return idle.largest_gap
 
 
 class _StepThatCannotStop:
@@ -724,10 +736,11 @@ def test_quit_during_a_step_that_cannot_stop_leaves_and_the_gui_keeps_answering(
         assert window.worker in abandoned_workers()  # the app exits without joining it
         assert ticks.end - ticks.start >= window.quit_wait_s  # it did wait, a bounded time
         assert ticks.end - ticks.start < window.quit_wait_s + 2.0
-        assert ticks.largest_gap < 0.1, f"the GUI thread did not answer for {ticks.largest_gap:.3f} s"
     finally:
         stuck.release.set()
         window.worker._thread.wait(10000)
+    allowed = 0.1 + ticks.idle_gap(qtbot)
+    assert ticks.largest_gap < allowed, f"the GUI thread did not answer for {ticks.largest_gap:.3f} s"
 
 
 def test_save_and_open_run_off_the_gui_thread(qtbot, window, photo_path, tmp_path, monkeypatch):
@@ -758,8 +771,8 @@ def test_save_and_open_run_off_the_gui_thread(qtbot, window, photo_path, tmp_pat
     assert window.model.project_path == project
     assert core_doc.load_project(project).hints == window.model.hints()
     assert len(threads) == 2 and threading.main_thread() not in threads
-    assert opening.largest_gap < 0.1 and saving.largest_gap < 0.1, (
-        opening.largest_gap, saving.largest_gap)
+    assert opening.largest_gap < 0.1 + opening.idle_gap(qtbot), opening.largest_gap
+    assert saving.largest_gap < 0.1 + saving.idle_gap(qtbot), saving.largest_gap
 
 
 def test_panel_follows_what_each_engine_can_do(qtbot, window, photo_path):
@@ -774,3 +787,33 @@ def test_panel_follows_what_each_engine_can_do(qtbot, window, photo_path):
     assert panel.steps_spin.isVisible() and not panel.live_check.isEnabled()
     window.edit_setting("engine", "instant")  # live preview
     assert panel.live_check.isEnabled() and not panel.steps_spin.isVisible()
+
+
+def test_quit_does_not_wait_for_an_autosave_and_leaves_none(qtbot, window, photo_path,
+                                                           monkeypatch):
+    from piggydesk.ui.autosave import autosave_path
+    from piggydesk.ui.document_model import DocumentModel
+
+    _open(window, photo_path)
+    _click(qtbot, window, 10, 10)
+    started, release = threading.Event(), threading.Event()
+    real = DocumentModel.write_snapshot
+
+    def slow_write(snapshot, path):  # a big project being autosaved
+        started.set()
+        release.wait(60)
+        real(snapshot, path)
+
+    monkeypatch.setattr(DocumentModel, "write_snapshot", staticmethod(slow_write))
+    assert window.autosaver.save_now()
+    assert started.wait(30)
+    window.undo_stack.setClean()
+    try:
+        with _Ticks() as ticks:
+            assert window.close()
+        assert not release.is_set()  # the window closed while the autosave was still writing
+    finally:
+        release.set()
+        window.autosaver._thread.join(60)
+    assert not autosave_path().exists()  # a clean exit leaves no autosave behind
+    assert ticks.largest_gap < 0.1 + ticks.idle_gap(qtbot), ticks.largest_gap

@@ -42,6 +42,7 @@ class Autosaver(QObject):
         self._dirty = False
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._closed_cleanly = False
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.save_now)
         self._timer.start(int(settings.get("autosave_interval_s")) * 1000)
@@ -80,6 +81,8 @@ class Autosaver(QObject):
                     logger.info("autosaved to %s", target)
                 except (PhotoError, OSError) as exc:
                     logger.warning("autosave failed: %s", exc)
+                if self._closed_cleanly:  # the app quit meanwhile: this autosave is not needed
+                    target.unlink(missing_ok=True)
 
         self._thread = threading.Thread(target=write, name="piggydesk-autosave", daemon=True)
         self._thread.start()
@@ -88,9 +91,10 @@ class Autosaver(QObject):
         return True
 
     def stop(self, clean_exit: bool) -> None:
+        """Stop autosaving. A write still under way is not waited for (quitting must not hang
+        on a big project): after a clean exit it removes its own file when it ends."""
         self._timer.stop()
-        if self._thread is not None:
-            self._thread.join()
+        self._closed_cleanly = clean_exit  # set before the file goes: see write()
         if clean_exit:
             try:
                 self.path.unlink(missing_ok=True)

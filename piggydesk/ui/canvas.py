@@ -21,9 +21,11 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QCursor,
+    QImage,
     QMouseEvent,
     QPainter,
     QPen,
+    QPixmap,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
@@ -129,14 +131,18 @@ class PhotoCanvas(QGraphicsView):
         """``(H, W)`` of the shown photo, ``(0, 0)`` if none."""
         return (0, 0) if self._before_rgb is None else self._before_rgb.shape[:2]
 
-    def set_before(self, rgb: np.ndarray | None, fit: bool = True) -> None:
+    def set_before(self, rgb: np.ndarray | None, fit: bool = True,
+                   image: QImage | None = None) -> None:
+        """Show the photo ``rgb``; ``image`` is its ``QImage`` when already made (off the GUI
+        thread, for big photos)."""
         self._before_rgb = rgb
         if rgb is None:
             self._before_item.setPixmap(rgb_to_pixmap(np.zeros((1, 1, 3), np.float32)))
             self._before_item.setVisible(False)
             self.set_after(None)
             return
-        self._before_item.setPixmap(rgb_to_pixmap(rgb))
+        self._before_item.setPixmap(
+            QPixmap.fromImage(image) if image is not None else rgb_to_pixmap(rgb))
         self._before_item.setVisible(True)
         h, w = rgb.shape[:2]
         self._scene.setSceneRect(QRectF(0, 0, w, h))
@@ -144,12 +150,13 @@ class PhotoCanvas(QGraphicsView):
             self.fit()
         self.viewport().update()
 
-    def set_after(self, rgb: np.ndarray | None) -> None:
+    def set_after(self, rgb: np.ndarray | None, image: QImage | None = None) -> None:
         if rgb is not None and self._before_rgb is not None and rgb.shape[:2] != self._before_rgb.shape[:2]:
             logger.warning("result size %s differs from photo size %s", rgb.shape, self._before_rgb.shape)
         self._after_rgb = rgb
         if rgb is not None:
-            self._after_item.setPixmap(rgb_to_pixmap(rgb))
+            self._after_item.setPixmap(
+                QPixmap.fromImage(image) if image is not None else rgb_to_pixmap(rgb))
         self._update_after_visibility()
 
     def after_image(self) -> np.ndarray | None:

@@ -12,11 +12,13 @@ thread (``ui/background.py``). The GUI thread never runs a model and does not po
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QUndoStack
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from piggydesk.core.color import lightness_to_gray_rgb
+from piggydesk.core.document import Document
 from piggydesk.core.errors import PhotoError
 from piggydesk.core.hints import Hint, parse_color
 from piggydesk.engines.base import ColorizeRequest
@@ -41,6 +44,7 @@ from piggydesk.ui.background import run_in_background
 from piggydesk.ui.canvas import PhotoCanvas
 from piggydesk.ui.colour_panel import ColourPanel
 from piggydesk.ui.document_model import PROJECT_SUFFIX, DocumentModel
+from piggydesk.ui.image_convert import rgb_to_qimage
 from piggydesk.ui.prompt_panel import DEVICE_LABELS, PromptPanel
 from piggydesk.ui.repair_panel import RepairEditor
 from piggydesk.ui.run_controller import RunController
@@ -75,6 +79,30 @@ SETTING_LABELS = {
 }
 
 
+@dataclass
+class _Display:
+    """What a document shows first, made off the GUI thread while its file is read (for a
+    big scan, turning pixels into a ``QImage`` takes seconds)."""
+
+    photo: object
+    gray: np.ndarray
+    image: QImage
+    variant: object | None = None
+    after: np.ndarray | None = None
+    after_image: QImage | None = None
+
+
+def _read_for_display(read: Callable[[Path], Document], path: Path) -> tuple[Document, _Display]:
+    doc = read(path)
+    gray = lightness_to_gray_rgb(doc.photo.lightness)
+    display = _Display(doc.photo, gray, rgb_to_qimage(gray))
+    variant = doc.chosen_variant
+    if variant is not None:
+        display.variant, display.after = variant, variant.rgb
+        display.after_image = rgb_to_qimage(display.after)
+    return doc, display
+
+
 class MainWindow(QMainWindow):
     """The application window. ``worker`` can be injected (tests use fake engines)."""
 
@@ -96,6 +124,7 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self.runs = RunController(self.worker, self.model, self.undo_stack, self.settings, self)
         self.quit_wait_s = QUIT_WAIT_S
+        self._display: _Display | None = None  # images made while a file was read
         self._closing = False
         self._device_reported = False  # a run has said which device it really used
 
@@ -278,7 +307,7 @@ class MainWindow(QMainWindow):
                        self.fit_action, self.actual_action, self.zoom_in_action,
                        self.zoom_out_action):
             action.setEnabled(has_photo)
-        self.export_action.setEnabled(self.current_result() is not None)
+        self.export_action.setEnabled(self.runs.has_result())
         self.delete_action.setEnabled(self.model.selected >= 0)
         self.cancel_action.setEnabled(self.runs.running)
         self.prompt_panel.colorize_button.setEnabled(has_photo and not self.runs.running)
@@ -308,7 +337,8 @@ class MainWindow(QMainWindow):
         project = path.suffix.lower() == PROJECT_SUFFIX
         read = self.model.read_project if project else self.model.read_photo
         try:
-            doc = run_in_background(self, f"Opening {path.name}…", read, path)
+            doc, self._display = run_in_background(
+                self, f"Opening {path.name}…", _read_for_display, read, path)
         except PhotoError as exc:
             logger.info("could not open %s: %s", path, exc)
             QMessageBox.warning(self, "Could not open", str(exc))
@@ -316,7 +346,10 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             QMessageBox.warning(self, "Could not open", f"{path.name} could not be read: {exc}")
             return False
-        self.model.adopt(doc, new_photo=not project)
+        try:
+            self.model.adopt(doc, new_photo=not project)
+        finally:
+            self._display = None
         self._opened(path)
         return True
 
@@ -340,11 +373,15 @@ class MainWindow(QMainWindow):
 
     def _recover(self, path: str) -> None:
         try:
-            doc = run_in_background(self, "Recovering your work…", self.model.read_autosave, path)
+            doc, self._display = run_in_background(
+                self, "Recovering your work…", _read_for_display, self.model.read_autosave, path)
         except PhotoError as exc:
             QMessageBox.warning(self, "Could not recover", str(exc))
             return
-        self.model.adopt(doc)
+        try:
+            self.model.adopt(doc)
+        finally:
+            self._display = None
         self.runs.document_replaced()
         self.undo_stack.clear()
         self.undo_stack.resetClean()  # recovered work is unsaved work
@@ -377,7 +414,11 @@ class MainWindow(QMainWindow):
             return
         # a new photo, a turn or a crop fits the view; a tone change keeps the zoom
         fit = self.canvas.image_size() != photo.size
-        self.canvas.set_before(lightness_to_gray_rgb(photo.lightness), fit=fit)
+        shown = self._display if self._display and self._display.photo is photo else None
+        if shown is not None:  # made off the GUI thread while the file was read
+            self.canvas.set_before(shown.gray, fit=True, image=shown.image)
+        else:
+            self.canvas.set_before(lightness_to_gray_rgb(photo.lightness), fit=fit)
         self._on_runs_changed()
         self._on_hints_changed()
 
@@ -493,8 +534,14 @@ class MainWindow(QMainWindow):
         return result
 
     def _show_result(self) -> None:
-        self.canvas.set_after(self._result_over_photo())
-        self.export_action.setEnabled(self.current_result() is not None)
+        shown = self._display
+        doc = self.model.doc
+        if (shown is not None and shown.variant is not None and doc is not None
+                and doc.chosen_variant is shown.variant and self.runs.live_preview is None):
+            self.canvas.set_after(shown.after, shown.after_image)
+        else:
+            self.canvas.set_after(self._result_over_photo())
+        self.export_action.setEnabled(self.runs.has_result())
 
     def _on_zoom_changed(self, zoom: float) -> None:
         self.zoom_label.setText(f"{zoom * 100:.0f}%")

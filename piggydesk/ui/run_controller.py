@@ -136,6 +136,12 @@ class RunController(QObject):
     def live(self) -> bool:
         return self._live
 
+    def has_result(self) -> bool:
+        """Something to show and export (cheap: does not decode the chosen variant)."""
+        doc = self.model.doc
+        return self._live_preview is not None or (
+            doc is not None and doc.chosen_variant is not None)
+
     def current_result(self) -> np.ndarray | None:
         """What the canvas shows and Export writes: the live preview, else the chosen variant."""
         if self._live_preview is not None:
