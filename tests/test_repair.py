@@ -81,10 +81,17 @@ def test_torn_corner_is_found_and_a_bright_sky_is_not():
 # ----------------------------------------------------------------------------- inpainting
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_inpainting_changes_only_masked_pixels(channels):
+@pytest.mark.parametrize(
+    ("channels", "dtype"),
+    [(1, np.float32), (3, np.float32), (1, np.uint8), (3, np.uint8), (1, np.uint16)],
+)
+def test_inpainting_changes_only_masked_pixels(channels, dtype):
     damage = add_defects(_scan("coffee-gray.jpg", 1.0), seed=2)
     image = damage.lightness if channels == 1 else np.dstack([damage.lightness / 100] * 3)
+    if dtype != np.float32:
+        top = np.iinfo(dtype).max
+        image = np.clip(damage.lightness / 100 * top, 0, top).astype(dtype)
+        image = image if channels == 1 else np.dstack([image] * 3)
     before = image.copy()
     repaired = inpaint(image, damage.touched)
     assert np.array_equal(image, before)  # the input is not modified

@@ -38,25 +38,37 @@ _STEPS = 65535.0  # OpenCV rounds float fills to whole numbers: work in 1/65535 
 def inpaint(
     image: np.ndarray, mask: np.ndarray, radius: float = 4.0, method: str = "telea", seed: int = 0
 ) -> np.ndarray:
-    """``image`` with the pixels under ``mask`` filled from their surroundings (see above).
+    """A copy of ``image`` with the pixels under ``mask`` filled from their surroundings.
 
-    ``method`` is ``"telea"`` or ``"ns"`` (Navier-Stokes, Bertalmio et al. 2001) for the thin
-    defects; large holes always get the biharmonic fill.
+    ``image``: uint8, uint16 or float ``(H, W)`` or ``(H, W, C)`` (kept in its type; other
+    types become float32). ``method`` is ``"telea"`` or ``"ns"`` (Navier-Stokes, Bertalmio et
+    al. 2001) for the thin defects; large holes always get the biharmonic fill.
     """
-    image = np.asarray(image, dtype=np.float32)
-    mask = np.asarray(mask, dtype=bool)
-    if mask.shape != image.shape[:2]:
-        raise ValueError(f"the mask is {mask.shape[::-1]}, the image {image.shape[1::-1]}")
+    image = np.asarray(image)
+    if image.dtype not in (np.uint8, np.uint16, np.float32):
+        image = image.astype(np.float32)
     out = image.copy()
+    inpaint_into(out, mask, radius, method, seed)
+    return out
+
+
+def inpaint_into(
+    out: np.ndarray, mask: np.ndarray, radius: float = 4.0, method: str = "telea", seed: int = 0
+) -> None:
+    """``inpaint`` in place: only the pixels of ``out`` under ``mask`` are written."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != out.shape[:2]:
+        raise ValueError(f"the mask is {mask.shape[::-1]}, the image {out.shape[1::-1]}")
+    if out.dtype not in (np.uint8, np.uint16, np.float32):
+        raise ValueError(f"inpainting works on uint8, uint16 or float32 pixels, not {out.dtype}")
     if not mask.any():
-        return out
+        return
     thin, holes = split_thin_and_large(mask)
     if holes.any():
         _fill_holes(out, holes, seed)
     if thin.any():
         known = ~mask | holes  # the holes are filled by now: thin defects may lean on them
         _fill_thin(out, thin, known, radius, method)
-    return out
 
 
 def split_thin_and_large(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,8 +91,6 @@ def _fill_thin(out: np.ndarray, thin: np.ndarray, known: np.ndarray, radius: flo
     flag = cv2.INPAINT_NS if method == "ns" else cv2.INPAINT_TELEA
     h, w = thin.shape
     margin = int(np.ceil(radius)) + 2
-    channels = 1 if out.ndim == 2 else out.shape[2]
-    scale = max(float(np.abs(out).max(initial=0.0)), 1e-6)
     rows = np.flatnonzero(thin.any(axis=1))
     for ty in range(rows[0] // _TILE * _TILE, rows[-1] + 1, _TILE):
         band = thin[ty : ty + _TILE]
@@ -97,11 +107,26 @@ def _fill_thin(out: np.ndarray, thin: np.ndarray, known: np.ndarray, radius: flo
             fill = (~known[y0:y1, x0:x1]).astype(np.uint8)
             keep = np.zeros((y1 - y0, x1 - x0), bool)
             keep[ty - y0 : ty - y0 + tile.shape[0], tx - x0 : tx - x0 + tile.shape[1]] = tile
-            for c in range(channels):
-                src = out[y0:y1, x0:x1] if channels == 1 else out[y0:y1, x0:x1, c]
-                scaled = np.ascontiguousarray(src) * np.float32(_STEPS / scale)
-                filled = cv2.inpaint(scaled, fill, float(radius), flag)
-                src[keep] = filled[keep] * np.float32(scale / _STEPS)
+            _fill_tile(out[y0:y1, x0:x1], fill, keep, float(radius), flag)
+
+
+def _fill_tile(src: np.ndarray, fill: np.ndarray, keep: np.ndarray, radius: float, flag: int):
+    """OpenCV's fill of one tile, in the pixels' own type where OpenCV takes it."""
+    if src.dtype == np.uint8 and (src.ndim == 2 or src.shape[2] == 3):
+        filled = cv2.inpaint(np.ascontiguousarray(src), fill, radius, flag)
+        src[keep] = filled[keep]
+        return
+    channels = [src] if src.ndim == 2 else [src[..., c] for c in range(src.shape[2])]
+    for channel in channels:
+        if channel.dtype == np.uint16:
+            filled = cv2.inpaint(np.ascontiguousarray(channel), fill, radius, flag)
+            channel[keep] = filled[keep]
+            continue
+        # OpenCV rounds float fills to whole numbers: work in 1/65535 of the tile's range
+        scale = max(float(np.abs(channel).max(initial=0.0)), 1e-6)
+        scaled = np.ascontiguousarray(channel, dtype=np.float32) * np.float32(_STEPS / scale)
+        filled = cv2.inpaint(scaled, fill, radius, flag)
+        channel[keep] = (filled[keep] * np.float32(scale / _STEPS)).astype(channel.dtype)
 
 
 def _fill_holes(out: np.ndarray, holes: np.ndarray, seed: int) -> None:
@@ -129,9 +154,10 @@ def _fill_holes(out: np.ndarray, holes: np.ndarray, seed: int) -> None:
             labels_box[by0:by1, bx0:bx1] == label
         )
         patch = out[y0:y1, x0:x1]
+        work = patch.astype(np.float32)
         factor = max(1.0, max(bw, bh) / COARSE_SIZE)
         size = (max(int(round((x1 - x0) / factor)), 1), max(int(round((y1 - y0) / factor)), 1))
-        small = cv2.resize(patch, size, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(work, size, interpolation=cv2.INTER_AREA)
         small_hole = cv2.resize(region.view(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
         # known pixels next to the hole are partly hole at the coarse scale: treat them as unknown
         small_hole = cv2.dilate(small_hole.view(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -142,11 +168,15 @@ def _fill_holes(out: np.ndarray, holes: np.ndarray, seed: int) -> None:
         smooth = cv2.resize(
             filled.astype(np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_CUBIC
         )
-        grain = _grain_strength(patch, region)
+        grain = _grain_strength(work, region)
         if grain > 0:
             noise = rng.normal(0.0, grain, size=smooth.shape[:2]).astype(np.float32)
             smooth += noise if smooth.ndim == 2 else noise[..., None]
-        patch[region] = smooth[region]
+        values = smooth[region]
+        if np.issubdtype(patch.dtype, np.integer):
+            top_value = np.iinfo(patch.dtype).max
+            values = np.clip(np.rint(values), 0, top_value)
+        patch[region] = values.astype(patch.dtype)
 
 
 def _grain_strength(patch: np.ndarray, region: np.ndarray) -> float:

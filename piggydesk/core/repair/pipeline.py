@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 
 from piggydesk.core.color import (
-    from_unit_float,
     gray_to_lightness,
     lightness_to_gray_rgb,
     rgb_to_lightness,
@@ -36,7 +35,7 @@ from piggydesk.core.imaging import Photo
 from piggydesk.core.repair.defects import DefectOptions, propose_defect_mask
 from piggydesk.core.repair.denoise import denoise_lightness
 from piggydesk.core.repair.geometry import Geometry
-from piggydesk.core.repair.inpaint import inpaint
+from piggydesk.core.repair.inpaint import inpaint_into
 from piggydesk.core.repair.tone import ToneSettings, rgb_for, tone_lightness
 
 logger = logging.getLogger(__name__)
@@ -118,15 +117,11 @@ def repair_photo(photo: Photo, settings: RepairSettings, mask: np.ndarray | None
         proposal = propose_defect_mask(lightness, DefectOptions(sensitivity=settings.sensitivity))
         defects = proposal if defects is None else (defects | proposal)
     if defects is not None and defects.any():
-        filled = inpaint(to_unit_float(pixels), defects, method=settings.inpaint_method)[defects]
-        pixels = _own_copy(pixels, source)
-        lightness = _own_copy(lightness, photo.lightness)
         # only the masked pixels change: every other value stays bit for bit what it was
-        if np.issubdtype(pixels.dtype, np.integer):
-            pixels[defects] = from_unit_float(filled, 8 if pixels.dtype == np.uint8 else 16)
-            filled = to_unit_float(pixels[defects])
-        else:
-            pixels[defects] = filled
+        pixels = _own_copy(pixels, source)
+        inpaint_into(pixels, defects, method=settings.inpaint_method)
+        lightness = _own_copy(lightness, photo.lightness)
+        filled = to_unit_float(pixels[defects])
         lightness[defects] = gray_to_lightness(filled) if gray else rgb_to_lightness(filled)
     lightness_changed = False
     if settings.denoise > 0:
@@ -138,11 +133,25 @@ def repair_photo(photo: Photo, settings: RepairSettings, mask: np.ndarray | None
         lightness = tone_lightness(lightness, tone)
         lightness_changed = True
     if lightness_changed and gray:
-        pixels = lightness_to_gray_rgb(lightness)[..., 0]
+        pixels = gray_of_lightness(lightness)
     elif lightness_changed or (tone.cast > 0 and not gray):
         pixels = rgb_for(lightness, to_unit_float(pixels), tone.cast)
     lightness = np.clip(lightness, 0.0, 100.0).astype(np.float32, copy=False)
     return _with_pixels(photo, np.ascontiguousarray(pixels), lightness)
+
+
+_GRAY_LUT: np.ndarray | None = None
+
+
+def gray_of_lightness(lightness: np.ndarray) -> np.ndarray:
+    """16-bit sRGB gray ``(H, W)`` of L* (0-100), through a table of 65536 steps of L*."""
+    global _GRAY_LUT
+    if _GRAY_LUT is None:
+        levels = np.arange(65536, dtype=np.float32) / np.float32(655.35)
+        gray = lightness_to_gray_rgb(levels[None, :])[0, :, 0]
+        _GRAY_LUT = np.clip(np.rint(gray * 65535.0), 0, 65535).astype(np.uint16)
+    index = np.clip(lightness * np.float32(655.35) + np.float32(0.5), 0, 65535).astype(np.uint16)
+    return _GRAY_LUT[index]
 
 
 def _decoded(photo: Photo, gray: bool) -> np.ndarray:
@@ -155,7 +164,12 @@ def _decoded(photo: Photo, gray: bool) -> np.ndarray:
 
 
 def _own_copy(array: np.ndarray, source: np.ndarray) -> np.ndarray:
-    return array.copy() if np.shares_memory(array, source) else array
+    """``array``, or a writable copy of it when it is (a view of) the photo's own data."""
+    if array.dtype not in (np.uint8, np.uint16, np.float32):
+        return array.astype(np.float32)
+    if np.shares_memory(array, source) or not array.flags.writeable:
+        return np.array(array)
+    return array
 
 
 def _with_pixels(photo: Photo, pixels: np.ndarray, lightness: np.ndarray) -> Photo:
