@@ -95,6 +95,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _unit_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"'{text}' must be between 0 and 1")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -171,6 +178,29 @@ def _engine_options() -> argparse.ArgumentParser:
         default=DEFAULTS.guidance_scale,
         metavar="F",
         help=f"classifier-free guidance scale (default {DEFAULTS.guidance_scale:g})",
+    )
+    d = common.add_argument_group("diffusion (piggyback engine)")
+    d.add_argument(
+        "--freedom",
+        type=_unit_float,
+        default=None,
+        metavar="F",
+        help="how far the result may move from the instant engine's colours, 0 to 1: the run "
+        "starts from them noised to F (default 0.6; 1 starts from noise, the default with a "
+        "trained paper guider; 0 returns the instant colours)",
+    )
+    d.add_argument(
+        "--fast",
+        action="store_true",
+        help="few-step sampling with an installed LCM-LoRA (4 steps) or Hyper-SD LoRA (8 "
+        "steps); sets the steps and guidance those LoRAs were made for",
+    )
+    d.add_argument(
+        "--controlnet-scale",
+        type=_non_negative_float,
+        default=None,
+        metavar="F",
+        help="how strongly an installed ControlNet colorizer steers (default 1; 0 turns it off)",
     )
     o = common.add_argument_group("output")
     o.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -351,7 +381,20 @@ def settings_from_args(
         guidance_scale=args.guidance,
         working_size=args.size or info.default_working_size,
         num_variants=args.variants,
+        options=diffusion_options(args),
     )
+
+
+def diffusion_options(args: argparse.Namespace) -> dict:
+    """The piggyback engine's options the command line sets (``RunSettings.options``)."""
+    options: dict = {}
+    if getattr(args, "freedom", None) is not None:
+        options["freedom"] = args.freedom
+    if getattr(args, "fast", False):
+        options["fast"] = True
+    if getattr(args, "controlnet_scale", None) is not None:
+        options["conditioning_scale"] = args.controlnet_scale
+    return options
 
 
 class _Session:
@@ -447,8 +490,10 @@ def cmd_colorize(args: argparse.Namespace) -> int:
     for message in [*repair_notes, *_notes(photo, variants)]:
         print(f"Note: {message}")
     seconds = sum(v.seconds for v in variants)
+    mode = variants[0].settings.mode if variants else ""  # e.g. "ControlNet guider, ..."
+    how = f"{session.name} engine, {mode}" if mode else f"{session.name} engine"
     for path in written:
-        print(f"Wrote {path} ({session.name} engine, {seconds:.1f} s)")
+        print(f"Wrote {path} ({how}, {seconds:.1f} s)")
     return EXIT_OK
 
 

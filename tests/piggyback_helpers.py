@@ -173,3 +173,66 @@ def gradient_lightness(height: int = 40, width: int = 56) -> np.ndarray:
     disc = (xx - width * 0.6) ** 2 + (yy - height * 0.4) ** 2 < (min(height, width) / 5) ** 2
     light[disc] = 90.0
     return light.astype(np.float32)
+
+
+def make_tiny_controlnet(base: Path, directory: Path, trained: bool = True) -> Path:
+    """A ControlNet for the tiny base, from its UNet (``ControlNetModel.from_unet``), saved as
+    a downloaded one is laid out (``config.json`` + ``diffusion_pytorch_model.safetensors``).
+
+    ``trained`` perturbs it (its zero convolutions included) so that its residuals act.
+    """
+    from diffusers import ControlNetModel
+
+    unet = UNet2DConditionModel.from_pretrained(base / "unet")
+    vae = AutoencoderKL.from_pretrained(base / "vae")
+    levels = len(vae.config.block_out_channels)  # condition read at the VAE's 1/2**(levels-1)
+    controlnet = ControlNetModel.from_unet(
+        unet, conditioning_embedding_out_channels=(16, 32, 48, 64)[:levels]
+    )
+    if trained:
+        _perturb(controlnet, 0.05, seed=3)
+    controlnet.save_pretrained(directory, safe_serialization=True)
+    return directory
+
+
+def make_tiny_lora(
+    base: Path,
+    directory: Path,
+    weight_name: str = "pytorch_lora_weights.safetensors",
+    kohya: bool = False,
+    rank: int = 4,
+) -> Path:
+    """A random LoRA for the tiny base's UNet attention layers, made with ``peft``.
+
+    Saved as diffusers' ``save_lora_weights`` writes it (LCM-LoRA's layout) or, with
+    ``kohya``, with the ``lora_unet_..._lora_down/lora_up/alpha`` keys of Kohya's scripts
+    (the layout of Hyper-SD's files); either way one ``.safetensors`` file in ``directory``.
+    """
+    from diffusers import StableDiffusionPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    torch.manual_seed(4)
+    unet = UNet2DConditionModel.from_pretrained(base / "unet")
+    config = LoraConfig(
+        r=rank, lora_alpha=rank, init_lora_weights=False,
+        target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+    )
+    unet.add_adapter(config)
+    state = get_peft_model_state_dict(unet)
+    directory.mkdir(parents=True, exist_ok=True)
+    if not kohya:
+        StableDiffusionPipeline.save_lora_weights(
+            directory, unet_lora_layers=state, weight_name=weight_name, safe_serialization=True
+        )
+        return directory
+    tensors = {}
+    for key, value in state.items():
+        module, kind = key.rsplit(".lora_", 1)
+        name = "lora_unet_" + module.replace(".", "_")
+        part = "lora_down.weight" if kind.startswith("A") else "lora_up.weight"
+        tensors[f"{name}.{part}"] = value.contiguous()
+        tensors[f"{name}.alpha"] = torch.tensor(float(rank))
+    save_file(tensors, str(directory / weight_name))
+    return directory

@@ -149,25 +149,44 @@ def test_imported_ids_are_unique(store, tmp_path):
 # ---------------------------------------------------------------- catalogue
 def test_shipped_catalogue_is_pinned_and_safe():
     catalog = load_catalog()
-    assert {"minisd", "sd15"} <= set(catalog.ids())
+    assert {"minisd", "sd15", "controlnet-brightness-sd15", "lcm-lora-sd15",
+            "hyper-sd15-8steps-cfg"} <= set(catalog.ids())
     for entry in catalog:
-        assert entry.kind in ("base", "bundle") and entry.license and entry.enables
-        assert re.fullmatch(r"[0-9a-f]{40}", entry.revision)
+        assert entry.kind in ("base", "bundle", "controlnet", "lora")
+        assert entry.license and entry.enables
+        pinned = re.fullmatch(r"[0-9a-f]{40}", entry.revision)
+        # only the LoRAs may be unpinned, and then they say so and verify on first download
+        assert pinned or (entry.kind == "lora" and any("Not pinned" in n for n in entry.notes))
         for f in entry.files:
-            match = re.fullmatch(r"https://huggingface\.co/([^/]+/[^/]+)/resolve/([0-9a-f]{40})/(.+)",
-                                 f.url)
+            match = re.fullmatch(
+                r"https://huggingface\.co/([^/]+/[^/]+)/resolve/([0-9a-f]{40}|main)/(.+)", f.url
+            )
             assert match, f.url
             assert match.group(2) == entry.revision
             assert not f.url.endswith((".bin", ".ckpt", ".pt", ".pth"))
             if f.path.endswith(".safetensors"):
-                assert f.sha256 and f.size_exact and f.size > 100_000_000
+                assert f.size > 100_000_000
+                if entry.kind == "base":  # published hashes for the big SD downloads
+                    assert f.sha256 and f.size_exact
             if f.sha256 is None:
                 assert f.verify_on_first_download
         paths = {f.path for f in entry.files}
-        for needed in ("model_index.json", "unet/config.json", "vae/config.json",
-                       "text_encoder/config.json", "tokenizer/vocab.json",
-                       "scheduler/scheduler_config.json"):
-            assert needed in paths
+        needed = {
+            "base": ("model_index.json", "unet/config.json", "vae/config.json",
+                     "text_encoder/config.json", "tokenizer/vocab.json",
+                     "scheduler/scheduler_config.json"),
+            "controlnet": ("config.json", "diffusion_pytorch_model.safetensors"),
+            "lora": (),
+        }[entry.kind]
+        assert set(needed) <= paths
+        if entry.kind == "lora":  # one weights file, under the name pipelines.fast expects
+            from piggydesk.pipelines.fast import FAST_LORAS
+
+            spec = next(s for s in FAST_LORAS if s.id == entry.id)
+            assert paths == {spec.weight_name}
+    from piggydesk.engines.piggyback import CONTROLNET_ID
+
+    assert catalog.get(CONTROLNET_ID).kind == "controlnet"
     sd15 = catalog.get("sd15")
     assert sd15.native_size == 512 and 2.0e9 < sd15.total_size < 2.3e9  # fp16 variant
     assert catalog.get("minisd").native_size == 256

@@ -59,7 +59,7 @@ def test_bundle_loads_from_disk_in_the_full_mode(parts, pipe):
     assert manifest["components"][-2:] == ["guider", "gray_encoder"]
     assert all(len(h) == 64 for h in manifest["files"].values())
     assert not any(p.suffix in (".bin", ".ckpt") for p in parts["bundle"].rglob("*"))
-    assert pipe.mode == "guided+lightness"
+    assert pipe.mode == "paper guider" and pipe.guider_kind == "paper"
     assert pipe.working_shape(40, 56) == (28, 36)  # about 32*32 px, multiples of 4
 
 
@@ -180,7 +180,8 @@ def test_ddim_is_selectable(pipe):
 
 @pytest.mark.parametrize(
     ("use_guider", "use_gray", "mode"),
-    [(True, False, "guided+vae"), (False, True, "sdedit+lightness"), (False, False, "sdedit+vae")],
+    [(True, False, "paper guider"), (False, True, "SDEdit from the gray photo"),
+     (False, False, "SDEdit from the gray photo")],
 )
 def test_each_degraded_mode_runs_and_keeps_lightness(pipe, use_guider, use_gray, mode):
     degraded = PiggybackColorizationPipeline(
@@ -212,7 +213,8 @@ def test_engine_end_to_end_progress_and_lightness(parts):
         lab = rgb_to_lab(variant.rgb)
         assert np.abs(lab[..., 0] - request.lightness).max() < 0.5
         assert variant.settings.seed == 7 + i and variant.settings.variant_index == i
-        assert variant.settings.mode == "guided+lightness" and variant.message == ""
+        assert variant.settings.mode == "paper guider" and variant.message == ""
+        assert variant.settings.get("freedom") == 1.0  # the paper's method: from noise
     # a variant's own seed, run alone, reproduces it (the engine may run in bf16 on this CPU,
     # where batched and single convolutions round differently)
     again = engine.colorize(_request(prompt="a red car", seed=8))[0]
@@ -245,8 +247,9 @@ def test_cancel_stops_within_a_step(parts, pipe):
 def test_engine_on_a_plain_base_runs_sdedit_and_says_so(parts):
     engine = registry.create_engine("piggyback", device="cpu", model_path=parts["base"])
     variant = engine.colorize(_request(prompt="a blue car", steps=4))[0]
-    assert variant.settings.mode == "sdedit+vae"
-    assert "SDEdit" in variant.message
+    assert variant.settings.mode == "SDEdit, refined from instant colours"
+    assert variant.settings.get("freedom") == 0.6
+    assert "SDEdit" in variant.message and "ControlNet" in variant.message
 
 
 def test_engine_finds_an_installed_bundle(parts, isolated_home):

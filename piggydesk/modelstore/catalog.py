@@ -30,7 +30,7 @@ from piggydesk.modelstore.errors import CatalogError, UnknownModelError
 logger = logging.getLogger(__name__)
 
 CATALOG_ENV = "PIGGYDESK_CATALOG"
-KINDS = ("base", "bundle")
+KINDS = ("base", "bundle", "controlnet", "lora")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _HOST_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")

@@ -1,8 +1,8 @@
 """``piggydesk models ...``: the command-line face of the model store.
 
 ``add_models_parser(subparsers)`` registers ``models list | download ID | import PATH [--link] |
-verify [ID] | remove ID [--yes] | path | assemble --base SD_DIR [--guider DIR] [--decoder DIR]
--o BUNDLE``. Every handler is ``func(args) -> int``; failures are raised as
+verify [ID] | remove ID [--yes] | path | assemble --base SD_DIR [--guider DIR | --controlnet DIR]
+[--decoder DIR] -o BUNDLE``. Every handler is ``func(args) -> int``; failures are raised as
 :class:`~piggydesk.modelstore.errors.ModelStoreError` (one readable line, printed by the CLI).
 Output goes to stdout, progress to stderr.
 """
@@ -184,6 +184,7 @@ def cmd_assemble(args: argparse.Namespace) -> int:
             Path(args.output),
             guider_dir=Path(args.guider) if args.guider else None,
             decoder_dir=Path(args.decoder) if args.decoder else None,
+            controlnet_dir=Path(args.controlnet) if args.controlnet else None,
         )
     except bundle_error as exc:  # the bundle module's user-facing error: one clear line
         raise ModelStoreError(str(exc)) from None
@@ -230,6 +231,9 @@ def add_models_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--base", required=True, help="diffusers SD 1.x folder")
     p.add_argument("--guider", default=None, help="trained guider folder")
     p.add_argument("--decoder", default=None, help="trained lightness-aware decoder folder")
+    p.add_argument("--controlnet", default=None, metavar="DIR",
+                   help="a diffusers ControlNet folder (e.g. a colorization ControlNet) to guide "
+                   "the base instead of a trained guider")
     p.add_argument("-o", "--output", required=True, help="bundle folder to create")
     p.set_defaults(func=cmd_assemble)
     return models

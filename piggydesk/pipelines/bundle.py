@@ -2,10 +2,12 @@
 
 A bundle is a folder in diffusers' ``model_index.json`` layout (one subfolder per component:
 ``vae``, ``text_encoder``, ``tokenizer``, ``unet``, ``scheduler`` and the optional trained
-``guider`` and ``gray_encoder``) plus ``piggydesk.json``::
+``guider`` and ``gray_encoder``, or instead of the guider a public ``controlnet``, a diffusers
+``ControlNetModel``) plus ``piggydesk.json``::
 
     {"format": "piggydesk-bundle", "format_version": 1, "name": ..., "version": ...,
-     "base_model": ..., "native_size": 256, "license": ..., "components": {...},
+     "base_model": ..., "native_size": 256, "license": ..., "components": [...],
+     "guider_kind": "paper" | "controlnet" | "none",
      "files": {"unet/diffusion_pytorch_model.safetensors": "<sha256>", ...}}
 
 ``files`` holds the sha256 of every file of every component (weights, configs, tokenizer).
@@ -31,6 +33,8 @@ import torch
 from piggydesk.core.checksum import sha256_file
 from piggydesk.models.guider import DiffusionGuider
 from piggydesk.models.lightness_decoder import GrayEncoder
+from piggydesk.pipelines.controlnet import check_controlnet_fits
+from piggydesk.pipelines.fast import FastSampling
 from piggydesk.pipelines.piggyback import (
     PiggybackColorizationPipeline,
     make_scheduler,
@@ -44,7 +48,7 @@ MANIFEST = "piggydesk.json"
 FORMAT = "piggydesk-bundle"
 FORMAT_VERSION = 1
 REQUIRED = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
-OPTIONAL = ("guider", "gray_encoder")
+OPTIONAL = ("guider", "gray_encoder", "controlnet")
 COMPONENT_CLASSES = {
     "vae": ("diffusers", "AutoencoderKL"),
     "text_encoder": ("transformers", "CLIPTextModel"),
@@ -53,8 +57,9 @@ COMPONENT_CLASSES = {
     "scheduler": ("diffusers", "DPMSolverMultistepScheduler"),
     "guider": ("piggydesk.models.guider", "DiffusionGuider"),
     "gray_encoder": ("piggydesk.models.lightness_decoder", "GrayEncoder"),
+    "controlnet": ("diffusers", "ControlNetModel"),
 }
-WEIGHT_COMPONENTS = ("vae", "text_encoder", "unet", "guider", "gray_encoder")
+WEIGHT_COMPONENTS = ("vae", "text_encoder", "unet", "guider", "gray_encoder", "controlnet")
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 
 
@@ -215,6 +220,10 @@ def _load_component(
             cls = DiffusionGuider
         elif name == "gray_encoder":
             cls = GrayEncoder
+        elif name == "controlnet":
+            from diffusers import ControlNetModel
+
+            cls = ControlNetModel
         else:  # pragma: no cover - the callers only pass known names
             raise BundleError(f"Unknown component '{name}'.")
         return load_model_streaming(cls, folder, dtype)
@@ -230,11 +239,16 @@ def load_bundle(
     dtype: torch.dtype | None = torch.float32,
     verify: bool = True,
     sha256: Callable[[Path], str] = sha256_file,
+    controlnet_dir: str | Path | None = None,
+    fast: tuple[FastSampling, Path] | None = None,
 ) -> PiggybackColorizationPipeline:
     """Verify (checksums, components) and load a bundle or a plain SD base as a pipeline.
 
-    ``dtype`` is the weights' dtype in memory (fp16 on CUDA/MPS, bf16 or fp32 on CPU). Raises
-    ``BundleError`` with a sentence naming what is wrong.
+    ``dtype`` is the weights' dtype in memory (fp16 on CUDA/MPS, bf16 or fp32 on CPU).
+    ``controlnet_dir``: a diffusers ``ControlNetModel`` folder (e.g. a downloaded
+    colorization ControlNet) to guide a bundle that has no guider of its own. ``fast``: a
+    few-step LoRA ``(spec, folder)`` fused into the UNet once here. Raises ``BundleError``
+    with a sentence naming what is wrong.
     """
     path = Path(path)
     if verify:
@@ -242,14 +256,27 @@ def load_bundle(
     index = read_model_index(path)
     components = present_components(path, index)
     parts = {name: _load_component(path, name, dtype) for name in components}
+    if controlnet_dir is not None:
+        if "guider" in parts or "controlnet" in parts:
+            raise BundleError(f"The bundle {path} has its own guider; it takes no ControlNet.")
+        parts["controlnet"] = _load_component(
+            path, "controlnet", dtype, folder=Path(controlnet_dir)
+        )
     guider, gray_encoder = parts.get("guider"), parts.get("gray_encoder")
+    controlnet = parts.get("controlnet")
     try:
         if guider is not None:
             guider.check_compatible(parts["unet"])
         if gray_encoder is not None:
             gray_encoder.check_compatible(parts["vae"])
+        if controlnet is not None:
+            check_controlnet_fits(controlnet, parts["unet"], _vae_factor(parts["vae"]))
+        if guider is not None and controlnet is not None:
+            raise ValueError("it holds both a guider and a ControlNet; keep one")
     except ValueError as exc:
-        raise BundleError(f"The bundle {path} does not fit together: {exc}") from None
+        where = f"The ControlNet in {controlnet_dir} does not fit {path}" if (
+            controlnet_dir is not None) else f"The bundle {path} does not fit together"
+        raise BundleError(f"{where}: {exc}") from None
     for name in WEIGHT_COMPONENTS:
         if name in parts:
             parts[name].eval().requires_grad_(False)
@@ -261,11 +288,22 @@ def load_bundle(
         scheduler=parts["scheduler"],
         guider=guider,
         gray_encoder=gray_encoder,
+        controlnet=controlnet,
     )
+    if fast is not None:
+        spec, folder = fast
+        try:
+            pipe.fuse_fast_lora(folder, spec)
+        except (ValueError, OSError) as exc:
+            raise BundleError(f"{spec.name} could not be fused into {path}: {exc}") from None
     pipe.to(device)
     release_free_memory()
     logger.info("loaded %s (mode %s, native %d px, %s)", path, pipe.mode, pipe.native_size, dtype)
     return pipe
+
+
+def _vae_factor(vae) -> int:
+    return 2 ** (len(vae.config.block_out_channels) - 1)
 
 
 # --------------------------------------------------------------------------- assembling
@@ -325,6 +363,7 @@ def assemble_bundle(
     guider_dir: str | Path | None = None,
     decoder_dir: str | Path | None = None,
     *,
+    controlnet_dir: str | Path | None = None,
     name: str | None = None,
     version: str = "1",
     license: str | None = None,
@@ -333,7 +372,9 @@ def assemble_bundle(
     """Build a bundle in ``out_dir`` from a SD 1.x base and optional trained parts.
 
     ``guider_dir`` holds a saved ``DiffusionGuider``, ``decoder_dir`` a saved ``GrayEncoder``
-    (the trainable half of the lightness-aware decoder). Weights are stored as safetensors in
+    (the trainable half of the lightness-aware decoder), ``controlnet_dir`` a diffusers
+    ``ControlNetModel`` (a public guider, instead of ``guider_dir``). Weights are stored as
+    safetensors in
     ``dtype`` (fp16 by default: half the disk and load time; inference casts as needed). The
     bundle is written next to ``out_dir`` and renamed into place when complete. Raises
     ``BundleError``.
@@ -341,7 +382,19 @@ def assemble_bundle(
     base, out = Path(base_dir), Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BundleError(f"{out} already exists; choose a new folder for the bundle.")
+    if guider_dir is not None and controlnet_dir is not None:
+        raise BundleError("A bundle takes one guider: pass --guider or --controlnet, not both.")
     parts, base_name = _load_base(base, dtype)
+    if controlnet_dir is not None:
+        parts["controlnet"] = _load_component(
+            base, "controlnet", dtype, folder=Path(controlnet_dir)
+        )
+        try:
+            check_controlnet_fits(parts["controlnet"], parts["unet"], _vae_factor(parts["vae"]))
+        except ValueError as exc:
+            raise BundleError(
+                f"The ControlNet in {controlnet_dir} does not fit {base}: {exc}"
+            ) from None
     if guider_dir is not None:
         parts["guider"] = _load_component(base, "guider", dtype, folder=Path(guider_dir))
         try:
@@ -392,6 +445,10 @@ def assemble_bundle(
             "native_size": int(parts["unet"].config.sample_size) * vae_factor,
             "license": license or _read_license(base if base.is_dir() else base.parent),
             "components": [c for c in (*REQUIRED, *OPTIONAL) if parts.get(c) is not None],
+            "guider_kind": (
+                "paper" if parts.get("guider") is not None
+                else "controlnet" if parts.get("controlnet") is not None else "none"
+            ),
             "weights_dtype": str(dtype).removeprefix("torch."),
             "files": files,
         }
