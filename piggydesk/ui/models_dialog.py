@@ -340,8 +340,11 @@ class ManageModelsDialog(QDialog):
 
     def _on_done(self, msg: TaskMessage) -> None:
         if msg.task == "download":
+            summary = checksum_summary(msg.result)
             self.progress_label.setText(
-                f"{msg.result.name} is installed ({checksum_summary(msg.result)})."
+                f"{msg.result.name} is installed and verified."
+                if summary == "all files verified"
+                else f"{msg.result.name} is installed ({summary})."
             )
             self.installed_changed.emit()
         elif msg.task == "import":
