@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import types
@@ -29,8 +30,13 @@ def piggydesk(*args: str, cwd: Path | None = None) -> subprocess.CompletedProces
     )
 
 
+BATCH_PROGRESS_LINE = re.compile(r"\d+/\d+ .+: (failed after )?\d+\.\d s")
+
+
 def one_error_line(result: subprocess.CompletedProcess) -> str:
-    lines = result.stderr.strip().splitlines()
+    """The one error line on stderr (batch's per-photo progress lines aside)."""
+    lines = [ln for ln in result.stderr.strip().splitlines()
+             if not BATCH_PROGRESS_LINE.fullmatch(ln)]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
     return lines[0]
