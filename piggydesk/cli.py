@@ -21,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 from piggydesk import __version__, cli_repair
+from piggydesk.batch_progress import BatchProgress
 from piggydesk.core.batch import PHOTO_SUFFIXES, find_photos, plan_outputs, variant_paths
 from piggydesk.core.bounds import check_memory
 from piggydesk.core.errors import PhotoError
@@ -157,14 +158,20 @@ def _engine_options() -> argparse.ArgumentParser:
     h.add_argument("--negative-prompt", default="", help="what to avoid (piggyback engine)")
     s = common.add_argument_group("sampling")
     s.add_argument(
-        "--seed", type=_seed, default=DEFAULTS.seed, help=f"random seed (default {DEFAULTS.seed})"
+        "--seed",
+        type=_seed,
+        default=DEFAULTS.seed,
+        help=f"random seed (default {DEFAULTS.seed}). instant: variant 1 is always the most "
+        "likely colorization, the same for every seed; the seed changes variants 2 and up "
+        "(use --variants). piggyback: every variant depends on it. classic: no randomness",
     )
     s.add_argument(
         "--variants",
         type=_positive_int,
         default=DEFAULTS.num_variants,
         metavar="N",
-        help="number of variants; N > 1 writes photo-1.png ... photo-N.png",
+        help="number of variants; N > 1 writes photo-1.png ... photo-N.png (instant: "
+        "photo-1 is the most likely colorization, the others recolour a few regions)",
     )
     s.add_argument(
         "--steps",
@@ -524,8 +531,6 @@ list_photos = find_photos
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     in_dir, out_dir = Path(args.input_dir), Path(args.output)
     if not in_dir.is_dir():
         raise PhotoError(f"The folder {in_dir} does not exist.")
@@ -551,7 +556,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     failures: list[tuple[Path, str]] = []
     notes: list[str] = []
     done = 0
-    for source in tqdm(todo, desc="Colorizing", unit="photo", disable=None, file=sys.stderr):
+    progress = BatchProgress(len(todo), sys.stderr)  # a bar on a terminal, else a line each
+    for source in progress.track(todo, name=lambda path: path.name):
         try:
             paths = plan[source]
             _check_output(paths, args.overwrite, source, batch=True)
@@ -570,9 +576,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
         except PhotoError as exc:
             logger.info("batch: skipping %s: %s", source, exc)
             failures.append((source, str(exc)))
+            progress.failed()
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
             logger.exception("batch: %s failed", source)
             failures.append((source, f"internal error: {exc}"))
+            progress.failed()
     for message in notes:
         print(f"Note: {message}")
     renamed = [
