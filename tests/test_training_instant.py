@@ -284,3 +284,23 @@ def test_pack_keeps_content_shares_and_trains_in_pieces(photo_folder: Path, tmp_
     assert "content groups: closeup=0.500 people=0.500 scenes=0.000" in (
         other / "train.log"
     ).read_text()
+
+
+def test_freeze_encoder_trains_only_the_decoder_and_heads(photo_folder: Path, tmp_path: Path):
+    run = tmp_path / "frozen"
+    assert _train(photo_folder, run, 1) == 0  # a starting point to fine-tune from
+    out = tmp_path / "start"
+    assert train_instant.main(["export", "--run", str(run), "--checkpoint", "last",
+                               "--out", str(out), "--raw"]) == 0
+    tuned = tmp_path / "tuned"
+    assert _train(photo_folder, tuned, 3, "--init-from", str(out), "--freeze-encoder") == 0
+    start = torch.load(run / "last.pt", weights_only=False)["model"]
+    state = torch.load(tuned / "last.pt", weights_only=False)
+    assert state["train_config"]["freeze_encoder"] is True
+    encoder = ("stem.", "down_convs.", "downs.", "hint_projs.")
+    for key, value in state["model"].items():
+        if key.startswith(encoder) and value.is_floating_point():
+            # fp16 export round trip: equal to the exported start, batch-norm statistics too
+            assert torch.allclose(value, start[key].half().float()), key
+    assert any(not torch.allclose(state["model"][k], start[k].half().float())
+               for k in state["model"] if k.startswith(("ups.", "ab_head", "class_head")))

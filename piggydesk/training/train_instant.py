@@ -97,6 +97,7 @@ class TrainConfig:
     group_shares: str = ""
     source_cap: float = SOURCE_CAP
     min_scale: float = 0.55  # smallest crop, as a share of the photo's short side
+    freeze_encoder: bool = False  # train only the decoder, context branch and heads
 
 
 def _lab_batch(rgb_u8: np.ndarray) -> np.ndarray:
@@ -148,8 +149,14 @@ class Trainer:
         self.ema.eval()
         for p in self.ema.parameters():
             p.requires_grad_(False)
+        if cfg.freeze_encoder:
+            for module in self._encoder():
+                for p in module.parameters():
+                    p.requires_grad_(False)
         decay, no_decay = [], []
         for name, p in self.model.named_parameters():
+            if not p.requires_grad:
+                continue
             (no_decay if p.ndim <= 1 or "bn" in name else decay).append(p)
         self.opt = torch.optim.AdamW(
             [
@@ -191,6 +198,10 @@ class Trainer:
             logger.info("  source %-45s n=%5d p=%.3f", s, len(self.sampler.by_source[s]), p)
         logger.info("  content groups: %s", " ".join(
             f"{g}={p:.3f}" for g, p in sorted(self.sampler.group_shares().items())))
+
+    def _encoder(self) -> list[torch.nn.Module]:
+        m = self.model
+        return [m.stem, m.down_convs, m.downs, m.hint_projs]
 
     # ----------------------------------------------------------------------------- data
     def _make_val_batch(self, val_cache: PhotoCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -246,6 +257,9 @@ class Trainer:
 
     def step(self) -> dict[str, float]:
         self.model.train()
+        if self.cfg.freeze_encoder:  # frozen: its batch-norm statistics stay as they are too
+            for module in self._encoder():
+                module.eval()
         L, ab, hab, hmask = self._batch()
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(self.step_num)
@@ -480,6 +494,7 @@ def _train(args: argparse.Namespace, run_dir: Path) -> int:
         min_scale=args.min_scale,
         group_shares=args.group_shares,
         source_cap=args.source_cap,
+        freeze_encoder=args.freeze_encoder,
     )
     net_cfg = InstantNetConfig(
         widths=tuple(int(s) for s in args.widths.split(",")),
@@ -650,6 +665,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--sampling", choices=("content", "sources"), default=TrainConfig.sampling,
         help="draw photos by content shares (default) or balance source folders only",
+    )
+    t.add_argument(
+        "--freeze-encoder", action="store_true",
+        help="train only the decoder, context branch and heads (fine-tuning; cheaper steps)",
     )
     t.add_argument(
         "--group-shares", default="",
