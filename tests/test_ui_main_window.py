@@ -817,3 +817,31 @@ def test_quit_does_not_wait_for_an_autosave_and_leaves_none(qtbot, window, photo
         window.autosaver._thread.join(60)
     assert not autosave_path().exists()  # a clean exit leaves no autosave behind
     assert ticks.largest_gap < 0.1 + ticks.idle_gap(qtbot), ticks.largest_gap
+
+
+def test_export_runs_off_the_gui_thread(qtbot, window, photo_path, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from piggydesk.core import export as core_export
+    from piggydesk.ui.export_dialog import ExportDialog
+
+    _open(window, photo_path)
+    threads = []
+    real = core_export.export_image
+
+    def slow_export(*args, **kwargs):
+        threads.append(threading.current_thread())
+        time.sleep(0.4)  # a 16-bit TIFF of a big scan
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core_export, "export_image", slow_export)
+    dialog = ExportDialog(np.full((H, W, 3), 0.5, np.float32), window.model.photo,
+                          window.settings, window)
+    qtbot.addWidget(dialog)
+    out = tmp_path / "out.png"
+    dialog.path_edit.setText(str(out))
+    with _Ticks() as ticks:
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
+    assert dialog.written == out and out.is_file()
+    assert threads and threading.main_thread() not in threads
+    assert ticks.largest_gap < 0.1 + ticks.idle_gap(qtbot), ticks.largest_gap
