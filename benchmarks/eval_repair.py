@@ -19,7 +19,7 @@ Photos: the gray samples in ``resources/samples`` and the photos listed (relativ
 that are missing are skipped. ``--refresh-list N`` rewrites the list with N photos of at least
 300 px a side chosen by a seeded shuffle. The photos are read, never copied.
 
-Usage: ``python benchmarks/eval_repair.py [--scale 2] [--json FILE] [--no-timing]``.
+Usage: ``python benchmarks/eval_repair.py [--scale 2] [--json FILE] [--no-timing | --timing-only]``.
 """
 
 from __future__ import annotations
@@ -198,15 +198,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--timing-only", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
     if args.refresh_list:
         refresh_list(args.data_dir, args.refresh_list, args.seed)
-    photos = choose_photos(args.data_dir)
-    result = evaluate(photos, args.scale)
-    for key, value in result["summary"].items():
-        print(f"{key:34s} {value:.3f}" if isinstance(value, float) else f"{key:34s} {value}")
+    result: dict = {}
+    if not args.timing_only:
+        result = evaluate(choose_photos(args.data_dir), args.scale)
+        for key, value in result["summary"].items():
+            print(f"{key:34s} {value:.3f}" if isinstance(value, float) else f"{key:34s} {value}")
     if not args.no_timing:
         result["timing"] = timing(args.repeats)
     result["load_average"] = os.getloadavg()
