@@ -138,6 +138,7 @@ class EngineInfo:
     live_preview: bool = False  # fast enough to refresh after every hint edit
     suggests_colors: bool = False  # implements ``SuggestsColors``
     max_variants: int = 8  # variants one run can make (1: it is deterministic)
+    options: tuple[str, ...] = ()  # engine options it reads now (``RunSettings.options`` keys)
 
 
 @dataclass

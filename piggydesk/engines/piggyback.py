@@ -133,6 +133,24 @@ def resolve_model(model_path: str | Path | None) -> tuple[Path | None, str, int]
     return None, NO_MODEL, 0
 
 
+def run_options(path: Path | None) -> tuple[str, ...]:
+    """The options a run of the model in ``path`` reads, from what is installed (cheap):
+    ``freedom`` always, ``conditioning_scale`` with a ControlNet, ``fast`` with a LoRA."""
+    if path is None:
+        return ()
+    from piggydesk.pipelines.fast import find_fast_lora
+
+    root = ModelStore().root
+    index = _read_json(path / "model_index.json")
+    options = ["freedom"]
+    has_paper = _has(index, "guider")
+    if _has(index, "controlnet") or (not has_paper and find_controlnet(root) is not None):
+        options.append("conditioning_scale")
+    if find_fast_lora(root) is not None:
+        options.append("fast")
+    return tuple(options)
+
+
 def engine_info(model_path: str | Path | None = None) -> EngineInfo:
     path, reason, native = resolve_model(model_path)
     return EngineInfo(
@@ -145,6 +163,7 @@ def engine_info(model_path: str | Path | None = None) -> EngineInfo:
         uses_prompt=True,
         uses_steps=True,
         default_working_size=native or 512,
+        options=run_options(path),
     )
 
 

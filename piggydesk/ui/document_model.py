@@ -39,7 +39,12 @@ ATTRIBUTE_VALUES: dict[str, Any] = {  # Document attributes
 SETTING_VALUES: dict[str, Any] = {  # fields of Document.settings that start from app defaults
     name: getattr(DEFAULTS, name) for name in ("engine", "num_variants", "steps", "guidance_scale")
 }
-VALUE_DEFAULTS: dict[str, Any] = {**ATTRIBUTE_VALUES, **SETTING_VALUES}
+OPTION_VALUES: dict[str, Any] = {  # engine options (RunSettings.options); None: the engine's
+    "freedom": None,
+    "fast": False,
+    "conditioning_scale": 1.0,
+}
+VALUE_DEFAULTS: dict[str, Any] = {**ATTRIBUTE_VALUES, **SETTING_VALUES, **OPTION_VALUES}
 _ATTRIBUTE_COMMANDS = {
     "prompt": core_doc.SetPrompt,
     "negative_prompt": core_doc.SetNegativePrompt,

@@ -76,6 +76,9 @@ SETTING_LABELS = {
     "random_seed": "Toggle random seed",
     "steps": "Change steps",
     "guidance_scale": "Change guidance",
+    "freedom": "Change freedom",
+    "fast": "Toggle fast sampling",
+    "conditioning_scale": "Change ControlNet strength",
 }
 
 

@@ -43,6 +43,13 @@ from piggydesk.modelstore.store import ModelStore
 
 logger = logging.getLogger(__name__)
 
+KIND_LABELS = {  # the catalogue's kinds, as the Kind column says them
+    "base": "Base model",
+    "bundle": "Bundle",
+    "controlnet": "ControlNet guider",
+    "lora": "Fast LoRA",
+}
+
 COLUMNS = ("Model", "Type", "Size", "Licence", "Status")
 
 
@@ -220,7 +227,7 @@ class ManageModelsDialog(QDialog):
         installed = self.store.installed()
         rows: list[tuple[str, str, str, str, str, str]] = []
         for entry in self._load_catalog():
-            rows.append((entry.id, entry.name, entry.kind.title(),
+            rows.append((entry.id, entry.name, KIND_LABELS.get(entry.kind, entry.kind.title()),
                          format_size(entry.total_size, entry.size_is_exact), entry.license,
                          self.status_of(entry.id)))
         known = {r[0] for r in rows}

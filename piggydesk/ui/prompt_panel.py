@@ -4,8 +4,9 @@ The panel only shows values and reports edits: ``edited(name, value)`` for docum
 (the main window turns them into undoable, typing-merged commands) and ``set_value`` to show a
 value without echoing it back. Unavailable engines are greyed out with the reason as tooltip;
 devices that do not exist here are greyed out too. Steps and guidance appear only for engines
-that use them, Live mode for engines that offer it: what an engine uses is read from its
-``EngineInfo`` (no engine is named here).
+that use them, Live mode for engines that offer it, and the diffusion options (Freedom, Fast,
+ControlNet strength) only when the engine says it reads them (``EngineInfo.options``): what an
+engine uses is read from its ``EngineInfo`` (no engine is named here).
 """
 
 from __future__ import annotations
@@ -39,6 +40,20 @@ logger = logging.getLogger(__name__)
 
 DEVICE_LABELS = {"auto": "Auto", "cuda": "CUDA (NVIDIA)", "mps": "MPS (Apple)", "cpu": "CPU"}
 MAX_SEED = 2**31 - 1
+FREEDOM_AUTO = -0.05  # the freedom spin box's "Auto" (the option left to the engine: None)
+FREEDOM_TIP = (
+    "How far the result may move from the instant engine's colours: the diffusion run starts "
+    "from them (hints included), noised this much. 0 keeps them, 1 starts from noise.\n"
+    "Auto: 0.6 with the ControlNet colorizer or without a guider, 1 with a trained paper guider."
+)
+FAST_TIP = (
+    "Few-step sampling with an installed LCM-LoRA (4 steps) or Hyper-SD LoRA (8 steps): "
+    "several times faster. The model is loaded again when you switch this."
+)
+NO_FAST_TIP = (
+    "Download 'LCM-LoRA for SD 1.5' or 'Hyper-SD 8-step' in Manage Models to sample in "
+    "4-8 steps."
+)
 
 
 def random_seed() -> int:
@@ -133,6 +148,30 @@ class PromptPanel(QWidget):
         self.guidance_spin.setSingleStep(0.5)
         self.guidance_label = QLabel("Guidance")
         form.addRow(self.guidance_label, self.guidance_spin)
+        self.freedom_spin = QDoubleSpinBox()
+        self.freedom_spin.setObjectName("freedomSpin")
+        self.freedom_spin.setRange(FREEDOM_AUTO, 1.0)
+        self.freedom_spin.setSingleStep(0.05)
+        self.freedom_spin.setDecimals(2)
+        self.freedom_spin.setSpecialValueText("Auto")
+        self.freedom_spin.setValue(FREEDOM_AUTO)
+        self.freedom_spin.setToolTip(FREEDOM_TIP)
+        self.freedom_label = QLabel("Freedom")
+        self.freedom_label.setToolTip(FREEDOM_TIP)
+        form.addRow(self.freedom_label, self.freedom_spin)
+        self.fast_check = QCheckBox("Fast (few-step LoRA)")
+        self.fast_check.setObjectName("fastCheck")
+        self.fast_check.setToolTip(FAST_TIP)
+        form.addRow("", self.fast_check)
+        self.guide_spin = QDoubleSpinBox()
+        self.guide_spin.setObjectName("controlnetSpin")
+        self.guide_spin.setRange(0.0, 2.0)
+        self.guide_spin.setSingleStep(0.1)
+        self.guide_spin.setValue(1.0)
+        self.guide_spin.setToolTip(
+            "How strongly the ControlNet colorizer steers the result (1: as trained, 0: off)")
+        self.guide_label = QLabel("ControlNet")
+        form.addRow(self.guide_label, self.guide_spin)
         layout.addLayout(form)
 
         layout.addStretch(1)
@@ -163,6 +202,11 @@ class PromptPanel(QWidget):
         self.dice_button.clicked.connect(self.roll_seed)
         self.steps_spin.valueChanged.connect(lambda v: self._emit("steps", int(v)))
         self.guidance_spin.valueChanged.connect(lambda v: self._emit("guidance_scale", float(v)))
+        self.freedom_spin.valueChanged.connect(
+            lambda v: self._emit("freedom", None if v < 0 else round(float(v), 2)))
+        self.fast_check.toggled.connect(self._fast_toggled)
+        self.guide_spin.valueChanged.connect(
+            lambda v: self._emit("conditioning_scale", round(float(v), 2)))
         self.live_check.toggled.connect(self._live_toggled)
         self.colorize_button.clicked.connect(lambda _=False: self.colorize_requested.emit())
         self._update_engine_widgets()
@@ -234,6 +278,14 @@ class PromptPanel(QWidget):
             widget.setEnabled(uses_prompt)
         for widget in (self.steps_spin, self.steps_label, self.guidance_spin, self.guidance_label):
             widget.setVisible(uses_steps)
+        options = info.options if info else ()
+        for widget in (self.freedom_spin, self.freedom_label):
+            widget.setVisible("freedom" in options)
+        for widget in (self.guide_spin, self.guide_label):
+            widget.setVisible("conditioning_scale" in options)
+        self.fast_check.setVisible(uses_steps)
+        self.fast_check.setEnabled("fast" in options or self.fast_check.isChecked())
+        self.fast_check.setToolTip(FAST_TIP if "fast" in options else NO_FAST_TIP)
         several = info is None or info.max_variants > 1
         self.variants_spin.setEnabled(several)
         self.variants_spin.setToolTip(
@@ -280,6 +332,13 @@ class PromptPanel(QWidget):
                 self.guidance_spin.setValue(float(value))
             elif name == "live":
                 self.live_check.setChecked(bool(value))
+            elif name == "freedom":
+                self.freedom_spin.setValue(FREEDOM_AUTO if value is None else float(value))
+            elif name == "fast":
+                self.fast_check.setChecked(bool(value))
+                self._show_fast(bool(value))
+            elif name == "conditioning_scale":
+                self.guide_spin.setValue(1.0 if value is None else float(value))
         finally:
             self._updating = False
         if name == "engine":
@@ -295,6 +354,9 @@ class PromptPanel(QWidget):
             "random_seed": self.random_check.isChecked(),
             "steps": self.steps_spin.value(),
             "guidance_scale": self.guidance_spin.value(),
+            "freedom": None if self.freedom_spin.value() < 0 else self.freedom_spin.value(),
+            "fast": self.fast_check.isChecked(),
+            "conditioning_scale": self.guide_spin.value(),
         }
 
     def sizeHint(self) -> QSize:  # noqa: N802
@@ -308,6 +370,16 @@ class PromptPanel(QWidget):
     def _random_toggled(self, on: bool) -> None:
         self.seed_spin.setEnabled(not on)
         self._emit("random_seed", on)
+
+    def _fast_toggled(self, on: bool) -> None:
+        self._show_fast(on)
+        self._emit("fast", bool(on))
+
+    def _show_fast(self, on: bool) -> None:
+        """With Fast, the LoRA's own steps and guidance run: the spin boxes say so."""
+        for widget in (self.steps_spin, self.guidance_spin):
+            widget.setEnabled(not on)
+            widget.setToolTip("Fast sampling uses the LoRA's own steps and guidance" if on else "")
 
     def _live_toggled(self, on: bool) -> None:
         if not self._updating:
