@@ -135,7 +135,9 @@ def test_batch_repairs_each_photo_with_its_mask_and_lists_a_bad_one(tmp_path):
         "--levels", "--rotate", "270",
     )  # fmt: skip
     assert result.returncode == 2
-    assert "1 of 3 photos failed" in one_error_line(result)
+    assert "Traceback" not in result.stderr
+    # stderr: a progress line per photo, then the one-line verdict
+    assert "1 of 3 photos failed" in result.stderr.strip().splitlines()[-1]
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
     assert "c.png:" in result.stdout and "a mask must be the size of its photo" in result.stdout
     assert load_photo(out / "a.png").size == (200, 160)  # turned

@@ -279,3 +279,13 @@ def test_repair_settings_round_trip():
     assert RepairSettings.from_dict({}) == RepairSettings()
     with pytest.raises(ValueError):
         RepairSettings(inpaint_method="magic")
+
+
+def test_a_photo_without_its_pixels_is_repaired_on_its_lightness():
+    damage = add_defects(_scan("camera-gray.jpg", 1.0), seed=8)
+    photo = photo_from_array(lightness_to_gray_rgb(damage.lightness)).lightness_only()
+    out = repair_photo(photo, RepairSettings(geometry=Geometry(rotate=1)), mask=damage.touched)
+    assert out.pixels is None
+    assert out.size == (photo.size[1], photo.size[0])
+    turned = np.rot90(damage.clean, -1)
+    assert _psnr(out.lightness, turned) > _psnr(np.rot90(photo.lightness, -1), turned) + 6

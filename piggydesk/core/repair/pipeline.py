@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -106,7 +106,8 @@ def repair_photo(photo: Photo, settings: RepairSettings, mask: np.ndarray | None
     if has_mask and mask.shape != photo.size:
         raise ValueError(f"the defect mask is {mask.shape[::-1]}, the photo {photo.size[::-1]}")
     geometry = settings.geometry
-    gray = not photo.is_color
+    lightness_only = photo.pixels is None  # (the command line's colorize path drops them)
+    gray = lightness_only or not photo.is_color
     # 1. geometry, on the decoded values in their own type (a gray scan: one channel)
     source = _decoded(photo, gray)
     pixels = geometry.apply(source)
@@ -137,7 +138,9 @@ def repair_photo(photo: Photo, settings: RepairSettings, mask: np.ndarray | None
     elif lightness_changed or (tone.cast > 0 and not gray):
         pixels = rgb_for(lightness, to_unit_float(pixels), tone.cast)
     lightness = np.clip(lightness, 0.0, 100.0).astype(np.float32, copy=False)
-    return _with_pixels(photo, np.ascontiguousarray(pixels), lightness)
+    if lightness_only:
+        return replace(photo, lightness=lightness)
+    return replace(photo, pixels=np.ascontiguousarray(pixels), lightness=lightness)
 
 
 _GRAY_LUT: np.ndarray | None = None
@@ -156,11 +159,12 @@ def gray_of_lightness(lightness: np.ndarray) -> np.ndarray:
 
 def _decoded(photo: Photo, gray: bool) -> np.ndarray:
     """The photo's decoded values: gray ``(H, W)`` for a gray photo, else RGB."""
-    stored = getattr(photo, "pixels", None)
-    if stored is not None and (stored.ndim == 2) == gray:
+    stored = photo.pixels
+    if stored is None:  # only the lightness is kept: its gray stands in for the pixels
+        return gray_of_lightness(photo.lightness)
+    if (stored.ndim == 2) == gray:
         return stored
-    rgb = photo.rgb
-    return np.ascontiguousarray(rgb[..., 0]) if gray else rgb
+    return np.ascontiguousarray(stored[..., 0]) if gray else photo.rgb
 
 
 def _own_copy(array: np.ndarray, source: np.ndarray) -> np.ndarray:
@@ -170,15 +174,6 @@ def _own_copy(array: np.ndarray, source: np.ndarray) -> np.ndarray:
     if np.shares_memory(array, source) or not array.flags.writeable:
         return np.array(array)
     return array
-
-
-def _with_pixels(photo: Photo, pixels: np.ndarray, lightness: np.ndarray) -> Photo:
-    """``photo`` with new pixels (gray ``(H, W)`` or RGB) and lightness."""
-    if any(f.name == "pixels" for f in fields(photo)):
-        return replace(photo, pixels=pixels, lightness=lightness)
-    # a Photo that stores float RGB (before core.imaging kept the decoded values)
-    rgb = to_unit_float(np.repeat(pixels[..., None], 3, axis=2) if pixels.ndim == 2 else pixels)
-    return replace(photo, rgb=rgb, lightness=lightness)
 
 
 def map_hints(hints: Sequence[Hint], geometry: Geometry, size: tuple[int, int]) -> list[Hint]:
