@@ -9,10 +9,10 @@ engine (instant), the second variant chosen. Run it again whenever the window or
 weights change::
 
     QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py            # both sizes
-    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py --size 1280x820 --readme
+    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py --size 1280x820
 
-``--readme`` also writes ``docs/screenshot.png`` (the README's) from the first size. Nothing of
-the person's own settings is touched: the app runs with a temporary ``PIGGYDESK_HOME``.
+The README shows ``docs/window-1280x820.png``. Nothing of the person's own settings is
+touched: the app runs with a temporary ``PIGGYDESK_HOME``.
 """
 
 from __future__ import annotations
@@ -91,8 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", action="append", default=None, metavar="WxH",
                         help="window size (repeatable; default 1280x820 and 1920x1080)")
     parser.add_argument("--out", type=Path, default=DOCS)
-    parser.add_argument("--readme", action="store_true",
-                        help="also write docs/screenshot.png from the first size")
     args = parser.parse_args(argv)
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in (args.size or
                                                                    ["1280x820", "1920x1080"])]
@@ -102,15 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         from piggydesk.ui.app import create_application
 
         app = create_application([])
-        first = None
         for width, height in sizes:
             for path in shoot(app, width, height, args.out):
                 print(path)
-                if first is None and not path.stem.endswith("before-run"):
-                    first = path
-        if args.readme and first is not None:
-            shutil.copyfile(first, args.out / "screenshot.png")
-            print(args.out / "screenshot.png")
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return 0
