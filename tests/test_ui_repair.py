@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from piggydesk.core.document import load_project
 from piggydesk.core.hints import Hint
+from piggydesk.core.imaging import load_photo
 from piggydesk.ui.main_window import MainWindow
 from piggydesk.ui.worker import ModelWorker
 from tests.ui_fakes import SuggestingEngine, TintEngine, fake_infos, make_factory
@@ -153,3 +154,19 @@ def test_repair_is_saved_in_the_project(qtbot, window, photo_path, tmp_path):
     assert doc.repair.geometry.rotate == 1
     assert doc.defect_mask[61, 30:110].all()
     assert doc.working_photo.size == (W, H)
+
+
+def test_export_repaired_photo(qtbot, window, photo_path, tmp_path, monkeypatch):
+    assert window.open_path(photo_path)
+    qtbot.mouseClick(window.repair.panel.turn_right, Qt.MouseButton.LeftButton)
+    window.repair.panel.levels.setValue(100)
+    out = tmp_path / "repaired.png"
+    monkeypatch.setattr(
+        "piggydesk.ui.repair_panel.QFileDialog.getSaveFileName",
+        staticmethod(lambda *a, **k: (str(out), "PNG (*.png)")),
+    )
+    qtbot.mouseClick(window.repair.panel.export_button, Qt.MouseButton.LeftButton)
+    written = load_photo(out)
+    assert written.size == (W, H)
+    np.testing.assert_allclose(written.lightness, window.model.photo.lightness, atol=0.6)
+    assert load_photo(photo_path).size == (H, W)  # the original is untouched

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QEvent, QLineF, QObject, QPointF, QRectF, Qt, Signal
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QGraphicsEllipseItem,
     QGraphicsLineItem,
@@ -40,6 +42,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -48,11 +51,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from piggydesk.core.errors import PhotoError
+from piggydesk.core.export import export_image
+from piggydesk.core.imaging import Photo
 from piggydesk.core.repair.defects import DefectOptions, propose_defect_mask
 from piggydesk.core.repair.document import PaintMask, SetDefectMask, SetRepair, mask_overlay
 from piggydesk.core.repair.geometry import MAX_STRAIGHTEN, Geometry, angle_of_line
 from piggydesk.core.repair.pipeline import RepairSettings
 from piggydesk.core.repair.tone import ToneSettings
+from piggydesk.ui.background import run_in_background
 from piggydesk.ui.canvas import PhotoCanvas
 from piggydesk.ui.document_model import DocumentModel
 from piggydesk.ui.image_convert import rgba_to_qimage
@@ -89,6 +96,7 @@ class RepairPanel(QWidget):
     show_mask_changed = Signal(bool)
     repair_value_requested = Signal(str, object)  # "inpaint_method", "denoise"
     tone_requested = Signal(str, float)  # "levels", "clahe", "cast" with a strength 0-1
+    export_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -203,6 +211,10 @@ class RepairPanel(QWidget):
         grid.addRow("Local contrast", self.clahe)
         grid.addRow("Remove cast", self.cast)
         layout.addWidget(box)
+        self.export_button = QPushButton("Export repaired photo…")
+        self.export_button.setObjectName("exportRepaired")
+        self.export_button.setToolTip("Write the repaired photo as it is shown, before colour")
+        layout.addWidget(self.export_button)
         layout.addStretch(1)
 
         self._tools = QButtonGroup(self)
@@ -225,6 +237,7 @@ class RepairPanel(QWidget):
         self.straighten.valueChanged.connect(self._emit_straighten)
         self.reset_geometry.clicked.connect(self.reset_geometry_requested)
         self.find_defects.clicked.connect(self.find_defects_requested)
+        self.export_button.clicked.connect(self.export_requested)
         self.clear_mask.clicked.connect(self.clear_mask_requested)
         self.show_mask.toggled.connect(self.show_mask_changed)
         self.brush_size.valueChanged.connect(self.brush_size_changed)
@@ -474,6 +487,7 @@ class RepairEditor(QObject):
         p.show_mask_changed.connect(self._show_mask)
         p.repair_value_requested.connect(self.set_repair_value)
         p.tone_requested.connect(self.set_tone)
+        p.export_requested.connect(self.export_repaired)
         self.tools.stroke_finished.connect(self.paint)
         self.tools.guide_finished.connect(self.straighten_along)
         self.tools.crop_finished.connect(self.crop)
@@ -592,3 +606,48 @@ class RepairEditor(QObject):
         tone: ToneSettings = replace(self.settings.tone, **{name: float(strength)})
         text = {"levels": "Levels", "clahe": "Local contrast", "cast": "Remove colour cast"}[name]
         self._set(self.settings.with_tone(tone), text, merge_key=("repair", name))
+
+    # -- export ----------------------------------------------------------------------------
+    def export_repaired(self, path: str | Path | None = None) -> Path | None:
+        """Write the working photo (repaired, before colour); ask where when ``path`` is None."""
+        doc = self.model.doc
+        photo = self.model.photo
+        if doc is None or photo is None:
+            return None
+        parent = self.panel.window()
+        if path is None:
+            source = Path(doc.source_path) if doc.source_path else Path.home() / doc.name
+            suggested = str(source.with_name(f"{source.stem}-repaired.png"))
+            path, _ = QFileDialog.getSaveFileName(
+                parent,
+                "Export repaired photo",
+                suggested,
+                "PNG (*.png);;TIFF (*.tif *.tiff);;JPEG (*.jpg *.jpeg)",
+            )
+            if not path:
+                return None
+        try:  # the save dialog has asked before replacing a file
+            written = run_in_background(
+                parent,
+                "Exporting the repaired photo…",
+                _export_photo,
+                photo,
+                Path(path),
+                doc.source_path,
+            )
+        except PhotoError as exc:
+            QMessageBox.warning(parent, "Export failed", str(exc))
+            return None
+        return written
+
+
+def _export_photo(photo: Photo, path: Path, source_path: object) -> Path:
+    return export_image(
+        photo.rgb,
+        path,
+        bit_depth=photo.bit_depth,
+        overwrite=True,
+        icc_profile=photo.icc_profile,
+        exif=photo.exif,
+        source_path=source_path,
+    )
