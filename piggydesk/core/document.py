@@ -45,7 +45,12 @@ from piggydesk.core.bounds import check_member, check_memory, parse_json, png_he
 from piggydesk.core.errors import PhotoError, ProjectError
 from piggydesk.core.export import encode_png
 from piggydesk.core.hints import Hint
-from piggydesk.core.imaging import MAX_PIXELS, Photo, load_photo, load_photo_bytes
+from piggydesk.core.imaging import (
+    MAX_PIXELS,
+    Photo,
+    load_photo_bytes,
+    read_photo_file,
+)
 from piggydesk.core.pixels import CompactImage
 from piggydesk.core.repair.document import (
     read_repair,
@@ -162,14 +167,7 @@ class Document:
     def open_photo(cls, path: str | Path) -> Document:
         """A new document for the photo at ``path`` (``PhotoError`` if it can't be read)."""
         path = Path(path)
-        if not path.is_file():
-            load_photo(path)  # raises the readable "does not exist" / "is a folder" sentence
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise PhotoError(
-                f"The file {path} could not be read ({exc.strerror or exc})."
-            ) from None
+        data = read_photo_file(path)  # header, file type and size checked before the body
         photo = load_photo_bytes(data, name=path.name, path=path)
         return cls(photo=photo, source_path=path, source_bytes=data, source_name=path.name)
 

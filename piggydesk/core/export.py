@@ -8,9 +8,9 @@ and notes that PiggyDesk colorized the image:
 * PNG: ``Software`` and ``Description`` text chunks, ``eXIf`` and ``iCCP`` chunks. Pixels are
   encoded by OpenCV (which writes true 16-bit RGB PNGs; Pillow cannot), the metadata chunks
   are inserted after the header.
-* TIFF (tifffile; uncompressed or deflate with a horizontal predictor): ``Software``,
-  ``ImageDescription``, ``DateTime``, camera tags, ``InterColorProfile`` and a real EXIF
-  sub-IFD (date taken...) appended after the image.
+* TIFF (written here, strip by strip; uncompressed or deflate with a horizontal predictor):
+  ``Software``, ``ImageDescription``, ``DateTime``, camera tags, ``InterColorProfile`` and a
+  real EXIF sub-IFD (date taken...) after the image.
 * JPEG (Pillow, 8-bit, quality 95, no chroma subsampling): EXIF with the ``Software`` tag,
   ICC, and a comment. A 16-bit request is written as 8-bit (JPEG has no 16-bit form).
 
@@ -20,8 +20,8 @@ folder that is renamed into place, so a full disk or a crash leaves no half-writ
 
 Memory: the float32 image is converted to 8 or 16 bits in bands of rows, never as a whole.
 PNGs are encoded band by band straight into the file (no full-size buffer at all: the rows
-are "Up"-filtered and deflated as they come); JPEG builds the 8-bit picture band by band and
-encodes it into the file; TIFF holds the 8/16-bit picture and its encoded bytes once.
+are "Up"-filtered and deflated as they come), and so are TIFF strips (the directory follows
+them); JPEG builds the 8-bit picture band by band and encodes it into the file.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import tifffile
 from PIL import ExifTags, Image, TiffImagePlugin
 
 from piggydesk.core import atomic
@@ -57,7 +56,6 @@ FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpe
 """File name endings ``export_image`` understands, and the format each one means."""
 
 JPEG_QUALITY = 95
-_EXIF_PLACEHOLDER = 34664
 PNG_COMPRESSION = {8: 3, 16: 1}  # zlib level; 16-bit noise barely compresses further
 _BAND_PIXELS = 1 << 18  # pixels converted and encoded at a time
 _IDAT_BYTES = 1 << 20  # the largest IDAT chunk written
@@ -106,11 +104,8 @@ def export_image(
             if fmt == "PNG":
                 write_png(sink.write, pixels, bit_depth, icc_profile=icc, exif=exif, note=note)
             elif fmt == "TIFF":
-                buffer = _tiff_buffer(
-                    pixels, bit_depth, compression=compression, icc_profile=icc, exif=exif,
-                    note=note,
-                )
-                sink.write(buffer.getbuffer())
+                write_tiff(handle, sink.write, pixels, bit_depth, compression=compression,
+                           icc_profile=icc, exif=exif, note=note)
             else:
                 _save_jpeg(sink, pixels, icc_profile=icc, exif=exif, note=note)
     except FileExistsError:
@@ -250,13 +245,24 @@ def encode_tiff(
     exif: bytes | None = None,
     note: str = DEFAULT_NOTE,
 ) -> bytes:
-    """TIFF bytes (tifffile) with PiggyDesk's note, camera tags, ICC and an EXIF sub-IFD."""
-    return _tiff_buffer(
-        rgb, bit_depth, compression=compression, icc_profile=icc_profile, exif=exif, note=note
-    ).getvalue()
+    """TIFF bytes with PiggyDesk's note, camera tags, ICC and an EXIF sub-IFD."""
+    buffer = io.BytesIO()
+    write_tiff(buffer, buffer.write, rgb, bit_depth, compression=compression,
+               icc_profile=icc_profile, exif=exif, note=note)
+    return buffer.getvalue()
 
 
-def _tiff_buffer(
+_SHORT, _LONG, _ASCII, _UNDEFINED = 3, 4, 2, 7
+_TYPE_SIZE = {_SHORT: 2, _LONG: 4, _ASCII: 1, _UNDEFINED: 1}
+
+
+def _ascii(text: str) -> bytes:
+    return text.encode("ascii", "replace") + b"\x00"
+
+
+def write_tiff(
+    file,
+    write,
     rgb: np.ndarray,
     bit_depth: int = 16,
     *,
@@ -264,48 +270,99 @@ def _tiff_buffer(
     icc_profile: bytes | None = None,
     exif: bytes | None = None,
     note: str = DEFAULT_NOTE,
-) -> io.BytesIO:
-    """The TIFF in a ``BytesIO`` (its buffer is written out without another copy)."""
+) -> None:
+    """Write a baseline RGB TIFF (8/16-bit, strips, optional deflate + predictor) band by band.
+
+    ``write`` puts bytes at ``file``'s position; ``file`` is seeked once at the end to point
+    the header at the directory, which follows the strips (so no strip is ever held twice).
+    """
     rgb = _as_rgb(rgb)
-    pixels = np.empty(rgb.shape, dtype=np.uint8 if bit_depth == 8 else np.uint16)
+    height, width = rgb.shape[:2]
+    write(b"II*\x00\x00\x00\x00\x00")  # the directory's offset is filled in at the end
+    position = 8
+    offsets: list[int] = []
+    counts: list[int] = []
+    rows_per_strip = 1
     for rows, band in _unit_bands(rgb, bit_depth):
-        pixels[rows] = band
+        rows_per_strip = max(rows_per_strip, rows.stop - rows.start)
+        data = band.astype("<u2", copy=False) if bit_depth == 16 else band
+        if compression:
+            diff = data.copy()  # horizontal predictor: each sample minus its left neighbour
+            np.subtract(data[:, 1:], data[:, :-1], out=diff[:, 1:])
+            payload = zlib.compress(diff, 6)
+        else:
+            payload = memoryview(np.ascontiguousarray(data)).cast("B")
+        offsets.append(position)
+        counts.append(len(payload))
+        write(payload)
+        position += len(payload)
+    if position % 2:
+        write(b"\x00")
+        position += 1
+
     tags = read_exif_tags(exif)
-    extratags: list[tuple] = [(274, "H", 1, 1, True)]  # orientation: pixels are upright
+    entries: list[tuple[int, int, int, bytes]] = [
+        (256, _LONG, 1, struct.pack("<I", width)),
+        (257, _LONG, 1, struct.pack("<I", height)),
+        (258, _SHORT, 3, struct.pack("<3H", bit_depth, bit_depth, bit_depth)),
+        (259, _SHORT, 1, struct.pack("<H", 8 if compression else 1)),
+        (262, _SHORT, 1, struct.pack("<H", 2)),  # RGB
+        (270, _ASCII, 0, _ascii(note)),
+        (273, _LONG, len(offsets), struct.pack(f"<{len(offsets)}I", *offsets)),
+        (274, _SHORT, 1, struct.pack("<H", 1)),  # orientation: the pixels are upright
+        (277, _SHORT, 1, struct.pack("<H", 3)),
+        (278, _LONG, 1, struct.pack("<I", rows_per_strip)),
+        (279, _LONG, len(counts), struct.pack(f"<{len(counts)}I", *counts)),
+        (284, _SHORT, 1, struct.pack("<H", 1)),  # contiguous samples
+        (305, _ASCII, 0, _ascii(SOFTWARE)),
+    ]
     for code in (271, 272, 315, 33432):  # Make, Model, Artist, Copyright
         value = tags.get(code)
         if isinstance(value, str) and value.strip() and value.isascii():
-            extratags.append((code, "s", 0, value.strip(), True))
-    sub_ifd = _exif_sub_ifd(exif, pixels.shape[:2])
-    if sub_ifd:
-        # tifffile will not write the ExifIFD tag itself: a placeholder just below it in
-        # number (so the IFD stays sorted) is renamed and pointed at the appended IFD
-        extratags.append((_EXIF_PLACEHOLDER, "I", 1, 0, True))
+            entries.append((code, _ASCII, 0, _ascii(value.strip())))
     date = tags.get(306) or tags.get(36867)
-    kwargs: dict = {}
     if isinstance(date, str) and len(date.strip()) == 19:
-        kwargs["datetime"] = date.strip()
-    buffer = io.BytesIO()
-    tifffile.imwrite(
-        buffer,
-        pixels,
-        photometric="rgb",
-        planarconfig="contig",
-        compression="zlib" if compression else None,
-        predictor=bool(compression),
-        description=note if note.isascii() else note.encode("ascii", "replace").decode(),
-        software=SOFTWARE,
-        iccprofile=icc_profile,
-        metadata=None,
-        extratags=extratags,
-        byteorder="<",
-        bigtiff=False,
-        **kwargs,
-    )
-    del pixels
+        entries.append((306, _ASCII, 0, _ascii(date.strip())))
+    if compression:
+        entries.append((317, _SHORT, 1, struct.pack("<H", 2)))
+    if icc_profile:
+        entries.append((34675, _UNDEFINED, len(icc_profile), bytes(icc_profile)))
+    sub_ifd = _exif_sub_ifd(exif, (height, width))
     if sub_ifd:
-        _append_exif_ifd(buffer, sub_ifd)
-    return buffer
+        entries.append((34665, _LONG, 1, b"\x00\x00\x00\x00"))  # pointed at below
+    entries.sort(key=lambda entry: entry[0])
+
+    directory = position
+    extra_at = directory + 2 + 12 * len(entries) + 4
+    table = bytearray(struct.pack("<H", len(entries)))
+    extra = bytearray()
+    exif_slot = None
+    for tag, kind, count, value in entries:
+        count = count or len(value)
+        if tag == 34665:
+            exif_slot = len(table) + 8
+        if len(value) <= 4:
+            table += struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\x00")
+        else:
+            if len(extra) % 2:
+                extra += b"\x00"
+            table += struct.pack("<HHII", tag, kind, count, extra_at + len(extra))
+            extra += value
+    table += b"\x00\x00\x00\x00"  # no next directory
+    if len(extra) % 2:
+        extra += b"\x00"
+    if sub_ifd and exif_slot is not None:
+        exif_at = extra_at + len(extra)
+        table[exif_slot : exif_slot + 4] = struct.pack("<I", exif_at)
+        ifd = TiffImagePlugin.ImageFileDirectory_v2(ifh=b"II*\x00\x08\x00\x00\x00")
+        for tag, value in sub_ifd.items():
+            ifd[tag] = value
+        extra += ifd.tobytes(offset=exif_at)
+    write(bytes(table) + bytes(extra))
+    end = file.tell()
+    file.seek(4)
+    write(struct.pack("<I", directory))
+    file.seek(end)
 
 
 def encode_jpeg(
@@ -430,23 +487,6 @@ def _exif_sub_ifd(exif: bytes | None, size: tuple[int, int]) -> dict:
         return {}
     sub.pop(ExifTags.IFD.Interop, None)
     return sub
-
-
-def _append_exif_ifd(buffer: io.BytesIO, sub_ifd: dict) -> None:
-    """Append an EXIF IFD to a little-endian TIFF and point its ExifIFD (34665) tag at it."""
-    buffer.seek(0)
-    with tifffile.TiffFile(buffer) as tif:
-        value_offset = tif.pages.first.tags[_EXIF_PLACEHOLDER].valueoffset
-    length = buffer.seek(0, io.SEEK_END)
-    start = length + (length % 2)
-    ifd = TiffImagePlugin.ImageFileDirectory_v2(ifh=b"II*\x00\x08\x00\x00\x00")
-    for tag, value in sub_ifd.items():
-        ifd[tag] = value
-    buffer.write(b"\x00" * (start - length) + ifd.tobytes(offset=start))
-    buffer.seek(value_offset - 8)
-    buffer.write(struct.pack("<H", 34665))
-    buffer.seek(value_offset)
-    buffer.write(struct.pack("<I", start))
 
 
 def _write_failure(path: Path, exc: OSError) -> str:

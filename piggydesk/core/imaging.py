@@ -137,6 +137,17 @@ class Photo:
 def load_photo(path: str | Path) -> Photo:
     """Read the photo at ``path``; raise ``PhotoError`` with a readable sentence if we can't."""
     path = Path(path)
+    return load_photo_bytes(read_photo_file(path), name=path.name, path=path)
+
+
+def read_photo_file(path: str | Path) -> bytes:
+    """The bytes of the photo file at ``path``, read only after its header passed the checks.
+
+    Only regular files are read (a device such as ``/dev/zero`` or a pipe is refused), the
+    header's size must be within ``MAX_PIXELS`` and fit the free memory, and the file may not
+    be far larger than its picture can be. Every refusal is one ``PhotoError`` sentence.
+    """
+    path = Path(path)
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -151,12 +162,11 @@ def load_photo(path: str | Path) -> Photo:
         with open(path, "rb") as handle:
             _check_header(handle.read(1 << 16), info.st_size, path.name)
             handle.seek(0)
-            data = handle.read()  # one copy of the file, shared by the decoders
+            return handle.read()  # one copy of the file, shared by the decoders
     except PermissionError:
         raise PhotoError(f"PiggyDesk is not allowed to read {path}.") from None
     except OSError as exc:
         raise PhotoError(f"The file {path} could not be read ({exc.strerror or exc}).") from None
-    return load_photo_bytes(data, name=path.name, path=path)
 
 
 def _header_size(head: bytes) -> tuple[int, int] | None:
