@@ -12,17 +12,13 @@ thread (``ui/background.py``). The GUI thread never runs a model and does not po
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QUndoStack
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -34,80 +30,35 @@ from PySide6.QtWidgets import (
 )
 
 from piggydesk.core.color import lightness_to_gray_rgb
-from piggydesk.core.document import Document
-from piggydesk.core.errors import PhotoError
-from piggydesk.core.hints import Hint, parse_color
+from piggydesk.core.hints import parse_color
 from piggydesk.engines.base import ColorizeRequest
 from piggydesk.ui import actions
 from piggydesk.ui.autosave import Autosaver
-from piggydesk.ui.background import run_in_background
 from piggydesk.ui.canvas import PhotoCanvas
 from piggydesk.ui.colour_panel import ColourPanel
-from piggydesk.ui.document_model import PROJECT_SUFFIX, DocumentModel
-from piggydesk.ui.image_convert import rgb_to_qimage
+from piggydesk.ui.document_model import DocumentModel
+from piggydesk.ui.editing import DocumentEdits
+from piggydesk.ui.files import Display, DocumentFiles
 from piggydesk.ui.prompt_panel import DEVICE_LABELS, PromptPanel
 from piggydesk.ui.repair_panel import RepairEditor
 from piggydesk.ui.run_controller import RunController
 from piggydesk.ui.settings import AppSettings
-from piggydesk.ui.undo import (
-    MERGE_MOVE,
-    MERGE_RESIZE,
-    MERGE_SETTING,
-    MERGE_TEXT,
-    DocumentCommand,
-)
 from piggydesk.ui.variants_strip import RunView, VariantsStrip
 from piggydesk.ui.worker import ModelWorker
 
 logger = logging.getLogger(__name__)
 
-IMAGE_FILTER = "Photos (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp)"
-OPEN_FILTER = f"Photos and projects (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp *{PROJECT_SUFFIX});;" \
-    f"{IMAGE_FILTER};;PiggyDesk projects (*{PROJECT_SUFFIX})"
-TEXT_SETTINGS = ("prompt", "negative_prompt")
 QUIT_WAIT_S = 3.0  # quitting waits this long for a run to stop, then leaves without it
-REMEMBERED_SETTINGS = ("num_variants", "steps", "guidance_scale", "random_seed", "engine")
-SETTING_LABELS = {
-    "prompt": "Edit prompt",
-    "negative_prompt": "Edit negative prompt",
-    "engine": "Change engine",
-    "num_variants": "Change number of variants",
-    "seed": "Change seed",
-    "random_seed": "Toggle random seed",
-    "steps": "Change steps",
-    "guidance_scale": "Change guidance",
-    "freedom": "Change freedom",
-    "fast": "Toggle fast sampling",
-    "conditioning_scale": "Change ControlNet strength",
-}
 
 
-@dataclass
-class _Display:
-    """What a document shows first, made off the GUI thread while its file is read (for a
-    big scan, turning pixels into a ``QImage`` takes seconds)."""
+class MainWindow(DocumentFiles, DocumentEdits, QMainWindow):
+    """The application window. ``worker`` can be injected (tests use fake engines).
 
-    photo: object
-    gray: np.ndarray
-    image: QImage
-    variant: object | None = None
-    after: np.ndarray | None = None
-    after_image: QImage | None = None
-
-
-def _read_for_display(read: Callable[[Path], Document], path: Path) -> tuple[Document, _Display]:
-    doc = read(path)
-    gray = lightness_to_gray_rgb(doc.photo.lightness)
-    display = _Display(doc.photo, gray, rgb_to_qimage(gray))
-    variant = doc.chosen_variant
-    if variant is not None:
-        display.variant, display.after = variant, variant.rgb
-        display.after_image = rgb_to_qimage(display.after)
-    return doc, display
-
-
-class MainWindow(QMainWindow):
-    """The application window. ``worker`` can be injected (tests use fake engines)."""
+    Opening and saving come from ``DocumentFiles`` (``ui/files.py``), the edit handlers from
+    ``DocumentEdits`` (``ui/editing.py``), the actions, menus and dialogs from
+    ``ui/actions.py``, runs from ``RunController``; this class builds the window and wires
+    them together.
+    """
 
     run_finished = Signal(object)  # WorkerMessage of a finished colorize run (tests, batch)
 
@@ -127,7 +78,7 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self.runs = RunController(self.worker, self.model, self.undo_stack, self.settings, self)
         self.quit_wait_s = QUIT_WAIT_S
-        self._display: _Display | None = None  # images made while a file was read
+        self._display: Display | None = None  # images made while a file was read
         self._closing = False
         self._device_reported = False  # a run has said which device it really used
 
@@ -323,92 +274,6 @@ class MainWindow(QMainWindow):
         self.status_label.setText(line)
         self.status_label.setToolTip(text if line != text else "")
 
-    # -- opening -----------------------------------------------------------------------
-    def open_dialog(self) -> None:
-        if not self.maybe_save():
-            return
-        start = self.settings.get("last_open_dir") or str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Open a photo or project", start, OPEN_FILTER)
-        if path:
-            self.open_path(path)
-
-    def open_path(self, path: str | Path, *, ask_to_save: bool = False) -> bool:
-        """Open a photo or a ``.piggy`` project; errors become a dialog, the window stays usable."""
-        if ask_to_save and not self.maybe_save():
-            return False
-        path = Path(path)
-        project = path.suffix.lower() == PROJECT_SUFFIX
-        read = self.model.read_project if project else self.model.read_photo
-        try:
-            doc, self._display = run_in_background(
-                self, f"Opening {path.name}…", _read_for_display, read, path)
-        except PhotoError as exc:
-            logger.info("could not open %s: %s", path, exc)
-            QMessageBox.warning(self, "Could not open", str(exc))
-            return False
-        except OSError as exc:
-            QMessageBox.warning(self, "Could not open", f"{path.name} could not be read: {exc}")
-            return False
-        try:
-            self.model.adopt(doc, new_photo=not project)
-        finally:
-            self._display = None
-        self._opened(path)
-        return True
-
-    def _opened(self, path: Path) -> None:
-        self.runs.document_replaced()
-        self.undo_stack.clear()
-        self.undo_stack.setClean()
-        self.settings.set("last_open_dir", str(path.parent))
-        self.settings.add_recent_file(str(path))
-        actions.rebuild_recent_menu(self)
-        self._sync_panel_from_model()
-        self._update_title()
-        self._update_actions()
-        photo = self.model.photo
-        h, w = photo.size
-        notes = " ".join(getattr(photo, "notes", ()) or ())
-        self.set_status(
-            f"Opened {path.name} ({w}×{h}, {photo.bit_depth}-bit). "
-            f"Click on the photo to add colour hints. {notes}".strip()
-        )
-
-    def _recover(self, path: str) -> None:
-        try:
-            doc, self._display = run_in_background(
-                self, "Recovering your work…", _read_for_display, self.model.read_autosave, path)
-        except PhotoError as exc:
-            QMessageBox.warning(self, "Could not recover", str(exc))
-            return
-        try:
-            self.model.adopt(doc)
-        finally:
-            self._display = None
-        self.runs.document_replaced()
-        self.undo_stack.clear()
-        self.undo_stack.resetClean()  # recovered work is unsaved work
-        self._sync_panel_from_model()
-        self._update_title()
-        self._update_actions()
-        self.set_status("Recovered the autosaved work. Save it as a project to keep it.")
-
-    def _sync_panel_from_model(self) -> None:
-        for name in self.model.VALUE_NAMES:
-            self.prompt_panel.set_value(name, self.model.value(name))
-        if self.runs.engines:
-            self.runs.apply_default_engine()
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        urls: list[QUrl] = [u for u in event.mimeData().urls() if u.isLocalFile()]
-        if urls:
-            event.acceptProposedAction()
-            QTimer.singleShot(0, lambda p=urls[0].toLocalFile(): self.open_path(p, ask_to_save=True))
-
     # -- model and controller signals ----------------------------------------------------
     def _on_photo_changed(self) -> None:
         photo = self.model.photo
@@ -566,117 +431,6 @@ class MainWindow(QMainWindow):
         if name == "show_hints":
             self.canvas.set_show_hints(bool(value))
 
-    # -- edits (each one an undoable command) -----------------------------------------
-    def push(self, command: DocumentCommand) -> None:
-        self.undo_stack.push(command)
-        self._update_actions()
-
-    def add_hint(self, x: float, y: float) -> None:
-        if self.model.photo is None:
-            return
-        hint = Hint(x=x, y=y, color=self.colour_panel.current_color,
-                    radius=self.settings.get("hint_radius"))
-        index = len(self.model.hints())
-        self.push(DocumentCommand(self.model, "Add hint", [self.model.cmd_add_hint(hint)],
-                                  select_after=index))
-        self._remember_color(hint.color)
-
-    def move_hint(self, index: int, x: float, y: float, drag_id: int) -> None:
-        hints = self.model.hints()
-        if not 0 <= index < len(hints) or (hints[index].x, hints[index].y) == (x, y):
-            return
-        self.push(DocumentCommand(self.model, "Move hint", [self.model.cmd_move_hint(index, x, y)],
-                                  merge_id=MERGE_MOVE, merge_key=(index, drag_id),
-                                  select_after=index))
-
-    def resize_hint(self, index: int, radius: float, gesture_id: int) -> None:
-        hints = self.model.hints()
-        if not 0 <= index < len(hints) or hints[index].radius == radius:
-            return
-        self.push(DocumentCommand(self.model, "Resize hint",
-                                  [self.model.cmd_resize_hint(index, radius)],
-                                  merge_id=MERGE_RESIZE, merge_key=(index, gesture_id),
-                                  select_after=index))
-        self.set_status(f"Hint radius {radius:g} (Ctrl+wheel over a hint changes it)")
-
-    def _radius_from_slider(self, radius: float, gesture_id: int) -> None:
-        if self.model.selected >= 0:
-            self.resize_hint(self.model.selected, radius, gesture_id)
-            self.settings.set("hint_radius", radius)
-
-    def remove_hint(self, index: int) -> None:
-        if 0 <= index < len(self.model.hints()):
-            self.push(DocumentCommand(self.model, "Delete hint",
-                                      [self.model.cmd_remove_hint(index)], select_after=-1))
-
-    def delete_selected_hint(self) -> None:
-        self.remove_hint(self.model.selected)
-
-    def recolour_hint(self, index: int, color: tuple[int, int, int]) -> None:
-        hints = self.model.hints()
-        if 0 <= index < len(hints) and hints[index].color != tuple(color):
-            self.push(DocumentCommand(self.model, "Recolour hint",
-                                      [self.model.cmd_recolour_hint(index, color)],
-                                      select_after=index))
-
-    def clear_hints(self) -> None:
-        if self.model.hints():
-            self.push(DocumentCommand(self.model, "Clear hints", [self.model.cmd_clear_hints()],
-                                      select_after=-1))
-
-    def apply_color(self, color: tuple[int, int, int]) -> None:
-        """A colour was picked: it becomes the current colour and recolours the selected hint."""
-        self.colour_panel.set_current_color(color)
-        self.settings.set("current_color", "#{:02x}{:02x}{:02x}".format(*color))
-        if self.model.selected >= 0:
-            self.recolour_hint(self.model.selected, color)
-            self._remember_color(color)
-
-    def _remember_color(self, color: tuple[int, int, int]) -> None:
-        self.colour_panel.set_recent(
-            self.settings.add_recent_color("#{:02x}{:02x}{:02x}".format(*color))
-        )
-
-    def edit_setting(self, name: str, value: object) -> None:
-        if self.model.value(name) == value:
-            return
-        merge = MERGE_TEXT if name in TEXT_SETTINGS else MERGE_SETTING
-        self.push(DocumentCommand(self.model, SETTING_LABELS.get(name, f"Change {name}"),
-                                  [self.model.cmd_set_value(name, value)],
-                                  merge_id=merge, merge_key=name))
-        if name in REMEMBERED_SETTINGS:
-            self.settings.set(name, value)
-
-    def choose_variant(self, run_index: int, variant_index: int) -> None:
-        self.runs.drop_preview()
-        if (run_index, variant_index) != self.model.chosen():
-            self.push(DocumentCommand(self.model, f"Choose variant {variant_index + 1}",
-                                      [self.model.cmd_choose_variant(run_index, variant_index)]))
-        else:
-            self._show_result()
-
-    def use_settings(self, run_index: int, variant_index: int) -> None:
-        """Restore the engine, seed, prompt and hints that produced a variant (one undo step)."""
-        settings = self.model.variant_settings(run_index, variant_index)
-        if settings is None:
-            return
-        self.push(DocumentCommand(self.model, "Use these settings",
-                                  self.model.cmd_use_settings(settings), select_after=-1))
-        self.set_status(f"Restored the settings of variant {variant_index + 1} "
-                        f"(seed {settings.seed}).")
-
-    def set_show_hints(self, show: bool) -> None:
-        self.settings.set("show_hints", show)
-        self.canvas.set_show_hints(show)
-
-    def _on_color_picked(self, color: tuple[int, int, int]) -> None:
-        self.apply_color(color)
-        self.set_status("Picked {} from the result.".format("#{:02x}{:02x}{:02x}".format(*color)))
-
-    def _on_eyedropper_changed(self, on: bool) -> None:
-        self.eyedropper_action.setChecked(on)
-        self.colour_panel.set_eyedropper_checked(on)
-
     # -- runs (the controller decides; these are the window's buttons) -------------------
     def set_device(self, device: str) -> None:
         self.settings.set("device", device)
@@ -694,57 +448,6 @@ class MainWindow(QMainWindow):
 
     def cancel_run(self) -> None:
         self.runs.cancel()
-
-    # -- files -------------------------------------------------------------------------
-    def save_project(self) -> bool:
-        if self.model.photo is None:
-            return False
-        if self.model.project_path is None:
-            return self.save_project_as()
-        return self._save_to(self.model.project_path)
-
-    def save_project_as(self) -> bool:
-        if self.model.photo is None:
-            return False
-        suggested = self.model.suggested_project_path()
-        path, _ = QFileDialog.getSaveFileName(self, "Save project", str(suggested),
-                                              f"PiggyDesk project (*{PROJECT_SUFFIX})")
-        if not path:
-            return False
-        if not path.lower().endswith(PROJECT_SUFFIX):
-            path += PROJECT_SUFFIX
-        return self._save_to(Path(path))
-
-    def _save_to(self, path: Path) -> bool:
-        snapshot = self.model.snapshot()  # the thread writes this copy; edits can't tear it
-        try:
-            run_in_background(self, f"Saving {path.name}…", self.model.write_snapshot,
-                              snapshot, path)
-        except PhotoError as exc:
-            QMessageBox.warning(self, "Could not save", str(exc))
-            return False
-        self.model.saved_as(path)
-        self.undo_stack.setClean()
-        self.settings.add_recent_file(str(path))
-        actions.rebuild_recent_menu(self)
-        self._update_title()
-        self.set_status(f"Saved {path.name}.")
-        return True
-
-    def maybe_save(self) -> bool:
-        """Ask about unsaved changes. False means: the user cancelled."""
-        if self.undo_stack.isClean() or self.model.photo is None:
-            return True
-        answer = QMessageBox.question(
-            self, "Unsaved changes",
-            f"Save the changes to {self.model.display_name()} first?",
-            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Save,
-        )
-        if answer == QMessageBox.StandardButton.Save:
-            return self.save_project()
-        return answer == QMessageBox.StandardButton.Discard
 
     # -- closing -----------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
