@@ -85,6 +85,9 @@ def fuse_fast_lora(pipe, folder: Path, spec: FastSampling) -> None:
     ``pipe`` is a pipeline with diffusers' ``StableDiffusionLoraLoaderMixin``. Raises
     ``ValueError`` with a readable reason when the file is not a LoRA for this base.
     """
+    import peft  # noqa: F401 - diffusers loads LoRAs through peft; stated here so the
+    # frozen app (installer/probe_imports.py reads our imports) bundles it
+
     weights = lora_file(folder, spec)
     try:
         pipe.load_lora_weights(str(weights.parent), weight_name=weights.name, adapter_name="fast")
