@@ -285,6 +285,8 @@ class MainWindow(DocumentFiles, DocumentEdits, QMainWindow):
         shown = self._display if self._display and self._display.photo is photo else None
         if shown is not None:  # made off the GUI thread while the file was read
             self.canvas.set_before(shown.gray, fit=True, image=shown.image)
+        elif (ready := self.repair.display_for(photo)) is not None:  # made with a repair edit
+            self.canvas.set_before(ready[0], fit=fit, image=ready[1])
         else:
             self.canvas.set_before(lightness_to_gray_rgb(photo.lightness), fit=fit)
         self._on_runs_changed()

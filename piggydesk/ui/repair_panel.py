@@ -20,13 +20,23 @@ run controller re-runs after every undo-stack change).
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QEvent, QLineF, QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainterPath, QPen, QPixmap, QUndoStack
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QMouseEvent,
+    QPainterPath,
+    QPen,
+    QPixmap,
+    QUndoStack,
+    qRgba,
+)
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -51,6 +61,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from piggydesk.core.color import lightness_to_gray_rgb
 from piggydesk.core.errors import PhotoError
 from piggydesk.core.export import export_image
 from piggydesk.core.imaging import Photo
@@ -62,7 +73,7 @@ from piggydesk.core.repair.tone import ToneSettings
 from piggydesk.ui.background import run_in_background
 from piggydesk.ui.canvas import PhotoCanvas
 from piggydesk.ui.document_model import DocumentModel
-from piggydesk.ui.image_convert import rgba_to_qimage
+from piggydesk.ui.image_convert import rgb_to_qimage
 from piggydesk.ui.undo import MERGE_SETTING, DocumentCommand
 
 logger = logging.getLogger(__name__)
@@ -306,9 +317,12 @@ class MaskOverlay(QGraphicsPixmapItem):
             self.setPixmap(QPixmap())
             self.setVisible(False)
             return
-        rgba = np.zeros((*mask.shape, 4), np.uint8)
-        rgba[mask] = MASK_COLOUR
-        self.setPixmap(QPixmap.fromImage(rgba_to_qimage(rgba)))
+        # one byte a pixel and a two-colour table: no RGBA array the size of the scan
+        index = np.ascontiguousarray(mask, dtype=np.uint8)
+        h, w = index.shape
+        image = QImage(index.data, w, h, w, QImage.Format.Format_Indexed8)
+        image.setColorTable([qRgba(0, 0, 0, 0), qRgba(*MASK_COLOUR)])
+        self.setPixmap(QPixmap.fromImage(image.copy()))
         self.setVisible(True)
 
 
@@ -475,6 +489,7 @@ class RepairEditor(QObject):
         self.overlay = MaskOverlay()
         canvas.scene().addItem(self.overlay)
         self.tools.set_radius(self.panel.brush_size.value())
+        self._ready: tuple[Photo, np.ndarray, QImage] | None = None
         p = self.panel
         p.turn_requested.connect(self.turn)
         p.flip_requested.connect(self.flip)
@@ -515,12 +530,40 @@ class RepairEditor(QObject):
         self.panel.set_tool(tool)
 
     def _push(self, text: str, command: object, merge_key: object = None) -> None:
-        if self.model.doc is None:
+        doc = self.model.doc
+        if doc is None:
             return
+        self._prepare(command)
         merge_id = MERGE_SETTING if merge_key is not None else -1
         self.undo_stack.push(
             DocumentCommand(self.model, text, [command], merge_id=merge_id, merge_key=merge_key)
         )
+
+    def _prepare(self, command: object) -> None:
+        """Compute the working photo the edit leads to, and its image, off the GUI thread.
+
+        The edit is applied to a copy of the document (sharing its pixels: nothing is
+        changed in place) in a worker thread; the working photo is cached by content, so the
+        document returns that very object once the undo stack applies the edit, and the
+        window shows the image made here (``display_for``).
+        """
+        doc = self.model.doc
+        preview = copy.copy(doc)
+        preview.hints = list(doc.hints)
+        try:
+            self._ready = run_in_background(
+                self.panel.window(), "Repairing…", _preview_display, command, preview
+            )
+        except Exception:  # noqa: BLE001 - the edit itself then computes (and reports) it
+            logger.exception("repair preview failed")
+            self._ready = None
+
+    def display_for(self, photo: Photo) -> tuple[np.ndarray, QImage] | None:
+        """The gray image and ``QImage`` made ahead of time for ``photo``, if any."""
+        ready, self._ready = self._ready, None
+        if ready is not None and ready[0] is photo:
+            return ready[1], ready[2]
+        return None
 
     def _set(self, settings: RepairSettings, text: str, merge_key: object = None) -> None:
         if self.model.doc is None or settings == self.settings:
@@ -585,7 +628,13 @@ class RepairEditor(QObject):
         if doc is None:
             return
         options = DefectOptions(sensitivity=self.settings.sensitivity)
-        found = propose_defect_mask(doc.photo.lightness, options)  # on the source photo
+        found = run_in_background(  # on the source photo
+            self.panel.window(),
+            "Finding dust and scratches…",
+            propose_defect_mask,
+            doc.photo.lightness,
+            options,
+        )
         self._push(
             "Find dust and scratches", SetDefectMask(found, "Find dust and scratches", add=True)
         )
@@ -651,3 +700,11 @@ def _export_photo(photo: Photo, path: Path, source_path: object) -> Path:
         exif=photo.exif,
         source_path=source_path,
     )
+
+
+def _preview_display(command: object, preview: object) -> tuple[Photo, np.ndarray, QImage]:
+    """(worker thread) The working photo after ``command``, its gray and its image."""
+    command.do(preview)
+    photo = preview.working_photo
+    gray = lightness_to_gray_rgb(photo.lightness)
+    return photo, gray, rgb_to_qimage(gray)

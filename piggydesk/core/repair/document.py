@@ -23,8 +23,10 @@ repair at all.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
+import threading
 import zipfile
 from typing import Any
 
@@ -47,22 +49,45 @@ _MASK_PNG_LIMIT = 64 << 20
 # ----------------------------------------------------------------------------- working photo
 
 
+_CACHE_SIZE = 2
+_cache: list[tuple[Any, Photo, Photo]] = []  # (key, source photo, working photo), newest first
+_cache_lock = threading.Lock()
+
+
 def working_photo(doc: Any) -> Photo:
-    """The source photo after the document's geometry, repair and tone (cached)."""
-    key = (doc.repair, _mask_key(doc.defect_mask))
-    cache = getattr(doc, "_working_cache", None)
-    if cache is not None and cache[0] == key and cache[1] is doc.photo:
-        return cache[2]
-    photo = repair_photo(doc.photo, doc.repair, doc.defect_mask)
-    doc._working_cache = (key, doc.photo, photo)
+    """The source photo after the document's geometry, repair and tone.
+
+    Cached by content (the source photo, the settings and the mask's digest), so a working
+    photo computed ahead of time (in a worker thread, on a copy of the document with the
+    edit applied) is the very object the document then returns.
+    """
+    mask = doc.defect_mask
+    if doc.repair.is_identity and (mask is None or not mask.any()):
+        return doc.photo
+    key = (id(doc.photo), doc.repair, mask_digest(mask))
+    with _cache_lock:
+        for cached_key, source, result in _cache:
+            if cached_key == key and source is doc.photo:
+                return result
+    photo = repair_photo(doc.photo, doc.repair, mask)
+    with _cache_lock:
+        _cache.insert(0, (key, doc.photo, photo))
+        del _cache[_CACHE_SIZE:]
     return photo
 
 
-def _mask_key(mask: np.ndarray | None) -> Any:
+def mask_digest(mask: np.ndarray | None) -> str | None:
+    """A digest of the mask's content (computed once for an immutable mask)."""
     if mask is None:
         return None
-    version = getattr(mask, "_version", None)
-    return ("v", version) if version is not None else ("h", hash(mask.tobytes()))
+    digest = getattr(mask, "_digest", None)
+    if digest is None:
+        data = np.ascontiguousarray(mask, dtype=bool)
+        digest = hashlib.blake2b(data.view(np.uint8).data, digest_size=16).hexdigest()
+        digest = f"{mask.shape}:{digest}"
+        if isinstance(mask, _Mask):
+            mask._digest = digest
+    return digest
 
 
 class _Mask(np.ndarray):
@@ -70,6 +95,7 @@ class _Mask(np.ndarray):
     the cache and the GUI know when it changed, and a snapshot can share it safely)."""
 
     _version: int = 0
+    _digest: str | None = None
 
 
 _versions = itertools.count(1)
