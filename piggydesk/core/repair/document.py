@@ -140,7 +140,7 @@ class PaintMask:
         size = doc.photo.size
         geometry: Geometry = doc.repair.geometry
         source = geometry.unmap_points(np.array(self.points).reshape(-1, 2), size)
-        # the radius is in working pixels; straightening scales by less than 1, so this is safe
+        # the radius is in working pixels: the geometry turns and crops but never scales
         r = self.radius
         y0 = int(max(np.floor(source[:, 1].min() - r - 1), 0))
         y1 = int(min(np.ceil(source[:, 1].max() + r + 2), h))
