@@ -149,8 +149,13 @@ def evaluate(
     sheet_count: int = 24,
     variants: int = 1,
     variant_sheet_count: int = 8,
+    photos: list[str] | None = None,
 ) -> dict:
-    entries = choose_photos(list_photos(data, split), limit)
+    if photos is not None:  # exactly these photos (e.g. the list of an earlier evaluation)
+        by_rel = {e.rel: e for e in list_photos(data, "all")}
+        entries = [by_rel[r] for r in photos if r in by_rel]
+    else:
+        entries = choose_photos(list_photos(data, split), limit)
     if not entries:
         raise SystemExit(f"No photos found in {data} (split {split}).")
     logger.info("evaluating %s on %d photos (%d of people)", engine_name, len(entries),
@@ -222,6 +227,7 @@ def evaluate(
         "records": records,
     }
     (out / "results.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / "photos.txt").write_text("".join(e.rel + "\n" for e in entries))
     table = markdown_table(summary, list(ks))
     header = (f"# Evaluation: {engine_name} on {len(entries)} {split} photos "
               f"({result['people']} of people)\n")
@@ -249,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baselines", default="gray,classic")
     p.add_argument("--model-path", default=None)
     p.add_argument("--working-size", type=int, default=512)
+    p.add_argument("--photos", type=Path, default=None,
+                   help="evaluate exactly the photos listed in this file (one path a line, as "
+                        "in an earlier evaluation's photos.txt)")
     p.add_argument("--variants", type=int, default=1,
                    help="also score variants 2..N of the automatic colorization (k = 0)")
     return p
@@ -268,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         model_path=args.model_path,
         working_size=args.working_size,
         variants=max(1, args.variants),
+        photos=([line.strip() for line in args.photos.read_text().splitlines() if line.strip()]
+                if args.photos else None),
     )
     sys.stdout.write((args.out / "results.md").read_text())
     sys.stdout.write(f"seconds per run (median): {result['seconds_per_run']}\n")
