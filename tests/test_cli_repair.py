@@ -66,6 +66,7 @@ def test_repair_removes_dust_fades_and_cast(scan, tmp_path):
     result = piggydesk("repair", path, "-o", toned, "--levels", "--remove-cast")
     assert result.returncode == 0, result.stderr
     photo = load_photo(toned)
+
     def spread(lightness):
         return np.percentile(lightness, 99) - np.percentile(lightness, 1)
 
