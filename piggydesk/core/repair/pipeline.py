@@ -8,12 +8,14 @@ returns a new ``Photo``:
 1. **geometry** (``core.repair.geometry``): the photo and the mask are turned, flipped,
    straightened and cropped;
 2. **repair**: with ``auto_dust`` the automatic proposal (``core.repair.defects``) is added
-   to the mask, and the masked pixels are inpainted (``core.repair.inpaint``) on the gray
-   values of a gray scan (so unmasked pixels keep their exact values) or on the three
-   channels of a colour scan; then, optionally, grain is reduced (``core.repair.denoise``);
+   to the mask, and the masked pixels are inpainted (``core.repair.inpaint``) on the decoded
+   pixels in their own type (one channel for a gray scan, three for a colour one), so every
+   unmasked pixel keeps its exact value; then, optionally, grain is reduced
+   (``core.repair.denoise``);
 3. **tone** (``core.repair.tone``): levels, local contrast and colour cast.
 
-``map_hints`` moves hint positions with the photo (hints are stored in source pixels too).
+``map_hints`` moves hint positions given in the source's pixels (the command line's) with the
+photo; a document keeps its hints in working-photo pixels (``core.repair.document``).
 """
 
 from __future__ import annotations
