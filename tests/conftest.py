@@ -18,7 +18,7 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_collection_finish(session):
     """Start the frozen tests' build in the background as soon as one of them is chosen."""
-    if session.config.option.collectonly or not frozen_build.wanted():
+    if session.config.option.collectonly or not frozen_build.start_early():
         return
     if any(item.get_closest_marker("frozen") for item in session.items):
         frozen_build.start()

@@ -6,6 +6,8 @@ the two run side by side. So ``conftest.py`` moves the frozen tests to the end o
 and, once collection has chosen at least one of them, calls :func:`start`; the
 ``frozen_app`` fixture in ``test_frozen.py`` calls :func:`wait` (which starts the build
 itself if nothing did). The build's output goes to ``build/frozen-test/build.log``.
+``PIGGYDESK_TEST_BUILD_EARLY=0`` turns the early start off (the build then runs when the first
+frozen test needs it, after the other tests), to compare the two on a given machine.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ def wanted() -> bool:
         and not os.environ.get("PIGGYDESK_FROZEN_DIST")
         and importlib.util.find_spec("PyInstaller") is not None
     )
+
+
+def start_early() -> bool:
+    """Whether to start the build at collection (default) rather than at the first use."""
+    return wanted() and os.environ.get("PIGGYDESK_TEST_BUILD_EARLY", "1") != "0"
 
 
 def start() -> None:
