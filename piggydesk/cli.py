@@ -241,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, repair],
         help="colorize one photo",
         description="Colorize one photo and write the result (format from OUTPUT's extension: "
-        ".png, .tif/.tiff or .jpg/.jpeg).",
+        ".png, .tif/.tiff or .jpg/.jpeg). Each command loads the engine anew (a few seconds "
+        "with torch): for many photos, 'piggydesk batch' loads it once.",
     )
     p.add_argument("input", metavar="INPUT", help="the photo to colorize")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="where to write")
