@@ -47,9 +47,13 @@ def fakes(tmp_path):
     return {"bin": bin_dir, "state": state, "calls": calls}
 
 
-def _run(fakes, *args: str) -> subprocess.CompletedProcess:
+def _run(fakes, *args: str, display: str | None = ":0") -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{fakes['bin']}{os.pathsep}{os.environ['PATH']}")
     env.pop("QT_QPA_PLATFORM", None)  # check the plugin a desktop start uses: xcb
+    env.pop("WAYLAND_DISPLAY", None)
+    env.pop("DISPLAY", None)
+    if display is not None:
+        env["DISPLAY"] = display
     return subprocess.run(["bash", str(SCRIPT), *args, sys.executable], cwd=ROOT, env=env,
                           capture_output=True, text=True, check=False)
 
@@ -115,6 +119,14 @@ def test_check_reports_without_installing(fakes):
     assert result.returncode == 3
     assert "libxcb-keysyms1" in result.stderr
     assert not fakes["calls"].exists()
+
+
+def test_no_display_stops_with_one_message_instead_of_qt_aborting(fakes):
+    _missing(fakes)
+    result = _run(fakes, "ensure", display=None)
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no display" in lines[0] and "QT_QPA_PLATFORM=offscreen" in lines[0]
 
 
 def test_one_list_for_make_run_and_ci():

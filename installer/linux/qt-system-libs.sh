@@ -8,7 +8,8 @@
 #   qt-system-libs.sh ensure [PYTHON]   `make run`: check; when something is missing, install
 #                                       it with apt (as root, or with passwordless sudo) and
 #                                       check again; otherwise stop with one message naming
-#                                       the missing packages and the command that installs them
+#                                       the missing packages and the command that installs them;
+#                                       and stop with one message when there is no display
 #   qt-system-libs.sh ci                `.ci/run`: install every package below that dpkg does
 #                                       not know, plus what the headless tests need (xvfb,
 #                                       xauth, fonts)
@@ -142,25 +143,33 @@ cmd_check() {
     exit 3
   fi
   find_missing "$plugin"
-  if [ -z "$MISSING_SONAMES" ]; then
-    echo "$me: every system library Qt needs is installed." >&2
-    return 0
-  fi
-  return 3
+  [ -z "$MISSING_SONAMES" ] || return 3
+}
+
+check_display() {  # the xcb plugin needs an X display; without one Qt aborts
+  local platform="${QT_QPA_PLATFORM:-xcb}"
+  [ "${platform%%:*}" = xcb ] || return 0
+  [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ] && return 0
+  echo "PiggyDesk cannot start: there is no display here (DISPLAY is not set). Start it from a" \
+    "desktop session, or run it headless with QT_QPA_PLATFORM=offscreen (or under xvfb-run)." >&2
+  exit 3
 }
 
 cmd_ensure() {
   local status=0
   cmd_check "$@" || status=$?
-  [ "$status" = 0 ] && return 0
-  if [ -n "$MISSING_PACKAGES" ] && can_install; then
-    apt_install $MISSING_PACKAGES || true
-    status=0
-    cmd_check "$@" || status=$?
-    [ "$status" = 0 ] && return 0
+  if [ "$status" != 0 ]; then
+    if [ -n "$MISSING_PACKAGES" ] && can_install; then
+      apt_install $MISSING_PACKAGES || true
+      status=0
+      cmd_check "$@" || status=$?
+    fi
+    if [ "$status" != 0 ]; then
+      explain
+      exit 3
+    fi
   fi
-  explain
-  exit 3
+  check_display
 }
 
 cmd_ci() {
@@ -183,6 +192,8 @@ case "${1:-}" in
     cmd_check "${2:-}" || status=$?
     if [ "$status" != 0 ]; then
       echo "$me: missing: $MISSING_SONAMES (packages: ${MISSING_PACKAGES:-unknown})" >&2
+    else
+      echo "$me: every system library Qt needs is installed." >&2
     fi
     exit "$status" ;;
   ensure) cmd_ensure "${2:-}" ;;
