@@ -293,10 +293,18 @@ def test_freeze_encoder_trains_only_the_decoder_and_heads(photo_folder: Path, tm
     assert train_instant.main(["export", "--run", str(run), "--checkpoint", "last",
                                "--out", str(out), "--raw"]) == 0
     tuned = tmp_path / "tuned"
-    assert _train(photo_folder, tuned, 3, "--init-from", str(out), "--freeze-encoder") == 0
-    start = torch.load(run / "last.pt", weights_only=False)["model"]
+    assert _train(photo_folder, tuned, 3, "--init-from", str(out), "--freeze-encoder",
+                  "--rebalance-lambda", "0.25") == 0
+    first = torch.load(run / "last.pt", weights_only=False)
+    start = first["model"]
     state = torch.load(tuned / "last.pt", weights_only=False)
     assert state["train_config"]["freeze_encoder"] is True
+    # A lower lambda rebalances harder: the rarest colour weighs more against the commonest.
+    def spread(w: torch.Tensor) -> float:
+        return float(w.max() / w.min())
+
+    assert state["train_config"]["rebalance_lambda"] == 0.25
+    assert spread(state["class_weights"]) > spread(first["class_weights"]) * 1.2
     encoder = ("stem.", "down_convs.", "downs.", "hint_projs.")
     for key, value in state["model"].items():
         if key.startswith(encoder) and value.is_floating_point():

@@ -98,6 +98,9 @@ class TrainConfig:
     source_cap: float = SOURCE_CAP
     min_scale: float = 0.55  # smallest crop, as a share of the photo's short side
     freeze_encoder: bool = False  # train only the decoder, context branch and heads
+    # Zhang et al. 2016 Eq. 4 lambda: the share of the uniform distribution mixed into the prior;
+    # lower rebalances harder (rare, saturated colours weigh more against common browns/greys)
+    rebalance_lambda: float = 0.5
 
 
 def _lab_batch(rgb_u8: np.ndarray) -> np.ndarray:
@@ -180,7 +183,9 @@ class Trainer:
         hist = class_histogram(
             train_cache, np.random.default_rng(cfg.seed + 1), photo_probs=self.sampler.photo_probs
         )
-        self.class_weights = torch.from_numpy(ab_bins.rebalance_weights(hist)).to(device)
+        self.class_weights = torch.from_numpy(
+            ab_bins.rebalance_weights(hist, lam=cfg.rebalance_lambda)
+        ).to(device)
         self.lookup = torch.from_numpy(ab_bins.grid_lookup_table()).to(device)
         self.precision = "fp32"  # or "bf16": autocast on the forward pass (a runtime choice)
         self.step_num = 0
@@ -495,6 +500,7 @@ def _train(args: argparse.Namespace, run_dir: Path) -> int:
         group_shares=args.group_shares,
         source_cap=args.source_cap,
         freeze_encoder=args.freeze_encoder,
+        rebalance_lambda=args.rebalance_lambda,
     )
     net_cfg = InstantNetConfig(
         widths=tuple(int(s) for s in args.widths.split(",")),
@@ -665,6 +671,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--sampling", choices=("content", "sources"), default=TrainConfig.sampling,
         help="draw photos by content shares (default) or balance source folders only",
+    )
+    t.add_argument(
+        "--rebalance-lambda", type=float, default=TrainConfig.rebalance_lambda,
+        help="class-rebalancing lambda (Zhang et al. 2016 Eq. 4); lower weighs rare colours more",
     )
     t.add_argument(
         "--freeze-encoder", action="store_true",
