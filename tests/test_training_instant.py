@@ -312,3 +312,19 @@ def test_freeze_encoder_trains_only_the_decoder_and_heads(photo_folder: Path, tm
             assert torch.allclose(value, start[key].half().float()), key
     assert any(not torch.allclose(state["model"][k], start[k].half().float())
                for k in state["model"] if k.startswith(("ups.", "ab_head", "class_head")))
+
+
+def test_freeze_bn_keeps_batch_norm_statistics(photo_folder: Path, tmp_path: Path):
+    run = tmp_path / "base"
+    assert _train(photo_folder, run, 1) == 0
+    out = tmp_path / "start"
+    assert train_instant.main(["export", "--run", str(run), "--checkpoint", "last",
+                               "--out", str(out), "--raw"]) == 0
+    tuned = tmp_path / "tuned"
+    assert _train(photo_folder, tuned, 2, "--init-from", str(out), "--freeze-bn") == 0
+    start = torch.load(run / "last.pt", weights_only=False)["model"]
+    state = torch.load(tuned / "last.pt", weights_only=False)["model"]
+    stats = [k for k in state if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.allclose(state[k], start[k].half().float()) for k in stats)
+    assert any(not torch.allclose(state[k], start[k].half().float())
+               for k in state if k.endswith(".weight"))  # the weights themselves did train

