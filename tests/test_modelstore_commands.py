@@ -123,15 +123,22 @@ def test_unknown_download_id_is_one_clear_line(cli_env):
 def test_assemble_calls_the_bundle_builder(cli_env, tmp_path, monkeypatch, capsys):
     calls = []
 
-    def assemble_bundle(base_dir, out_dir, guider_dir=None, decoder_dir=None):
-        calls.append((base_dir, out_dir, guider_dir, decoder_dir))
+    def assemble_bundle(base_dir, out_dir, guider_dir=None, decoder_dir=None,
+                        controlnet_dir=None):
+        calls.append((base_dir, out_dir, guider_dir, decoder_dir, controlnet_dir))
         return out_dir
+
+    import piggydesk.pipelines
 
     fake = types.ModuleType("piggydesk.pipelines.bundle")
     fake.assemble_bundle = assemble_bundle
     monkeypatch.setitem(sys.modules, "piggydesk.pipelines.bundle", fake)
+    # ``from piggydesk.pipelines import bundle`` reads the package attribute once imported
+    monkeypatch.setattr(piggydesk.pipelines, "bundle", fake, raising=False)
     assert run("assemble", "--base", "sd", "--guider", "g", "-o", "out") == 0
-    assert calls == [(Path("sd"), Path("out"), Path("g"), None)]
+    assert run("assemble", "--base", "sd", "--controlnet", "cn", "-o", "out2") == 0
+    assert calls == [(Path("sd"), Path("out"), Path("g"), None, None),
+                     (Path("sd"), Path("out2"), None, None, Path("cn"))]
     assert "models import out" in capsys.readouterr().out
 
     class BundleError(Exception):
