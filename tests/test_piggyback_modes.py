@@ -136,8 +136,9 @@ def test_models_assemble_controlnet_on_the_command_line(parts, tmp_path):
         capture_output=True, text=True, check=False,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]  # (above it: transformers' loading bars)
-    assert last.startswith("piggydesk: ") and "not a ControlNetModel" in last
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr  # one sentence, no progress bars
+    assert lines[0].startswith("piggydesk: ") and "not a ControlNetModel" in lines[0]
 
 
 # ------------------------------------------------------------------------- refining start colours

@@ -201,7 +201,10 @@ def _load_component(
             return CLIPTokenizer.from_pretrained(folder, **kwargs)
         if name == "text_encoder":
             from transformers import CLIPTextModel
+            from transformers.utils import logging as transformers_logging
 
+            # no "Loading weights" bar on stderr: a CLI failure stays one line (house rule)
+            transformers_logging.disable_progress_bar()
             return CLIPTextModel.from_pretrained(folder, dtype=dtype, use_safetensors=True, **kwargs)
         if name == "scheduler":
             from diffusers import DPMSolverMultistepScheduler
