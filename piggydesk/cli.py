@@ -461,11 +461,11 @@ COLORIZE_BYTES_PER_PIXEL = 12
 
 
 def prepare_photo(photo: Photo, variants: int) -> Photo:
-    """The photo as the engines need it: the lightness only, and room to colorize it.
+    """The photo as the command line needs it: the lightness only, and room to colorize it.
 
-    The pixels themselves are not used past this point (the engines read the lightness, the
-    export takes the result), so they are dropped; a photo too large for the free memory is
-    refused in one sentence before any work instead of the system killing the process.
+    The pixels themselves are never used here (the engines read the lightness, the export
+    takes the result), so they are dropped; a photo too large for the free memory is refused
+    in one sentence before any work instead of the system killing the process.
     """
     height, width = photo.size
     check_memory(
@@ -632,7 +632,7 @@ def _gui_app() -> ModuleType:
 
 
 def open_gui(argv: Sequence[str]) -> int:
-    """Start the desktop app (imported lazily: the CLI itself never imports Qt)."""
+    """Start the desktop app."""
     try:
         app = _gui_app()
     except ImportError as exc:

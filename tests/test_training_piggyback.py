@@ -481,7 +481,7 @@ def test_trained_outputs_assemble_into_a_bundle_the_engine_runs(
     engine = registry.create_engine("piggyback", device="cpu", model_path=bundle)
     request = ColorizeRequest(lightness=gradient_lightness(), steps=2, seed=1)
     variant = engine.colorize(request)[0]
-    assert variant.settings.mode == "guided+lightness"
+    assert variant.settings.mode == "paper guider"
     assert variant.rgb.shape == (*request.lightness.shape, 3)
     assert np.isfinite(variant.rgb).all()
     assert np.abs(rgb_to_lab(variant.rgb)[..., 0] - request.lightness).max() < 0.5
