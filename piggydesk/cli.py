@@ -22,6 +22,7 @@ from types import ModuleType
 
 from piggydesk import __version__, cli_repair
 from piggydesk.batch_progress import BatchProgress
+from piggydesk.cli_args import number, whole_number
 from piggydesk.core.batch import PHOTO_SUFFIXES, find_photos, plan_outputs, variant_paths
 from piggydesk.core.bounds import check_memory
 from piggydesk.core.errors import PhotoError
@@ -70,10 +71,7 @@ def _hint_arg(text: str) -> Hint:
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    value = whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"'{text}' must be 1 or more")
     return value
@@ -87,10 +85,7 @@ def _working_size(text: str) -> int:
 
 
 def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    value = number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"'{text}' must not be negative")
     return value
@@ -104,10 +99,7 @@ def _unit_float(text: str) -> float:
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    value = whole_number(text)
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"the seed must be between 0 and {2**32 - 1}")
     return value

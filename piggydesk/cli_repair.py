@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from piggydesk.cli_args import number
 from piggydesk.core.errors import PhotoError
 from piggydesk.core.hints import Hint
 from piggydesk.core.imaging import Photo, load_photo
@@ -35,30 +36,21 @@ MASK_LEVEL = 50.0
 
 
 def _strength(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    value = number(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"a strength is between 0 and 1, not {text}")
     return value
 
 
 def _sensitivity(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    value = number(text)
     if not 0.1 <= value <= 3.0:
         raise argparse.ArgumentTypeError(f"the sensitivity is between 0.1 and 3, not {text}")
     return value
 
 
 def _angle(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of degrees") from None
+    value = number(text, "a number of degrees")
     if not abs(value) <= MAX_STRAIGHTEN:
         raise argparse.ArgumentTypeError(
             f"straightening is limited to -{MAX_STRAIGHTEN:g} to {MAX_STRAIGHTEN:g} degrees "

@@ -38,7 +38,7 @@ from piggydesk.core.errors import ProjectError
 from piggydesk.core.hints import Hint
 from piggydesk.core.imaging import Photo
 from piggydesk.core.repair.geometry import Geometry
-from piggydesk.core.repair.pipeline import RepairSettings, repair_photo
+from piggydesk.core.repair.pipeline import RepairSettings, hints_at, repair_photo
 
 logger = logging.getLogger(__name__)
 
@@ -251,12 +251,7 @@ def move_hints(
         return []
     points = np.array([[h.x, h.y] for h in hints])
     moved = new.map_points(old.unmap_points(points, size), size)
-    oh, ow = new.output_size(size)
-    out = []
-    for hint, (x, y) in zip(hints, moved):
-        if -0.5 <= x < ow - 0.5 and -0.5 <= y < oh - 0.5:
-            out.append(hint.moved_to(float(np.clip(x, 0, ow - 1)), float(np.clip(y, 0, oh - 1))))
-    return out
+    return hints_at(hints, moved, new.output_size(size))
 
 
 # ----------------------------------------------------------------------------- project files

@@ -183,7 +183,14 @@ def map_hints(hints: Sequence[Hint], geometry: Geometry, size: tuple[int, int]) 
     if geometry.is_identity or not hints:
         return list(hints)
     points = geometry.map_points(np.array([[h.x, h.y] for h in hints]), size)
-    oh, ow = geometry.output_size(size)
+    return hints_at(hints, points, geometry.output_size(size))
+
+
+def hints_at(
+    hints: Sequence[Hint], points: np.ndarray, output_size: tuple[int, int]
+) -> list[Hint]:
+    """Each hint moved to its ``(x, y)`` in ``points``; those outside ``(h, w)`` dropped."""
+    oh, ow = output_size
     out = []
     for hint, (x, y) in zip(hints, points):
         if -0.5 <= x < ow - 0.5 and -0.5 <= y < oh - 0.5:
