@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import frozen_build
 import pytest
+from PIL import Image
+
+from piggydesk.core.paths import resources_dir
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -37,3 +41,13 @@ def isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     return home
+
+
+@pytest.fixture()
+def small_photo(tmp_path: Path) -> Path:
+    """A 160x120 gray crop of the astronaut sample: quick to colorize."""
+    sample = resources_dir() / "samples" / "astronaut-gray.jpg"
+    gray = Image.open(sample).convert("L").crop((150, 200, 310, 320))
+    path = tmp_path / "small.png"
+    gray.save(path)
+    return path

@@ -16,9 +16,6 @@ from PIL import Image
 from piggydesk import __version__, cli
 from piggydesk.core.color import rgb_to_lab
 from piggydesk.core.imaging import load_photo
-from piggydesk.core.paths import resources_dir
-
-SAMPLES = resources_dir() / "samples"
 
 
 def piggydesk(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -40,15 +37,6 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
     return lines[0]
-
-
-@pytest.fixture()
-def small_photo(tmp_path: Path) -> Path:
-    """A 160x120 gray crop of the astronaut sample: quick to colorize."""
-    gray = Image.open(SAMPLES / "astronaut-gray.jpg").convert("L").crop((150, 200, 310, 320))
-    path = tmp_path / "small.png"
-    gray.save(path)
-    return path
 
 
 @pytest.fixture()

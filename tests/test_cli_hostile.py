@@ -21,7 +21,6 @@ from PIL import Image
 
 from piggydesk.core.paths import resources_dir
 
-SAMPLES = resources_dir() / "samples"
 HINT = "20,100,#e06030"
 
 
@@ -42,11 +41,8 @@ def refused(result: subprocess.CompletedProcess, *fragments: str) -> str:
 
 
 @pytest.fixture()
-def photo(tmp_path: Path) -> Path:
-    gray = Image.open(SAMPLES / "astronaut-gray.jpg").convert("L").crop((150, 200, 310, 320))
-    path = tmp_path / "small.png"
-    gray.save(path)
-    return path
+def photo(small_photo: Path) -> Path:
+    return small_photo  # conftest's 160x120 gray crop
 
 
 @pytest.fixture()
