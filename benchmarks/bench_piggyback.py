@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.measure import peak_rss_gib  # noqa: E402
 
 logger = logging.getLogger("bench_piggyback")
 
@@ -74,10 +75,6 @@ TINY = (  # --tiny: a smoke test of this script with test-sized models
     dict(SD_VAE, block_out_channels=(32, 32, 32, 32)),
     dict(CLIP_L, num_hidden_layers=1, hidden_size=768, intermediate_size=64),
 )
-
-
-def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
 def timed(fn, repeats: int) -> float:

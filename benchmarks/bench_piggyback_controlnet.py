@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -36,23 +35,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.measure import cpu_seconds, peak_rss_gib  # noqa: E402
+
 CONFIGS = {
     "cn512": dict(size=512, controlnet=True, lora=False, steps=8, freedom=1.0),
     "cn512-refine": dict(size=512, controlnet=True, lora=False, steps=8, freedom=0.6),
     "lcm512": dict(size=512, controlnet=True, lora=True, steps=4, freedom=1.0),
     "refine256": dict(size=256, controlnet=False, lora=False, steps=8, freedom=0.6),
 }
-
-
-def cpu_seconds() -> float:
-    """User + system CPU time of this process: on a contended machine, a better measure of
-    the work than wall time (an idle 2-core machine runs it in about cpu_s / 2)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
 def write_random_lora(unet, folder: Path, rank: int = 64) -> Path:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.measure import current_rss_gib, peak_rss_gib  # noqa: E402
 from piggydesk.core import pixels  # noqa: E402
 from piggydesk.core.document import AddRun, ChooseVariant, Document, ResultVariant, Run  # noqa: E402
 from piggydesk.core.export import export_image  # noqa: E402
@@ -44,19 +44,6 @@ class LegacyVariant:
     settings: RunSettings = field(default_factory=RunSettings)
     message: str = ""
     seconds: float = 0.0
-
-
-def rss_mb() -> float:
-    try:
-        with open("/proc/self/statm", encoding="ascii") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        return float("nan")
-
-
-def peak_mb() -> float:
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, else KiB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
 def engine_like_results(photo_rgb: np.ndarray, run: int, count: int) -> list[np.ndarray]:
@@ -87,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         photo = photo_from_array(np.repeat(gray.astype(np.uint8)[..., None], 3, axis=2))
         del gray
         doc = Document(photo=photo)
-        after_photo = rss_mb()
+        after_photo = current_rss_gib() * 1024
         undo_stack = []
         for run in range(args.runs):
             results = engine_like_results(photo.rgb, run, args.variants)
@@ -103,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             undo_stack.append(command)
             del variants
             gc.collect()
-            print(f"run {run + 1}: resident {rss_mb():,.0f} MB", flush=True)
+            print(f"run {run + 1}: resident {current_rss_gib() * 1024:,.0f} MB", flush=True)
         ChooseVariant(args.runs - 1, args.variants - 1).do(doc)
         out = export_image(doc.chosen_variant.rgb, Path(tmp) / "chosen.png", bit_depth=16)
         gc.collect()
@@ -114,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             f"photo={args.width}x{args.height} ({args.width * args.height / 1e6:.0f} MP) "
             f"runs={args.runs} variants={args.variants}\n"
             f"resident after the photo: {after_photo:,.0f} MB\n"
-            f"resident at the end:      {rss_mb():,.0f} MB\n"
-            f"peak resident:            {peak_mb():,.0f} MB\n"
+            f"resident at the end:      {current_rss_gib() * 1024:,.0f} MB\n"
+            f"peak resident:            {peak_rss_gib() * 1024:,.0f} MB\n"
             f"compact pixels in memory: {store.resident_bytes / 2**20:,.0f} MB "
             f"(budget {store.budget / 2**20:,.0f} MB); on disk: {scratch / 2**20:,.0f} MB\n"
             f"exported {out.name} ({out.stat().st_size / 2**20:,.0f} MB); "
