@@ -19,6 +19,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from piggydesk.models.guider import DiffusionGuider
 from piggydesk.models.lightness_decoder import GrayEncoder
+from piggydesk.pipelines.bundle import assemble_bundle
 
 TEXT_LENGTH = 16
 WORDS = ["a", "photo", "of", "red", "blue", "green", "sky", "dog", "cat", "old", "car", "tree"]
@@ -164,6 +165,21 @@ def make_tiny_gray_encoder(base: Path, directory: Path, trained: bool = True) ->
         _perturb(gray_encoder.injections, 0.05, seed=2)
     gray_encoder.save_pretrained(directory, safe_serialization=True)
     return directory
+
+
+def make_tiny_bundle(
+    root: Path, bundle_dir: Path | None = None, smallest_unet: bool = False
+) -> dict[str, Path]:
+    """A tiny base, guider and gray encoder under ``root``, assembled into a piggyback bundle
+    at ``bundle_dir`` (``root / "bundle"`` unless given): ``{"root", "base", "guider", "gray",
+    "bundle"}``."""
+    base = make_tiny_base(root / "base", smallest_unet=smallest_unet)
+    guider = make_tiny_guider(base, root / "guider")
+    gray = make_tiny_gray_encoder(base, root / "gray")
+    bundle = assemble_bundle(
+        base, bundle_dir or root / "bundle", guider_dir=guider, decoder_dir=gray
+    )
+    return {"root": root, "base": base, "guider": guider, "gray": gray, "bundle": bundle}
 
 
 def gradient_lightness(height: int = 40, width: int = 56) -> np.ndarray:

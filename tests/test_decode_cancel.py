@@ -14,14 +14,9 @@ import torch
 
 from piggydesk.core.hints import Hint
 from piggydesk.engines.base import Cancelled, ColorizeRequest
-from piggydesk.pipelines.bundle import assemble_bundle, load_bundle
+from piggydesk.pipelines.bundle import load_bundle
 from piggydesk.pipelines.piggyback import PipelineCancelled
-from tests.piggyback_helpers import (
-    gradient_lightness,
-    make_tiny_base,
-    make_tiny_gray_encoder,
-    make_tiny_guider,
-)
+from tests.piggyback_helpers import gradient_lightness, make_tiny_bundle
 
 STEPS = 2
 
@@ -31,11 +26,7 @@ def engine(tmp_path_factory):
     from piggydesk.engines.piggyback import PiggybackColorizer
 
     root = tmp_path_factory.mktemp("decode_cancel")
-    base = make_tiny_base(root / "base", smallest_unet=True)  # the decoder is full size
-    bundle = assemble_bundle(
-        base, root / "bundle", guider_dir=make_tiny_guider(base, root / "guider"),
-        decoder_dir=make_tiny_gray_encoder(base, root / "gray"),
-    )
+    bundle = make_tiny_bundle(root, smallest_unet=True)["bundle"]  # the decoder is full size
     pipe = load_bundle(bundle, device="cpu", dtype=torch.float32)
     return PiggybackColorizer(pipe, device="cpu", bundle=bundle)
 

@@ -120,15 +120,9 @@ def test_a_broken_cache_is_ignored_and_rewritten(store, spy, tmp_path):
 # --------------------------------------------------------------------------- engine loads
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory):
-    from piggydesk.pipelines.bundle import assemble_bundle
-    from tests.piggyback_helpers import make_tiny_base, make_tiny_gray_encoder, make_tiny_guider
+    from tests.piggyback_helpers import make_tiny_bundle
 
-    root = tmp_path_factory.mktemp("choice")
-    base = make_tiny_base(root / "base")
-    guider = make_tiny_guider(base, root / "guider")
-    gray = make_tiny_gray_encoder(base, root / "gray")
-    bundle = assemble_bundle(base, root / "bundle", guider_dir=guider, decoder_dir=gray)
-    return {"base": base, "bundle": bundle}
+    return make_tiny_bundle(tmp_path_factory.mktemp("choice"))
 
 
 def test_engine_load_uses_the_stores_choice_and_does_not_rehash(tiny_bundle, spy):

@@ -20,8 +20,7 @@ from piggydesk.pipelines.piggyback import PiggybackColorizationPipeline
 from tests.piggyback_helpers import (
     gradient_lightness,
     make_tiny_base,
-    make_tiny_gray_encoder,
-    make_tiny_guider,
+    make_tiny_bundle,
 )
 
 STEPS = 3
@@ -29,12 +28,7 @@ STEPS = 3
 
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("piggyback")
-    base = make_tiny_base(root / "base")
-    guider = make_tiny_guider(base, root / "guider")
-    gray = make_tiny_gray_encoder(base, root / "gray")
-    bundle = assemble_bundle(base, root / "bundle", guider_dir=guider, decoder_dir=gray)
-    return {"root": root, "base": base, "guider": guider, "gray": gray, "bundle": bundle}
+    return make_tiny_bundle(tmp_path_factory.mktemp("piggyback"))
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +107,7 @@ def smallest_bundle(tmp_path_factory):
     """The smallest piggybacked model that still has every kind of hook (a down, mid and up
     block with cross-attention): ``torch.compile``'s cost grows with the layers."""
     root = tmp_path_factory.mktemp("piggyback_smallest")
-    base = make_tiny_base(root / "base", smallest_unet=True)
-    return assemble_bundle(
-        base, root / "bundle", guider_dir=make_tiny_guider(base, root / "guider"),
-        decoder_dir=make_tiny_gray_encoder(base, root / "gray"),
-    )
+    return make_tiny_bundle(root, smallest_unet=True)["bundle"]
 
 
 def _compiled_runs(bundle, backend: str):
