@@ -12,12 +12,11 @@ from piggydesk.core.imaging import load_photo
 from piggydesk.ui.autosave import autosave_path
 from piggydesk.ui.batch_dialog import BatchDialog
 from piggydesk.ui.export_dialog import ExportDialog, suggested_name
-from piggydesk.ui.main_window import MainWindow
 from piggydesk.ui.preferences import PreferencesDialog
 from piggydesk.ui.settings import AppSettings
 from piggydesk.ui.worker import ModelWorker
 from tests.test_ui_main_window import _click, _probe_all_available, dialogs, photo_path  # noqa: F401
-from tests.ui_fakes import SlowEngine, SuggestingEngine, TintEngine, make_factory
+from tests.ui_fakes import SlowEngine, SuggestingEngine, TintEngine, make_factory, show_window
 
 H, W = 60, 80
 
@@ -129,14 +128,7 @@ def test_preferences_dialog_writes_settings(qtbot):
 def _window(qtbot, engines, check_recovery=False, resize=True):
     worker = ModelWorker(engine_factory=make_factory(engines), prober=_probe_all_available,
                          describe_device=lambda d: "Test CPU")
-    win = MainWindow(worker=worker, check_recovery=check_recovery)
-    qtbot.addWidget(win)
-    if resize:
-        win.resize(900, 650)
-    win.show()
-    qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: bool(win.runs.engines))
-    return win
+    return show_window(qtbot, worker, (900, 650) if resize else None, check_recovery)
 
 
 def _engines():

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 from piggydesk.engines import registry
-from piggydesk.ui.main_window import MainWindow
-from piggydesk.ui.worker import ModelWorker
 from tests.test_ui_main_window import H, W, _click, dialogs, photo_path  # noqa: F401
+from tests.ui_fakes import real_engine_worker, show_window
 
 pytestmark = pytest.mark.skipif(
     not registry.engine_info("instant").available,
@@ -17,13 +16,8 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_live_preview_and_suggestions_with_instant_engine(qtbot, dialogs, photo_path):  # noqa: F811
-    worker = ModelWorker(prober=lambda: ([registry.engine_info("instant")], ["cpu"]),
-                         describe_device=lambda d: "CPU")
-    win = MainWindow(worker=worker, check_recovery=False)
-    qtbot.addWidget(win)
-    win.resize(900, 650)
-    win.show()
-    qtbot.waitUntil(lambda: bool(win.runs.engines))
+    worker = real_engine_worker("instant")
+    win = show_window(qtbot, worker, (900, 650))
     try:
         assert win.open_path(photo_path)
         assert win.model.value("engine") == "instant"

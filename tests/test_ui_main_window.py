@@ -14,7 +14,15 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from piggydesk.ui.main_window import MainWindow
 from piggydesk.ui.worker import JobKind, MessageKind, ModelWorker
-from tests.ui_fakes import SlowEngine, SuggestingEngine, TintEngine, fake_infos, make_factory
+from tests.ui_fakes import (
+    SlowEngine,
+    SuggestingEngine,
+    TintEngine,
+    fake_infos,
+    make_factory,
+    show_window,
+    view_pos,
+)
 
 W, H = 128, 96
 
@@ -67,22 +75,13 @@ def _probe_all_available():
 def window(qtbot, dialogs, engines):
     worker = ModelWorker(engine_factory=make_factory(engines), prober=_probe_all_available,
                          describe_device=lambda d: "Test CPU")
-    win = MainWindow(worker=worker, check_recovery=False)
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: bool(win.runs.engines))
+    win = show_window(qtbot, worker, (1000, 700))
     yield win
     win.close()
 
 
-def _view_pos(win: MainWindow, x: float, y: float) -> QPoint:
-    return win.canvas.mapFromScene(QPointF(x + 0.5, y + 0.5))
-
-
 def _click(qtbot, win, x, y, button=Qt.MouseButton.LeftButton):
-    qtbot.mouseClick(win.canvas.viewport(), button, pos=_view_pos(win, x, y))
+    qtbot.mouseClick(win.canvas.viewport(), button, pos=view_pos(win, x, y))
 
 
 def _open(win, path):
@@ -112,10 +111,10 @@ def test_hints_add_move_recolour_delete_with_mouse(qtbot, window, photo_path):
     # drag the first hint: many mouse moves, one undo entry
     before = window.undo_stack.count()
     vp = window.canvas.viewport()
-    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=_view_pos(window, 20, 30))
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=view_pos(window, 20, 30))
     for step in range(1, 11):
-        qtbot.mouseMove(vp, _view_pos(window, 20 + 4 * step, 30 + 2 * step))
-    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=_view_pos(window, 60, 50))
+        qtbot.mouseMove(vp, view_pos(window, 20 + 4 * step, 30 + 2 * step))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=view_pos(window, 60, 50))
     assert window.undo_stack.count() == before + 1
     moved = window.model.hints()[0]
     assert abs(moved.x - 60) <= 1.5 and abs(moved.y - 50) <= 1.5
@@ -145,10 +144,10 @@ def test_undo_redo_walk_exact_states(qtbot, window, photo_path):
     _click(qtbot, window, 50, 40)
     states.append(tuple(window.model.hints()))
     vp = window.canvas.viewport()
-    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=_view_pos(window, 50, 40))
-    qtbot.mouseMove(vp, _view_pos(window, 70, 45))
-    qtbot.mouseMove(vp, _view_pos(window, 80, 50))
-    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=_view_pos(window, 80, 50))
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=view_pos(window, 50, 40))
+    qtbot.mouseMove(vp, view_pos(window, 70, 45))
+    qtbot.mouseMove(vp, view_pos(window, 80, 50))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=view_pos(window, 80, 50))
     states.append(tuple(window.model.hints()))
     window.recolour_hint(0, (10, 200, 30))
     states.append(tuple(window.model.hints()))
@@ -458,7 +457,7 @@ def test_hint_radius_by_ctrl_wheel_and_slider(qtbot, window, photo_path):
     _click(qtbot, window, 50, 40)
     start = window.model.hints()[0].radius
     count = window.undo_stack.count()
-    pos = QPointF(_view_pos(window, 50, 40))
+    pos = QPointF(view_pos(window, 50, 40))
     for _ in range(3):
         event = QWheelEvent(pos, QPointF(window.canvas.viewport().mapToGlobal(pos.toPoint())),
                             _P(0, 0), _P(0, 120), Qt.MouseButton.NoButton,

@@ -7,28 +7,20 @@ from PySide6.QtCore import Qt
 
 from piggydesk.core import paths
 from piggydesk.engines import registry
-from piggydesk.pipelines.bundle import assemble_bundle
-from piggydesk.ui.main_window import MainWindow
-from piggydesk.ui.worker import MessageKind, ModelWorker
-from tests.piggyback_helpers import make_tiny_base, make_tiny_gray_encoder, make_tiny_guider
+from piggydesk.ui.worker import MessageKind
+from tests.piggyback_helpers import make_tiny_bundle
 from tests.test_ui_main_window import dialogs, photo_path  # noqa: F401
+from tests.ui_fakes import real_engine_worker, show_window
 
 pytestmark = pytest.mark.slow
 
 
 def test_cancel_stops_tiny_piggyback_run(qtbot, tmp_path, dialogs, photo_path):  # noqa: F811
-    base = make_tiny_base(tmp_path / "base")
-    guider = make_tiny_guider(base, tmp_path / "guider")
-    gray = make_tiny_gray_encoder(base, tmp_path / "gray")
-    assemble_bundle(base, paths.models_dir() / "tiny", guider_dir=guider, decoder_dir=gray)
+    make_tiny_bundle(tmp_path, paths.models_dir() / "tiny")
     assert registry.engine_info("piggyback").available
 
-    worker = ModelWorker(prober=lambda: ([registry.engine_info("piggyback")], ["cpu"]),
-                         describe_device=lambda d: "CPU")
-    win = MainWindow(worker=worker, check_recovery=False)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: bool(win.runs.engines))
+    worker = real_engine_worker("piggyback")
+    win = show_window(qtbot, worker)
     try:
         assert win.open_path(photo_path)
         win.edit_setting("engine", "piggyback")

@@ -11,10 +11,10 @@ from piggydesk.core import paths
 from piggydesk.engines import registry
 from piggydesk.engines.piggyback import CONTROLNET_ID
 from piggydesk.pipelines.fast import LCM_LORA
-from piggydesk.ui.main_window import MainWindow
-from piggydesk.ui.worker import MessageKind, ModelWorker
+from piggydesk.ui.worker import MessageKind
 from tests.piggyback_helpers import make_tiny_base, make_tiny_controlnet, make_tiny_lora
 from tests.test_ui_main_window import dialogs, photo_path  # noqa: F401
+from tests.ui_fakes import real_engine_worker, show_window
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +28,8 @@ def test_freedom_fast_and_controlnet_reach_the_run(qtbot, tmp_path, dialogs, pho
     info = registry.engine_info("piggyback")
     assert info.available and info.options == ("freedom", "conditioning_scale", "fast")
 
-    worker = ModelWorker(prober=lambda: ([registry.engine_info("piggyback")], ["cpu"]),
-                         describe_device=lambda d: "CPU")
-    win = MainWindow(worker=worker, check_recovery=False)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: bool(win.runs.engines))
+    worker = real_engine_worker("piggyback")
+    win = show_window(qtbot, worker)
     panel = win.prompt_panel
     try:
         assert win.open_path(photo_path)

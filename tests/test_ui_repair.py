@@ -7,15 +7,21 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from piggydesk.core.document import load_project
 from piggydesk.core.hints import Hint
 from piggydesk.core.imaging import load_photo
-from piggydesk.ui.main_window import MainWindow
 from piggydesk.ui.worker import ModelWorker
-from tests.ui_fakes import SuggestingEngine, TintEngine, fake_infos, make_factory
+from tests.ui_fakes import (
+    SuggestingEngine,
+    TintEngine,
+    fake_infos,
+    make_factory,
+    show_window,
+    view_pos,
+)
 
 W, H = 160, 120
 
@@ -40,26 +46,17 @@ def window(qtbot, monkeypatch):
     infos = [replace(i, available=True, reason="") for i in fake_infos()]
     worker = ModelWorker(engine_factory=make_factory(engines), prober=lambda: (infos, ["cpu"]),
                          describe_device=lambda d: "Test CPU")  # fmt: skip
-    win = MainWindow(worker=worker, check_recovery=False)
-    qtbot.addWidget(win)
-    win.resize(1100, 750)
-    win.show()
-    qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: bool(win.runs.engines))
+    win = show_window(qtbot, worker, (1100, 750))
     yield win
     win.close()
 
 
-def _pos(win: MainWindow, x: float, y: float):
-    return win.canvas.mapFromScene(QPointF(x + 0.5, y + 0.5))
-
-
 def _drag(qtbot, win, points):
     viewport = win.canvas.viewport()
-    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=_pos(win, *points[0]))
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=view_pos(win, *points[0]))
     for point in points[1:]:
-        qtbot.mouseMove(viewport, _pos(win, *point))
-    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=_pos(win, *points[-1]))
+        qtbot.mouseMove(viewport, view_pos(win, *point))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=view_pos(win, *points[-1]))
 
 
 def test_brush_strokes_are_one_undo_step_each(qtbot, window, photo_path):

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QMessageBox
 from piggydesk.ui.main_window import MainWindow
 from piggydesk.ui.variants_strip import THUMB
 from piggydesk.ui.worker import ModelWorker
-from tests.ui_fakes import SuggestingEngine, TintEngine, fake_infos, make_factory
+from tests.ui_fakes import SuggestingEngine, TintEngine, fake_infos, make_factory, show_window
 
 W, H = 300, 400  # a portrait photo: its height is what a growing Results dock would cut
 
@@ -44,11 +44,7 @@ def _window(qtbot, devices=("cpu",)) -> MainWindow:
     worker = ModelWorker(engine_factory=make_factory(engines),
                          prober=lambda: (infos, list(devices)),
                          describe_device=lambda d: "Test CPU (2 threads)")
-    win = MainWindow(worker=worker, check_recovery=False)  # no saved geometry: 1280x820
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: bool(win.runs.engines))
+    win = show_window(qtbot, worker)  # no saved geometry: 1280x820
     qtbot.wait(50)  # the Colorize dock is fitted to its rows after the engine is chosen
     return win
 

@@ -1,12 +1,15 @@
-"""Small fake engines for the GUI tests (no torch, no weights): real Colorizer protocol."""
+"""Small fake engines for the GUI tests (no torch, no weights): real Colorizer protocol; and
+the window set-up the GUI tests share (a shown main window on a worker, scene -> view points)."""
 
 from __future__ import annotations
 
 import threading
 
 import numpy as np
+from PySide6.QtCore import QPoint, QPointF
 
 from piggydesk.core.color import lab_to_rgb, rgb_to_lab
+from piggydesk.engines import registry
 from piggydesk.engines.base import (
     ColorizeRequest,
     ColorSuggestion,
@@ -14,6 +17,8 @@ from piggydesk.engines.base import (
     Variant,
     check_cancel,
 )
+from piggydesk.ui.main_window import MainWindow
+from piggydesk.ui.worker import ModelWorker
 
 
 class TintEngine:
@@ -110,3 +115,29 @@ def make_factory(engines: dict):
         return engines[name]
 
     return factory
+
+
+def real_engine_worker(name: str) -> ModelWorker:
+    """A worker offering only the real engine ``name`` (as installed for the test) on the CPU."""
+    return ModelWorker(prober=lambda: ([registry.engine_info(name)], ["cpu"]),
+                       describe_device=lambda d: "CPU")
+
+
+def show_window(
+    qtbot, worker: ModelWorker, size: tuple[int, int] | None = None, check_recovery: bool = False
+) -> MainWindow:
+    """A main window on ``worker``, shown (at ``size`` when given) once the worker has said
+    which engines there are. The caller closes it (``qtbot`` deletes it)."""
+    win = MainWindow(worker=worker, check_recovery=check_recovery)
+    qtbot.addWidget(win)
+    if size is not None:
+        win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: bool(win.runs.engines))
+    return win
+
+
+def view_pos(win: MainWindow, x: float, y: float) -> QPoint:
+    """The canvas viewport point over the centre of photo pixel ``(x, y)``."""
+    return win.canvas.mapFromScene(QPointF(x + 0.5, y + 0.5))
