@@ -46,6 +46,7 @@ from piggydesk.core.repair.geometry import Geometry  # noqa: E402
 from piggydesk.core.repair.inpaint import inpaint  # noqa: E402
 from piggydesk.core.repair.synthetic import VISIBLE, add_defects  # noqa: E402
 from piggydesk.core.repair.tone import ToneSettings, tone_lightness  # noqa: E402
+from piggydesk.training import metrics  # noqa: E402
 
 SAMPLES = ROOT / "resources" / "samples"
 DATA = Path("/work/data/photos")
@@ -53,7 +54,7 @@ PHOTO_LIST = ROOT / "benchmarks" / "eval_repair_photos.txt"
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(100.0**2 / max(float(np.mean((a - b) ** 2)), 1e-12)))
+    return metrics.psnr(a, b, data_range=100.0)  # of L*, which runs 0-100
 
 
 def refresh_list(data_dir: Path, count: int, seed: int) -> None:

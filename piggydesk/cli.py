@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from piggydesk.core.errors import PhotoError
 from piggydesk.core.export import FORMATS, export_image
 from piggydesk.core.hints import Hint, load_hints_file, parse_hint_arg
 from piggydesk.core.imaging import Photo, load_photo
+from piggydesk.core.paths import same_file
 from piggydesk.core.run_settings import DEFAULTS, RunSettings
 from piggydesk.engines import registry
 from piggydesk.engines.base import (
@@ -103,6 +103,17 @@ def _seed(text: str) -> int:
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"the seed must be between 0 and {2**32 - 1}")
     return value
+
+
+def _add_bit_depth(options: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--bit-depth``, as colorize, batch and repair take it."""
+    options.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=(8, 16),
+        default=None,
+        help="8 or 16 bits per channel (default: the input's; JPEG is always 8)",
+    )
 
 
 def _engine_options() -> argparse.ArgumentParser:
@@ -203,13 +214,7 @@ def _engine_options() -> argparse.ArgumentParser:
     )
     o = common.add_argument_group("output")
     o.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    o.add_argument(
-        "--bit-depth",
-        type=int,
-        choices=(8, 16),
-        default=None,
-        help="8 or 16 bits per channel (default: the input's; JPEG is always 8)",
-    )
+    _add_bit_depth(o)
     return common
 
 
@@ -293,13 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="INPUT", help="the scan to repair")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="where to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    p.add_argument(
-        "--bit-depth",
-        type=int,
-        choices=(8, 16),
-        default=None,
-        help="8 or 16 bits per channel (default: the input's; JPEG is always 8)",
-    )
+    _add_bit_depth(p)
     p.set_defaults(func=cmd_repair)
 
     _add_models_commands(sub)
@@ -336,13 +335,6 @@ def check_hints_fit(hints: Sequence[Hint], photo: Photo) -> None:
 output_paths = variant_paths
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def _check_output(
     paths: Sequence[Path], overwrite: bool, source: Path | None = None, *, batch: bool = False
 ) -> None:
@@ -355,7 +347,7 @@ def _check_output(
             )
         if path.is_dir():
             raise PhotoError(f"{path} is a folder; give the output a file name.")
-        if source is not None and _same_file(path, source):
+        if source is not None and same_file(path, source):
             raise PhotoError(
                 f"{path} is the photo being colorized; PiggyDesk never writes over an "
                 "original. Choose another output name."

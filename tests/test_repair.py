@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from piggydesk.core.repair.inpaint import inpaint, split_thin_and_large
 from piggydesk.core.repair.pipeline import RepairSettings, map_hints, repair_photo
 from piggydesk.core.repair.synthetic import add_defects
 from piggydesk.core.repair.tone import ToneSettings, level_points, tone_lightness
+from piggydesk.training.metrics import psnr
 
 SAMPLES = resources_dir() / "samples"
 
@@ -28,8 +31,7 @@ def _scan(name: str, scale: float = 2.0) -> np.ndarray:
     return np.clip(big, 0, 100)
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(100.0**2 / np.mean((a - b) ** 2)))
+_psnr = functools.partial(psnr, data_range=100.0)  # of L*, which runs 0-100
 
 
 # ----------------------------------------------------------------------------- synthetic damage

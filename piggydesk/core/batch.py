@@ -16,9 +16,10 @@ The command line's ``batch`` and the Batch dialog both use this plan.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
+
+from piggydesk.core.paths import same_file
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 """File endings a batch picks up, in the order that decides who keeps a shared name."""
@@ -42,13 +43,6 @@ def _key(path: Path) -> str:
     return path.name.casefold()
 
 
-def _same_folder(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.abspath(a) == os.path.abspath(b)
-
-
 def plan_outputs(
     sources: Sequence[Path],
     out_dir: Path,
@@ -64,7 +58,7 @@ def plan_outputs(
     """
     extension = extension if extension.startswith(".") else f".{extension}"
     used: set[str] = set()
-    if any(_same_folder(s.parent, out_dir) for s in sources[:1]) and out_dir.is_dir():
+    if any(same_file(s.parent, out_dir) for s in sources[:1]) and out_dir.is_dir():
         used.update(_key(s) for s in sources)  # never plan an output over a photo
 
     def rank(source: Path) -> tuple[str, int, str]:

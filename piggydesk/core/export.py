@@ -29,7 +29,6 @@ from __future__ import annotations
 import errno
 import io
 import logging
-import os
 import struct
 import zlib
 from pathlib import Path
@@ -49,6 +48,7 @@ from piggydesk.core.metadata import (
     read_exif_tags,
     rgb_icc_or_none,
 )
+from piggydesk.core.paths import same_file
 
 logger = logging.getLogger(__name__)
 
@@ -409,7 +409,7 @@ def _save_jpeg(
 
 
 def _check_destination(path: Path, *, overwrite: bool, source_path: str | Path | None) -> None:
-    if source_path is not None and _same_file(path, Path(source_path)):
+    if source_path is not None and same_file(path, source_path):
         raise ExportError(
             f"{path.name} is the original photo. PiggyDesk never writes over an original; "
             "choose another name."
@@ -421,15 +421,6 @@ def _check_destination(path: Path, *, overwrite: bool, source_path: str | Path |
         raise ExportError(f"{path} is a folder; choose a file name.")
     if path.exists() and not overwrite:
         raise ExportError(f"{path} already exists. Choose another name, or allow replacing it.")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
 
 
 def _as_rgb(rgb: np.ndarray) -> np.ndarray:

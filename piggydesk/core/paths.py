@@ -2,7 +2,8 @@
 
 Everything lives under the platform's user directories (platformdirs); ``PIGGYDESK_HOME``
 moves all of it into one folder (tests and portable installs), ``PIGGYDESK_MODELS_DIR``
-moves only the models.
+moves only the models. ``same_file`` says whether two paths name one file or folder (the
+rule that keeps exports and batches off the originals).
 """
 
 from __future__ import annotations
@@ -65,3 +66,14 @@ def resources_dir() -> Path:
         if candidate.is_dir():
             return candidate
     return here.parent / "resources"
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether ``a`` and ``b`` name the same file or folder: the same inode when both exist,
+    otherwise the same resolved path (case folded where the platform folds it)."""
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
