@@ -51,3 +51,27 @@ def small_photo(tmp_path: Path) -> Path:
     path = tmp_path / "small.png"
     gray.save(path)
     return path
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """A fake model hub on 127.0.0.1 (``modelstore_helpers.FakeHub``), stopped afterwards."""
+    from modelstore_helpers import FakeHub
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # never send test traffic to a proxy
+    server = FakeHub().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def store(tmp_path):
+    """An empty model store in ``tmp_path / "models"`` with an empty catalogue (the model-store
+    tests; test_pixels has a pixel store of its own under this name)."""
+    from modelstore_helpers import write_catalog
+
+    from piggydesk.modelstore.catalog import load_catalog
+    from piggydesk.modelstore.store import ModelStore
+
+    empty = load_catalog(write_catalog(tmp_path / "empty.json", []))
+    return ModelStore(tmp_path / "models", empty)

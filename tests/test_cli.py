@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import types
@@ -16,27 +15,7 @@ from PIL import Image
 from piggydesk import __version__, cli
 from piggydesk.core.color import rgb_to_lab
 from piggydesk.core.imaging import load_photo
-
-
-def piggydesk(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "piggydesk", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-    )
-
-
-BATCH_PROGRESS_LINE = re.compile(r"\d+/\d+ .+: (failed after )?\d+\.\d s")
-
-
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    """The one error line on stderr (batch's per-photo progress lines aside)."""
-    lines = [ln for ln in result.stderr.strip().splitlines()
-             if not BATCH_PROGRESS_LINE.fullmatch(ln)]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
+from tests.cli_helpers import one_error_line, piggydesk
 
 
 @pytest.fixture()

@@ -20,14 +20,9 @@ import pytest
 from PIL import Image
 
 from piggydesk.core.paths import resources_dir
+from tests.cli_helpers import piggydesk
 
 HINT = "20,100,#e06030"
-
-
-def piggydesk(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "piggydesk", *map(str, args)], capture_output=True, text=True
-    )
 
 
 def refused(result: subprocess.CompletedProcess, *fragments: str) -> str:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import functools
 from pathlib import Path
 
 import cv2
@@ -15,25 +14,13 @@ from piggydesk.core.color import lab_to_rgb, rgb_to_lab
 from piggydesk.core.imaging import load_photo
 from piggydesk.core.paths import resources_dir
 from piggydesk.core.repair.synthetic import add_defects
+from piggydesk.training.metrics import psnr
+from tests.cli_helpers import one_error_line, piggydesk
 
 SAMPLES = resources_dir() / "samples"
 
 
-def piggydesk(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "piggydesk", *map(str, args)], capture_output=True, text=True
-    )
-
-
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(100.0**2 / np.mean((a - b) ** 2)))
+_psnr = functools.partial(psnr, data_range=100.0)  # of L*, which runs 0-100
 
 
 @pytest.fixture(scope="module")

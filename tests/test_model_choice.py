@@ -14,11 +14,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from modelstore_helpers import model_files, write_catalog, write_folder
+from modelstore_helpers import model_files, write_folder
 
 from piggydesk.core import checksum
 from piggydesk.core.paths import models_dir
-from piggydesk.modelstore.catalog import load_catalog
 from piggydesk.modelstore.importer import import_model
 from piggydesk.modelstore.store import ModelStore
 
@@ -41,12 +40,6 @@ def spy(monkeypatch):
     spy = _HashSpy()
     monkeypatch.setattr(checksum, "hashlib", spy)
     return spy
-
-
-@pytest.fixture
-def store(tmp_path):
-    empty = load_catalog(write_catalog(tmp_path / "empty.json", []))
-    return ModelStore(tmp_path / "models", empty)
 
 
 def _index(folder: Path, *components: str) -> Path:

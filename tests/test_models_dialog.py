@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from modelstore_helpers import (
     FAST,
-    FakeHub,
     Fault,
     catalog_entry,
     model_files,
@@ -22,14 +21,6 @@ from piggydesk.modelstore.store import ModelStore
 from piggydesk.ui.models_dialog import ManageModelsDialog
 
 UNET = "unet/diffusion_pytorch_model.safetensors"
-
-
-@pytest.fixture
-def hub(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # never send test traffic to a proxy
-    server = FakeHub().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from modelstore_helpers import (
     FAST,
-    FakeHub,
     catalog_entry,
     model_files,
     serve,
@@ -36,14 +35,6 @@ def parse(*argv: str) -> argparse.Namespace:
 def run(*argv: str) -> int:
     args = parse(*argv)
     return args.func(args)
-
-
-@pytest.fixture
-def hub(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # never send test traffic to a proxy
-    server = FakeHub().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

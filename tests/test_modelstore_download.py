@@ -10,7 +10,6 @@ from collections import namedtuple
 import pytest
 from modelstore_helpers import (
     FAST,
-    FakeHub,
     Fault,
     catalog_entry,
     closed_port,
@@ -35,14 +34,6 @@ from piggydesk.modelstore.importer import import_model
 from piggydesk.modelstore.store import ModelStore
 
 UNET = "unet/diffusion_pytorch_model.safetensors"
-
-
-@pytest.fixture
-def hub(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # never send test traffic to a proxy
-    server = FakeHub().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

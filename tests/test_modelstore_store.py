@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from modelstore_helpers import model_files, read_tree, write_catalog, write_folder
+from modelstore_helpers import model_files, read_tree, write_folder
 
 from piggydesk.modelstore.catalog import load_catalog, parse_catalog
 from piggydesk.modelstore.errors import (
@@ -18,12 +18,6 @@ from piggydesk.modelstore.importer import import_model, inspect_model_folder
 from piggydesk.modelstore.store import ModelStore
 
 UNET = "unet/diffusion_pytorch_model.safetensors"
-
-
-@pytest.fixture
-def store(tmp_path):
-    empty = load_catalog(write_catalog(tmp_path / "empty.json", []))
-    return ModelStore(tmp_path / "models", empty)
 
 
 def test_store_defaults_to_models_dir_and_env_override(tmp_path, monkeypatch):
