@@ -18,7 +18,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.measure import wall_and_cpu  # noqa: E402
 from piggydesk.core import propagation  # noqa: E402
 from piggydesk.core.hints import Hint, load_hints_file, rasterize_hints  # noqa: E402
 from piggydesk.core.imaging import load_photo  # noqa: E402
@@ -50,16 +50,6 @@ def _grid_hints(photo_size: tuple[int, int], reference: Path, step: int = 56) ->
     return hints
 
 
-def _timed(func, repeats: int) -> tuple[list[float], list[float]]:
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        func()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return walls, cpus
-
-
 def _summary(values: list[float]) -> dict:
     return {
         "median": statistics.median(values),
@@ -73,7 +63,7 @@ def bench_photo(name: str, hints: list[Hint], size: int, repeats: int) -> dict:
     request = ColorizeRequest(lightness=photo.lightness, hints=tuple(hints), working_size=size)
     engine = classic.create()
     engine.colorize(request)  # warm-up: imports, the cached nested-dissection ordering
-    walls, cpus = _timed(lambda: engine.colorize(request), repeats)
+    walls, cpus = wall_and_cpu(lambda: engine.colorize(request), repeats)
 
     # The stages, for the same request.
     work = working_shape(*photo.size, size)
@@ -83,7 +73,7 @@ def bench_photo(name: str, hints: list[Hint], size: int, repeats: int) -> dict:
     order = propagation.nested_dissection_order(*work)
     y = lightness.astype(np.float64) / 100.0
     stages = {}
-    stages["build matrix"], _ = _timed(lambda: propagation.build_system(y, fixed, order), repeats)
+    stages["build matrix"], _ = wall_and_cpu(lambda: propagation.build_system(y, fixed, order), repeats)
     matrix = propagation.build_system(y, fixed, order)
     import scipy.sparse.linalg as spla
 
@@ -92,14 +82,14 @@ def bench_photo(name: str, hints: list[Hint], size: int, repeats: int) -> dict:
             matrix, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
         )
 
-    stages["factorise"], _ = _timed(factorise, repeats)
+    stages["factorise"], _ = wall_and_cpu(factorise, repeats)
     lu = factorise()
     rhs = np.ascontiguousarray(
         np.where(fixed[None], ab, 0).reshape(2, -1)[:, order].T, dtype=np.float32
     )
-    stages["solve a, b"], _ = _timed(lambda: lu.solve(rhs), repeats)
+    stages["solve a, b"], _ = wall_and_cpu(lambda: lu.solve(rhs), repeats)
     chroma = np.zeros((*work, 2), np.float32)
-    stages["recombine"], _ = _timed(lambda: recombine(photo.lightness, chroma), repeats)
+    stages["recombine"], _ = wall_and_cpu(lambda: recombine(photo.lightness, chroma), repeats)
     return {
         "photo": f"{name}-gray.jpg",
         "photo_size": list(photo.size),

@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import peak_rss_gib  # noqa: E402
+from benchmarks.measure import peak_rss_gib, wall_and_cpu  # noqa: E402
 
 logger = logging.getLogger("bench_piggyback")
 
@@ -79,12 +79,7 @@ TINY = (  # --tiny: a smoke test of this script with test-sized models
 
 def timed(fn, repeats: int) -> float:
     fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return statistics.median(wall_and_cpu(fn, repeats)[0])
 
 
 def build_pipeline(dtype_name: str, workdir: Path):

@@ -27,10 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -39,6 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.measure import peak_rss_bytes, wall_and_cpu  # noqa: E402
 from piggydesk.core.imaging import load_photo  # noqa: E402
 from piggydesk.core.repair.defects import propose_defect_mask  # noqa: E402
 from piggydesk.core.repair.denoise import denoise_lightness  # noqa: E402
@@ -146,12 +145,7 @@ def evaluate(photos: list[Path], scale: float) -> dict:
 
 def _median_time(fn, repeats: int) -> tuple[float, float, float, float]:
     """Wall seconds (median, min, max) and the median process CPU seconds (all threads)."""
-    walls, cpus = [], []
-    for _ in range(repeats):
-        start, cpu = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - start)
-        cpus.append(time.process_time() - cpu)
+    walls, cpus = wall_and_cpu(fn, repeats)
     return statistics.median(walls), min(walls), max(walls), statistics.median(cpus)
 
 
@@ -180,7 +174,7 @@ def timing(repeats: int) -> dict:
     # a colour scan: the pipeline turns its decoded 8-bit RGB, not float RGB
     out["geometry_straighten_crop_rgb8_s"] = _median_time(lambda: straighten.apply(rgb8), repeats)
     out["denoise_half_s"] = _median_time(lambda: denoise_lightness(L, 0.5), 1)
-    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mib"] = peak_rss_bytes() / 2**20
     for key, value in out.items():
         if isinstance(value, tuple):
             print(

@@ -1,4 +1,4 @@
-"""Memory and CPU-time readings the benchmarks share (this process; Linux and macOS).
+"""Memory, CPU-time and timing readings the benchmarks share (this process; Linux and macOS).
 
 Imported as ``benchmarks.measure`` by scripts that put the repository root on ``sys.path``
 (every benchmark does, to import ``piggydesk`` from a checkout).
@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import resource
 import sys
+import time
+from collections.abc import Callable
 
 
 def peak_rss_bytes() -> int:
@@ -42,3 +44,15 @@ def cpu_seconds() -> float:
     the work than wall time (an idle 2-core machine runs it in about cpu_s / 2)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def wall_and_cpu(fn: Callable[[], object], repeats: int) -> tuple[list[float], list[float]]:
+    """Call ``fn`` ``repeats`` times: the wall seconds and the process CPU seconds (all
+    threads) of each call."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return walls, cpus
