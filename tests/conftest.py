@@ -75,3 +75,27 @@ def store(tmp_path):
 
     empty = load_catalog(write_catalog(tmp_path / "empty.json", []))
     return ModelStore(tmp_path / "models", empty)
+
+
+@pytest.fixture
+def dialogs(monkeypatch):
+    """Record message boxes instead of blocking (the GUI tests); questions answer from
+    ``answers``."""
+    from PySide6.QtWidgets import QMessageBox
+
+    seen: list[tuple[str, str, str]] = []
+    answers: list = []
+
+    def record(kind):
+        def box(parent, title, text, *args, **kwargs):
+            seen.append((kind, title, text))
+            if kind == "question":
+                return answers.pop(0) if answers else QMessageBox.StandardButton.Discard
+            return QMessageBox.StandardButton.Ok
+
+        return box
+
+    for kind in ("warning", "information", "critical", "question"):
+        monkeypatch.setattr(QMessageBox, kind, staticmethod(record(kind)))
+    seen_answers = type("Dialogs", (), {"seen": seen, "answers": answers})
+    return seen_answers

@@ -15,7 +15,7 @@ from piggydesk.ui.export_dialog import ExportDialog, suggested_name
 from piggydesk.ui.preferences import PreferencesDialog
 from piggydesk.ui.settings import AppSettings
 from piggydesk.ui.worker import ModelWorker
-from tests.test_ui_main_window import _click, _probe_all_available, dialogs, photo_path  # noqa: F401
+from tests.test_ui_main_window import _click, _probe_all_available, photo_path  # noqa: F401
 from tests.ui_fakes import SlowEngine, SuggestingEngine, TintEngine, make_factory, show_window
 
 H, W = 60, 80

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QApplication
 
 from tests.test_project_bombs import _manifest, _png_bomb, _rewrite, project  # noqa: F401
 from tests.test_ui_dialogs import _engines, _window
-from tests.test_ui_main_window import dialogs  # noqa: F401
 
 
 def _seed_overflow(path):

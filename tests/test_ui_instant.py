@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from piggydesk.engines import registry
-from tests.test_ui_main_window import H, W, _click, dialogs, photo_path  # noqa: F401
+from tests.test_ui_main_window import H, W, _click, photo_path  # noqa: F401
 from tests.ui_fakes import real_engine_worker, show_window
 
 pytestmark = pytest.mark.skipif(

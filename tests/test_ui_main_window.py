@@ -38,27 +38,6 @@ def photo_path(tmp_path):
 
 
 @pytest.fixture
-def dialogs(monkeypatch):
-    """Record message boxes instead of blocking; questions answer from ``answers``."""
-    seen: list[tuple[str, str, str]] = []
-    answers: list = []
-
-    def record(kind):
-        def box(parent, title, text, *args, **kwargs):
-            seen.append((kind, title, text))
-            if kind == "question":
-                return answers.pop(0) if answers else QMessageBox.StandardButton.Discard
-            return QMessageBox.StandardButton.Ok
-
-        return box
-
-    for kind in ("warning", "information", "critical", "question"):
-        monkeypatch.setattr(QMessageBox, kind, staticmethod(record(kind)))
-    seen_answers = type("Dialogs", (), {"seen": seen, "answers": answers})
-    return seen_answers
-
-
-@pytest.fixture
 def engines():
     return {
         "classic": TintEngine("classic"),

@@ -9,7 +9,7 @@ from piggydesk.core import paths
 from piggydesk.engines import registry
 from piggydesk.ui.worker import MessageKind
 from tests.piggyback_helpers import make_tiny_bundle
-from tests.test_ui_main_window import dialogs, photo_path  # noqa: F401
+from tests.test_ui_main_window import photo_path  # noqa: F401
 from tests.ui_fakes import real_engine_worker, show_window
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from piggydesk.engines.piggyback import CONTROLNET_ID
 from piggydesk.pipelines.fast import LCM_LORA
 from piggydesk.ui.worker import MessageKind
 from tests.piggyback_helpers import make_tiny_base, make_tiny_controlnet, make_tiny_lora
-from tests.test_ui_main_window import dialogs, photo_path  # noqa: F401
+from tests.test_ui_main_window import photo_path  # noqa: F401
 from tests.ui_fakes import real_engine_worker, show_window
 
 pytestmark = pytest.mark.slow
