@@ -328,3 +328,26 @@ def test_freeze_bn_keeps_batch_norm_statistics(photo_folder: Path, tmp_path: Pat
     assert stats and all(torch.allclose(state[k], start[k].half().float()) for k in stats)
     assert any(not torch.allclose(state[k], start[k].half().float())
                for k in state if k.endswith(".weight"))  # the weights themselves did train
+
+
+def test_a_failed_checkpoint_save_keeps_the_previous_one_and_leaves_no_temp_file(
+    photo_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    run = tmp_path / "run"
+    assert _train(photo_folder, run, 3) == 0  # validates (snapshot, best.pt) at step 3
+    before = sorted(p.name for p in run.iterdir())
+
+    def disk_full(obj, f, *args, **kwargs):
+        # half a checkpoint reaches the disk, then the write fails
+        if isinstance(f, (str, Path)):
+            Path(f).write_bytes(b"half a checkpoint")
+        else:
+            f.write(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(train_instant.torch, "save", disk_full)
+    with pytest.raises(OSError):
+        _train(photo_folder, run, 4, "--resume")
+    monkeypatch.undo()
+    assert torch.load(run / "last.pt", weights_only=False)["step"] == 3
+    assert sorted(p.name for p in run.iterdir()) == before

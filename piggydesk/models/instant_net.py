@@ -121,7 +121,16 @@ class _Up(nn.Module):
 
 
 class InstantNet(nn.Module):
-    """Hint-aware colorization U-Net. Input sizes must be multiples of 16."""
+    """Hint-aware colorization U-Net. Input sizes must be multiples of 16.
+
+    A plain ``nn.Module``, not a diffusers ``ModelMixin``/``ConfigMixin`` like the other
+    networks in ``models/``, on purpose: the instant engine is the CPU-only, live-preview
+    engine and imports neither diffusers nor transformers (a ``ModelMixin`` would put the
+    diffusers import on its start-up path), and the shipped ``resources/models/instant/
+    config.json`` nests the hyper-parameters under ``"net"`` beside the engine's own settings
+    (``ab_bins``, ``output``, ``temperature``, ``training``), which ``from_pretrained`` would
+    not read. ``engines.instant.load_model`` is its one loader.
+    """
 
     def __init__(self, config: InstantNetConfig | None = None) -> None:
         super().__init__()

@@ -34,6 +34,7 @@ from piggydesk.core.color import lightness_to_gray_rgb
 from piggydesk.core.imaging import load_photo
 from piggydesk.engines.base import ColorizeRequest
 from piggydesk.engines.registry import create_engine
+from piggydesk.logging_setup import close_logging, setup_logging
 from piggydesk.training.metrics import all_metrics
 from piggydesk.training.photos import choose_photos, list_photos, split_hash
 from piggydesk.training.point_hints import sample_eval_hints
@@ -264,9 +265,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
-    result = evaluate(
+    setup_logging(args.out.expanduser() / "evaluate.log", console=True)
+    try:
+        result = _run(args)
+    finally:
+        close_logging()
+    sys.stdout.write((args.out.expanduser() / "results.md").read_text())
+    sys.stdout.write(f"seconds per run (median): {result['seconds_per_run']}\n")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> dict:
+    return evaluate(
         data=args.data.expanduser(),
         out=args.out.expanduser(),
         engine_name=args.engine,
@@ -280,9 +291,6 @@ def main(argv: list[str] | None = None) -> int:
         photos=([line.strip() for line in args.photos.read_text().splitlines() if line.strip()]
                 if args.photos else None),
     )
-    sys.stdout.write((args.out / "results.md").read_text())
-    sys.stdout.write(f"seconds per run (median): {result['seconds_per_run']}\n")
-    return 0
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from piggydesk.core.atomic import open_atomic
+from piggydesk.logging_setup import close_logging, setup_logging
 from piggydesk.training.photos import (
     PhotoCache,
     PhotoEntry,
@@ -129,10 +131,11 @@ def build_pack(
     val = choose_photos(list_photos(data, "val"), val_count)
     items = [(e, w, "train") for e, w in train] + [(e, 0.0, "val") for e in val]
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
     meta = []
     sources: dict[str, int] = {}
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as pack:
+    with open_atomic(out) as handle, zipfile.ZipFile(
+        handle, "w", compression=zipfile.ZIP_STORED
+    ) as pack:
         for n, (entry, weight, split) in enumerate(items):
             blob = done.get(entry.rel)
             if blob is None:
@@ -163,7 +166,6 @@ def build_pack(
             "sources": dict(sorted(sources.items())),
         }
         pack.writestr(PACK_META, json.dumps({**summary, "photos": meta}))
-    tmp.replace(out)
     summary["bytes"] = out.stat().st_size
     logger.info("wrote %s: %d train + %d val photos, %.1f MiB in %.0f s", out, summary["train"],
                 summary["val"], summary["bytes"] / 2**20, time.perf_counter() - start)
@@ -217,7 +219,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
     if not str(args.out).endswith(".zip"):
         sys.stderr.write("The pack's name must end in .zip.\n")
@@ -225,8 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data.expanduser().is_dir():
         sys.stderr.write(f"No photo folder at {args.data}.\n")
         return 2
-    summary = build_pack(args.data.expanduser(), args.out.expanduser(), args.count, args.side,
-                         args.quality, args.val_count, args.reuse)
+    setup_logging(args.out.expanduser().with_suffix(".log"), console=True)
+    try:
+        summary = build_pack(args.data.expanduser(), args.out.expanduser(), args.count,
+                             args.side, args.quality, args.val_count, args.reuse)
+    finally:
+        close_logging()
     sys.stdout.write(json.dumps(summary, indent=1) + "\n")
     return 0
 

@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from piggydesk.core.atomic import open_atomic
+
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
@@ -266,9 +268,8 @@ class PhotoCache:
             else np.zeros(0, np.uint8)
         )
         meta = [[e.rel, e.source, e.caption] for e in self.entries]
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, shapes=shapes, flat=flat, meta=np.array(json.dumps(meta)))
-        tmp.replace(path)
+        with open_atomic(path) as handle:
+            np.savez(handle, shapes=shapes, flat=flat, meta=np.array(json.dumps(meta)))
 
     @classmethod
     def load(cls, path: str | Path) -> PhotoCache:

@@ -38,7 +38,6 @@ import argparse
 import json
 import logging
 import math
-import os
 import random
 import signal
 import sys
@@ -49,9 +48,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
+from piggydesk.core.atomic import atomic_write_bytes, open_atomic
 from piggydesk.core.color import lab_to_rgb, rgb_to_lab
+from piggydesk.logging_setup import close_logging, setup_logging
 from piggydesk.models import ab_bins
 from piggydesk.models.instant_net import InstantNet, InstantNetConfig, count_parameters
 from piggydesk.training.metrics import colourfulness, hue_hits, psnr
@@ -387,9 +388,8 @@ class Trainer:
         }
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        torch.save(self.state(), tmp)
-        os.replace(tmp, path)
+        with open_atomic(path) as handle:  # an interrupted save keeps the previous file
+            torch.save(self.state(), handle)
 
     def load(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=False)
@@ -423,7 +423,7 @@ def export(
         k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in weights.items()
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt"})
+    atomic_write_bytes(out_dir / WEIGHTS_FILE, save(tensors, metadata={"format": "pt"}))
     config_path = out_dir / CONFIG_FILE
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
     config.update(
@@ -448,34 +448,18 @@ def export(
     config.setdefault("output", "regression")
     config.setdefault("temperature", 0.38)
     config.update(extra or {})
-    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    atomic_write_bytes(config_path, (json.dumps(config, indent=2) + "\n").encode("utf-8"))
     logger.info("exported %s (step %d) to %s", checkpoint, state["step"], out_dir)
     return out_dir
 
 
-def _setup_logging(run_dir: Path) -> list[logging.Handler]:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    handlers: list[logging.Handler] = [
-        logging.FileHandler(run_dir / "train.log"), logging.StreamHandler()
-    ]
-    for handler in handlers:
-        handler.setFormatter(fmt)
-        root.addHandler(handler)
-    return handlers
-
-
 def train(args: argparse.Namespace) -> int:
     run_dir = Path(args.run).expanduser()
-    handlers = _setup_logging(run_dir)
+    setup_logging(run_dir / "train.log", console=True)
     try:
         return _train(args, run_dir)
     finally:
-        for handler in handlers:
-            logging.getLogger().removeHandler(handler)
-            handler.close()
+        close_logging()
 
 
 def _train(args: argparse.Namespace, run_dir: Path) -> int:
@@ -601,11 +585,12 @@ def _loop(trainer: Trainer, cfg: TrainConfig, args: argparse.Namespace, run_dir:
                 metrics_file.flush()
                 snapshots = run_dir / "snapshots"
                 snapshots.mkdir(exist_ok=True)
-                torch.save(
-                    {"ema": trainer.ema.state_dict(), "step": n, "elapsed": trainer.elapsed,
-                     "net_config": trainer.net_cfg.to_dict(), "train_config": asdict(cfg)},
-                    snapshots / f"ema_{n:06d}.pt",
-                )
+                with open_atomic(snapshots / f"ema_{n:06d}.pt") as handle:
+                    torch.save(
+                        {"ema": trainer.ema.state_dict(), "step": n, "elapsed": trainer.elapsed,
+                         "net_config": trainer.net_cfg.to_dict(), "train_config": asdict(cfg)},
+                        handle,
+                    )
                 if score > trainer.best_score:
                     trainer.best_score = score
                     trainer.save(run_dir / "best.pt")
@@ -627,7 +612,6 @@ def _loop(trainer: Trainer, cfg: TrainConfig, args: argparse.Namespace, run_dir:
 
 
 def export_cmd(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     run_dir = Path(args.run).expanduser()
     ckpt = (
         Path(args.checkpoint)
@@ -635,7 +619,11 @@ def export_cmd(args: argparse.Namespace) -> int:
         else run_dir / f"{args.checkpoint}.pt"
     )
     extra = json.loads(args.set) if args.set else None
-    export(ckpt, Path(args.out), extra=extra, use_ema=not args.raw)
+    setup_logging(run_dir / "train.log", console=True)  # the export is part of the run's log
+    try:
+        export(ckpt, Path(args.out), extra=extra, use_ema=not args.raw)
+    finally:
+        close_logging()
     return 0
 
 
