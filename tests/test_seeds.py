@@ -32,7 +32,10 @@ def _variants(tmp_path: Path, seed: int) -> list[np.ndarray]:
 
 def test_instant_variant_one_ignores_the_seed_and_later_variants_follow_it(tmp_path):
     zero, seven = _variants(tmp_path, 0), _variants(tmp_path, 7)
-    assert np.array_equal(zero[0], seven[0]), "variant 1 is documented as seed-independent"
+    # Seed-independent up to one 8-bit level: with two threads the network's reductions can
+    # round differently from one process to the next (a few dozen pixels differ by 1 level
+    # even for the same seed; with OMP_NUM_THREADS=1 runs are bit-identical).
+    assert np.abs(zero[0] - seven[0]).max() <= 1, "variant 1 is documented as seed-independent"
     assert any(np.abs(a - b).mean() > 0.5 for a, b in zip(zero[1:], seven[1:])), \
         "the seed is documented to change variants 2 and up"
     assert np.abs(zero[1] - zero[0]).mean() > 0.5  # a variant differs from the first
