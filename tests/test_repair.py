@@ -65,6 +65,22 @@ def test_mask_proposal_finds_synthetic_defects():
     assert precision >= 0.6, precision
 
 
+
+def test_mask_proposal_finds_synthetic_defects_on_pixel_sharp_photos():
+    """The harder case: photos sharp at the pixel scale, full of thin structures of their own."""
+    tp = truth = hits = proposed = 0
+    names = ("chelsea-gray.jpg", "camera-gray.jpg", "coffee-gray.jpg", "astronaut-gray.jpg")
+    for seed, name in enumerate(names):
+        damage = add_defects(_scan(name, 1.0), seed=seed)
+        mask = propose_defect_mask(damage.lightness)
+        tp += int((mask & damage.mask).sum())
+        truth += int(damage.mask.sum())
+        hits += int((mask & damage.touched).sum())
+        proposed += int(mask.sum())
+    recall, precision = tp / truth, hits / proposed
+    assert recall >= 0.8, recall
+    assert precision >= 0.6, precision
+
 def test_mask_proposal_leaves_a_clean_smooth_photo_alone():
     clean = _scan("chelsea-gray.jpg")
     assert propose_defect_mask(clean).mean() < 0.01
@@ -78,6 +94,18 @@ def test_torn_corner_is_found_and_a_bright_sky_is_not():
     sky = np.full((300, 400), 92.0, np.float32)
     sky[150:, :] = np.linspace(20, 60, 400, dtype=np.float32)  # a landscape below a flat sky
     assert not torn_corner_mask(sky).any()
+
+
+def test_a_dark_band_along_an_edge_or_a_white_ground_cut_by_a_line_is_no_tear():
+    rng = np.random.default_rng(0)
+    photo = (50 + rng.normal(0, 4, size=(400, 600))).astype(np.float32)
+    roof = photo.copy()
+    roof[:10, :] = 3.0  # a dark roof beam along the top edge: flat, dark, with a step below
+    assert not torn_corner_mask(roof).any()
+    ground = photo.copy()
+    ground[:60, 450:] = 97.0  # a white background in the corner ...
+    cv2.line(ground, (450, 50), (599, 20), 20.0, 2)  # ... crossed by a thin dark line
+    assert not torn_corner_mask(ground).any()
 
 
 # ----------------------------------------------------------------------------- inpainting

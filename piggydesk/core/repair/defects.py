@@ -1,48 +1,78 @@
 """Automatic defect-mask proposal: dust specks, hairline scratches and torn corners on L*.
 
 A proposal, not a verdict: the person sees it as an overlay and adds to it or erases from it
-with a brush. Three detectors, all at the scan's own pixel scale (the defects of a scan are a
-few pixels wide whatever its size):
+with a brush. Everything works at the scan's own pixel scale (the defects of a scan are a few
+pixels wide whatever its size):
 
-1. **Thin bright and dark structures**: the morphological white top-hat ``L - open(L)`` and
-   black-hat ``close(L) - L`` with a disc a little wider than the widest defect
-   (``max_width``) keep the structures narrower than the disc (Serra, *Image Analysis and
-   Mathematical Morphology*, 1982; the classic film-dust detector). The response is the
-   smaller of that and the residual from a median filter of the same size, which keeps an
-   edge or a corner of the photo (preserved by the median) from passing as a scratch. It is
-   compared with the photo's own texture around each pixel (the local standard deviation of
-   the median-filtered photo, and the local mean response: hair, grass, fabric) and with the
-   grain of the whole scan (its median response), so grain and busy texture are not taken
-   for dust.
-2. **Lines**: hysteresis (Canny's two thresholds) lets a scratch that is faint along part of
-   its length grow from its strong parts; a component is kept when it is strong enough, or
-   long and thin (a hairline: its length, from its area and width, is at least ``min_line``).
+1. **Candidates**: the morphological white top-hat ``L - open(L)`` and black-hat
+   ``close(L) - L`` with a disc a little wider than the widest defect (``max_width``) keep the
+   structures narrower than the disc (Serra, *Image Analysis and Mathematical Morphology*,
+   1982; the classic film-dust detector). The response is the smaller of that and the
+   residual from a median filter of the same size, which keeps an edge or a corner of the
+   photo from passing as a scratch. It is compared with the photo's own texture around each
+   pixel (the local standard deviation of the median-filtered photo, and the local mean
+   response) and with the grain of the whole scan; hysteresis (Canny's two thresholds) joins
+   the faint parts of a scratch to its strong parts. The thresholds here are permissive: the
+   candidates hold most defects and many of the photo's own thin structures.
+2. **Which candidates are defects**: each connected candidate is described by
+   ``FEATURES`` (its size and shape, its contrast against the texture around it, whether it is
+   all bright or all dark, and how it lies in the structure tensor of the median-filtered
+   photo: a rim along an object's edge runs with the photo's edges, a scratch crosses them)
+   and scored by a quadratic logistic model, ``defect_weights.py``, fitted by
+   ``benchmarks/fit_defect_classifier.py`` on seeded synthetic damage (``synthetic.py``) drawn
+   on real photos. Kept candidates grow by one pixel into neighbours that are brighter (or
+   darker) than their surroundings in the same sense: the anti-aliased fringe of a scratch.
 3. **Torn corners and missing paper**: a region grown from a corner of the scan that is flat
-   (almost no texture), paper-bright or scanner-lid dark, not too big and with a ragged edge.
+   (almost no texture), paper-bright or scanner-lid dark, not too big, not a band along one
+   edge, with a step in tone at its edge and beyond the thin lines that may cross it.
 
-Everything works on ``float32`` and ``uint8`` images the size of the scan, no more than a few
-at a time; connected components are found by OpenCV.
+Memory: a few ``uint8`` images the size of the scan, texture fields at half size, and per
+candidate pixel a few numbers (candidates are a few percent of the pixels).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from piggydesk.core.repair import defect_weights
+
 logger = logging.getLogger(__name__)
 
-# thresholds, tuned on benchmarks/eval_repair.py (see benchmarks/RESULTS.md)
+# candidate thresholds (permissive; the classifier decides)
 _BASE = 3.0  # L*: the smallest contrast a defect can have on a clean, flat region
 _NOISE = 4.0  # times the scan's median response (its grain)
 _FLAT_TEXTURE = 0.5  # times the local standard deviation of the median-filtered photo
 _BUSY_TEXTURE = 2.5  # times the local mean response (fine texture: hair, grass, fabric)
+_CANDIDATE = 1.6  # the candidates' base threshold is the tuned one divided by this
 _LOW = 0.5  # hysteresis: a pixel joins a seeded defect above this fraction of the threshold
 _TEXTURE_WINDOW = 3  # times max_width: the window of the local standard deviation
 _BUSY_WINDOW = 15
 _FIELD_STEP = 2  # the texture fields are smooth: computed at half size
+_THRESHOLD = -1.4  # the classifier's score above which a candidate is a defect (sensitivity 1)
+_SENSITIVITY_SLOPE = 2.0  # the threshold moves by this times ln(sensitivity)
+_FRINGE = 2.0  # L*: the contrast a neighbour needs to join a kept defect as its fringe
+
+FEATURES = (
+    "log_area",  # pixels
+    "log_diagonal",  # of the bounding box
+    "thickness",  # area / diagonal
+    "contrast",  # mean response, tens of L*
+    "log_score_mean",  # response / tuned threshold (texture and grain), mean over the pixels
+    "log_score_max",
+    "log_texture",  # std of the median-filtered photo around it (L*)
+    "log_busy",  # mean response around it (L*)
+    "purity",  # |mean sign|: all bright or all dark
+    "strong_share",  # share of pixels above the tuned threshold
+    "log_elongation",  # ratio of the principal second moments
+    "edge_crossing",  # log(gradient energy across / along the candidate's direction)
+    "log_gradient",  # gradient energy of the photo there, relative to the contrast squared
+    "tuned_keep",  # the tuned detector alone would keep it (a seed or a long thin line)
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +100,30 @@ def propose_defect_mask(lightness: np.ndarray, options: DefectOptions | None = N
 
 
 def _thin_defects(L: np.ndarray, options: DefectOptions) -> np.ndarray:
+    candidates = find_candidates(L, options)
+    if candidates.count <= 1:
+        return np.zeros(L.shape, bool)
+    threshold = _THRESHOLD - _SENSITIVITY_SLOPE * math.log(max(float(options.sensitivity), 1e-3))
+    keep = score_candidates(candidates.features) > threshold
+    keep[0] = False
+    mask = keep[candidates.labels]
+    return _grow_fringe(mask, candidates.bright, candidates.dark)
+
+
+@dataclass
+class Candidates:
+    """Connected candidate components (label 0 is the background) and their features."""
+
+    labels: np.ndarray  # int32 (H, W)
+    count: int
+    features: np.ndarray  # float64 (count, len(FEATURES)); row 0 is the background
+    bright: np.ndarray  # uint8 (H, W): the bright response (8-bit units, 2.55 per L*)
+    dark: np.ndarray  # uint8 (H, W): the dark response
+
+
+def find_candidates(L: np.ndarray, options: DefectOptions | None = None) -> Candidates:
+    """The permissive candidates of ``L`` (float32 L*) and one row of ``FEATURES`` for each."""
+    options = options or DefectOptions()
     width = max(int(options.max_width), 1)
     k = 2 * width + 1
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
@@ -82,11 +136,10 @@ def _thin_defects(L: np.ndarray, options: DefectOptions) -> np.ndarray:
     cv2.min(dark, cv2.subtract(med8, L8), dst=dark)
     del L8
     response = cv2.max(bright, dark)  # 8-bit units (2.55 per L*)
-    del bright, dark
     step = max(1, L.shape[0] // 512), max(1, L.shape[1] // 512)
     noise = float(np.median(response[:: step[0], :: step[1]])) / 2.55
-    scale = 1.0 / max(float(options.sensitivity), 1e-3)
-    base = scale * (_BASE + _NOISE * max(noise, 0.25)) * 2.55
+    tuned_base = (_BASE + _NOISE * max(noise, 0.25)) * 2.55
+    base = tuned_base / _CANDIDATE
     # only pixels above the lowest threshold a pixel can have are candidates (a few percent)
     ys, xs = np.nonzero(response > _LOW * base)
     values = response[ys, xs].astype(np.float32)
@@ -100,34 +153,109 @@ def _thin_defects(L: np.ndarray, options: DefectOptions) -> np.ndarray:
     texture = cv2.blur(med * med, (window, window))
     texture -= mean * mean
     np.sqrt(np.maximum(texture, 0, out=texture), out=texture)
-    del med, mean
+    del mean
     small = cv2.resize(response, (w2, h2), interpolation=cv2.INTER_AREA).astype(np.float32)
     busy_window = _odd(_BUSY_WINDOW // f)
     busy = cv2.blur(small, (busy_window, busy_window))
-    del small
+    del small, response
+    jxx, jxy, jyy = _structure_tensor(med / 2.55, 1.5 / f, 3.0 / f)
+    del med
     fy, fx = ys // f, xs // f
-    high = base + _FLAT_TEXTURE * texture[fy, fx] + _BUSY_TEXTURE * busy[fy, fx]
+    t, b = texture[fy, fx], busy[fy, fx]
     del texture, busy
-    weak = np.zeros(L.shape, bool)
-    strong = np.zeros(L.shape, bool)
-    is_weak = values > _LOW * high
-    weak[ys[is_weak], xs[is_weak]] = True
-    is_strong = values > high
-    strong[ys[is_strong], xs[is_strong]] = True
-    return _hysteresis(weak, strong, options)
+    texture_terms = _FLAT_TEXTURE * t + _BUSY_TEXTURE * b
+    tuned_high = tuned_base + texture_terms
+    is_weak = values > _LOW * (base + texture_terms)
+    weak = np.zeros(L.shape, np.uint8)
+    weak[ys[is_weak], xs[is_weak]] = 1
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
+    del weak
+    ys, xs, fy, fx = ys[is_weak], xs[is_weak], fy[is_weak], fx[is_weak]
+    values, t, b, tuned_high = values[is_weak], t[is_weak], b[is_weak], tuned_high[is_weak]
+    label = labels[ys, xs]
+    pixels = np.maximum(np.bincount(label, minlength=count), 1).astype(np.float64)
+
+    def mean_of(v: np.ndarray) -> np.ndarray:
+        return np.bincount(label, v, minlength=count) / pixels
+
+    score = values / tuned_high
+    score_max = np.zeros(count)
+    np.maximum.at(score_max, label, score)
+    strong = score > 1.0
+    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    diagonal = np.hypot(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    thickness = area / np.maximum(diagonal, 1)
+    lines = (diagonal >= options.min_line_length) & (thickness <= width * 0.75)
+    tuned_keep = (np.bincount(label, strong, minlength=count) > 0) | lines
+    sign = np.where(bright[ys, xs] > dark[ys, xs], 1.0, -1.0)
+    # the candidate's direction, from the second moments of its pixels
+    cx, cy = mean_of(xs.astype(np.float64)), mean_of(ys.astype(np.float64))
+    dx, dy = xs - cx[label], ys - cy[label]
+    cxx, cyy, cxy = mean_of(dx * dx) + 1 / 12, mean_of(dy * dy) + 1 / 12, mean_of(dx * dy)
+    half_trace = (cxx + cyy) / 2
+    spread = np.sqrt(np.maximum(half_trace**2 - (cxx * cyy - cxy**2), 0))
+    elongation = (half_trace + spread) / np.maximum(half_trace - spread, 1e-3)
+    angle = 0.5 * np.arctan2(2 * cxy, cxx - cyy)
+    # the photo's own edges there (structure tensor of the median-filtered photo)
+    txx, txy, tyy = mean_of(jxx[fy, fx]), mean_of(jxy[fy, fx]), mean_of(jyy[fy, fx])
+    c, s = np.cos(angle), np.sin(angle)
+    along = c * c * txx + 2 * c * s * txy + s * s * tyy
+    across = s * s * txx - 2 * c * s * txy + c * c * tyy
+    contrast = mean_of(values / 2.55)
+    features = np.stack(
+        [
+            np.log(area),
+            np.log(diagonal + 1),
+            thickness,
+            contrast / 10,
+            np.log(mean_of(score) + 1e-3),
+            np.log(score_max + 1e-3),
+            np.log(mean_of(t) / 2.55 + 1),
+            np.log(mean_of(b) / 2.55 + 0.1),
+            np.abs(mean_of(sign)),
+            mean_of(strong),
+            np.log(elongation),
+            np.log((across + 0.01) / (along + 0.01)),
+            np.log((txx + tyy) / (contrast**2 + 1) + 1e-4),
+            tuned_keep.astype(np.float64),
+        ],
+        axis=1,
+    )
+    return Candidates(labels, count, features, bright, dark)
 
 
-def _hysteresis(weak: np.ndarray, strong: np.ndarray, options: DefectOptions) -> np.ndarray:
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(weak.view(np.uint8), connectivity=8)
-    if count <= 1:
-        return np.zeros(weak.shape, bool)
-    seeds = np.bincount(labels[strong], minlength=count)
-    diag = np.hypot(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
-    thickness = stats[:, cv2.CC_STAT_AREA] / np.maximum(diag, 1)
-    lines = (diag >= options.min_line_length) & (thickness <= options.max_width * 0.75)
-    keep = (seeds > 0) | lines
-    keep[0] = False
-    return keep[labels]
+def score_candidates(features: np.ndarray) -> np.ndarray:
+    """The classifier's score (log-odds of 'a defect') for each row of ``FEATURES``."""
+    w = defect_weights
+    z = np.clip((features - np.asarray(w.MEAN)) / np.asarray(w.SCALE), -5.0, 5.0)
+    return (
+        w.BIAS + z @ np.asarray(w.LINEAR) + np.einsum("ni,ij,nj->n", z, np.asarray(w.QUADRATIC), z)
+    )
+
+
+def _grow_fringe(mask: np.ndarray, bright: np.ndarray, dark: np.ndarray) -> np.ndarray:
+    """``mask`` and its neighbours that stand out in the same sense (bright or dark) by ``_FRINGE``."""
+    kernel = np.ones((3, 3), np.uint8)
+    level = int(round(_FRINGE * 2.55))
+    is_bright = bright > dark
+    out = mask.copy()
+    for side, response in ((is_bright, bright), (~is_bright, dark)):
+        seeds = (mask & side).view(np.uint8)
+        near = cv2.dilate(seeds, kernel).view(bool)
+        out |= near & side & (response > level)
+    return out
+
+
+def _structure_tensor(image: np.ndarray, inner: float, outer: float):
+    """``(Jxx, Jxy, Jyy)``: smoothed products of the gradient of ``image`` smoothed by ``inner``."""
+    g = cv2.GaussianBlur(image, (0, 0), max(inner, 0.5))
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
+
+    def blur(a: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(a, (0, 0), max(outer, 0.5))
+
+    return blur(gx * gx), blur(gx * gy), blur(gy * gy)
 
 
 def torn_corner_mask(L: np.ndarray) -> np.ndarray:
@@ -142,22 +270,44 @@ def torn_corner_mask(L: np.ndarray) -> np.ndarray:
         value = float(np.median(small[max(cy - 2, 0) : cy + 3, max(cx - 2, 0) : cx + 3]))
         if 8.0 < value < 85.0:
             continue  # neither paper nor scanner lid
-        region = (np.abs(small - value) < 4.0) & (local_dev < 3.0)
-        count, labels = cv2.connectedComponents(region.view(np.uint8), connectivity=4)
-        label = labels[cy, cx]
-        if label == 0:
+        blob = _grow_from_corner(small, local_dev, value, cy, cx)
+        if blob is None:
             continue
-        blob = labels == label
-        area = float(blob.mean())
-        if not 1e-4 < area < 0.03:
-            continue
-        ring = cv2.dilate(blob.view(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & ~blob
+        ys, xs = np.nonzero(blob)
+        bh, bw = int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)
+        if max(bh / bw, bw / bh) > 3.0:
+            continue  # a band along one edge (a roof, a frame), not a corner torn off
+        b8 = blob.view(np.uint8)
+        ring = cv2.dilate(b8, np.ones((5, 5), np.uint8)).view(bool) & ~blob
         if not ring.any() or abs(float(np.median(small[ring])) - value) < 8.0:
             continue  # no step at its edge: a bright sky or a dark coat, not a tear
-        blob = cv2.dilate(blob.view(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        far = max(9, int(np.sqrt(blob.sum()) / 3) | 1)
+        beyond = cv2.dilate(b8, np.ones((far, far), np.uint8)).view(bool)
+        beyond &= ~cv2.dilate(b8, np.ones((7, 7), np.uint8)).view(bool)
+        if not beyond.any() or abs(float(np.median(small[beyond])) - value) < 8.0:
+            continue  # the same white beyond a thin line that bounds it: a background
+        blob = cv2.dilate(b8, np.ones((3, 3), np.uint8)).astype(bool)
         full = cv2.resize(blob.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
         out |= full.astype(bool)
     return out
+
+
+def _grow_from_corner(small, local_dev, value, cy, cx):
+    """The flat region of tone ``value`` at the corner, with the loosest tolerance that keeps it
+    small (a tear next to a bright photo region of nearly its tone needs a tight one)."""
+    for tolerance in (4.0, 2.0, 1.0):
+        region = (np.abs(small - value) < tolerance) & (local_dev < 3.0)
+        _, labels = cv2.connectedComponents(region.view(np.uint8), connectivity=4)
+        label = labels[cy, cx]
+        if label == 0:
+            return None
+        blob = labels == label
+        area = float(blob.mean())
+        if area < 1e-4:
+            return None
+        if area < 0.03:
+            return blob
+    return None
 
 
 def _odd(n: int) -> int:
