@@ -236,6 +236,42 @@ def test_content_weights_give_groups_their_shares_and_cap_sources():
     assert np.allclose(intel, intel[0]) and abs(sum(intel) - 0.12) < 1e-9
 
 
+def test_sky_and_foliage_emphasis_draws_them_more_often_within_each_group():
+    from piggydesk.training.photos import (
+        PhotoEntry,
+        content_weights,
+        emphasise_sky_and_foliage,
+        sky_foliage_share,
+    )
+
+    def photo(rgb):
+        return np.tile(np.array(rgb, np.uint8), (48, 64, 1))
+
+    sky = photo((90, 150, 225))  # clear-sky blue
+    grass = photo((60, 140, 40))
+    wall = photo((200, 185, 160))  # beige
+    face = photo((210, 160, 130))
+    half = np.concatenate([sky[:24], wall[24:]])
+    assert sky_foliage_share(sky) == 1.0 and sky_foliage_share(grass) == 1.0
+    assert sky_foliage_share(wall) == 0.0 and sky_foliage_share(face) == 0.0
+    assert abs(sky_foliage_share(half) - 0.5) < 0.05
+    scenes = "git_luangtatipsy_intel_image_classification"
+    people = "git_delonyohan_deeplearn_agepred"
+    entries = [PhotoEntry(f"{scenes}/{i}.jpg", scenes, "a photo of a landscape") for i in range(3)]
+    entries += [PhotoEntry(f"{people}/{i}.jpg", people, "a photo of a man's face") for i in range(2)]
+    images = [sky, wall, grass, face, sky]
+    base = content_weights(entries)
+    same = emphasise_sky_and_foliage(entries, images, base, 0.0)
+    assert np.allclose(same, base)
+    probs = emphasise_sky_and_foliage(entries, images, base, 3.0)
+    assert abs(probs.sum() - 1) < 1e-9
+    # Group totals stay; inside a group blue and green photos are drawn 4x as often as beige.
+    assert abs(probs[:3].sum() - base[:3].sum()) < 1e-9
+    assert abs(probs[3:].sum() - base[3:].sum()) < 1e-9
+    assert abs(probs[0] / probs[1] - 4.0) < 1e-9 and abs(probs[2] / probs[1] - 4.0) < 1e-9
+    assert abs(probs[4] / probs[3] - 4.0) < 1e-9
+
+
 def test_pack_keeps_content_shares_and_trains_in_pieces(photo_folder: Path, tmp_path: Path):
     from piggydesk.training.pack import load_pack
     from piggydesk.training.pack import main as pack_main
@@ -271,9 +307,11 @@ def test_pack_keeps_content_shares_and_trains_in_pieces(photo_folder: Path, tmp_
     # A training command run in pieces (--max-minutes) resumes from each piece's checkpoint.
     run = tmp_path / "run"
     assert _train(pack, run, 2, "--min-scale", "0.8") == 0
-    assert _train(pack, run, 4, "--resume", "--max-minutes", "10") == 0
+    assert _train(pack, run, 4, "--resume", "--max-minutes", "10",
+                  "--sky-foliage-emphasis", "2") == 0
     state = torch.load(run / "last.pt", weights_only=False)
     assert state["step"] == 4 and state["train_config"]["min_scale"] == 0.8
+    assert state["train_config"]["sky_foliage_emphasis"] == 2.0  # a resume may re-weight
     assert state["train_config"]["sampling"] == "content"
     assert sorted(p.name for p in (run / "snapshots").iterdir()) == ["ema_000003.pt"]
     log = (run / "train.log").read_text()

@@ -12,7 +12,9 @@ per source, ``SOURCES.md`` and ``captions.json``. This module
   and sports photos do not dominate) with multi-scale random crops and horizontal flips;
 * or, by content (``content_weights``, issue 19): a third people, a small share of food and
   flower close-ups, the rest scenes, nature, streets, buildings, vehicles and animals, sources
-  weighted ~sqrt(size) times what family photos contain, no source above 12 %.
+  weighted ~sqrt(size) times what family photos contain, no source above 12 %; optionally
+  photos with sky, water and vegetation drawn more often inside each group
+  (``emphasise_sky_and_foliage``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from piggydesk.core.atomic import open_atomic
+from piggydesk.core.color import rgb_to_lab
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +158,38 @@ def content_weights(
             idx = strata[(group, source)]
             probs[idx] = p / len(idx)
     return probs / probs.sum()
+
+
+def sky_foliage_share(rgb: np.ndarray, step: int = 4) -> float:
+    """Share of a photo's pixels (every ``step``-th in each direction) that are blue (sky,
+    water: hue 200-290 degrees in the ab plane) or green (foliage, grass: 95-175), with
+    chroma above 15: the hue classes of ``metrics.hue_hit_rates``."""
+    sample = rgb[::step, ::step].reshape(-1, 3).astype(np.float32) / 255.0
+    ab = rgb_to_lab(sample)[:, 1:]
+    chroma = np.hypot(ab[:, 0], ab[:, 1])
+    hue = np.degrees(np.arctan2(ab[:, 1], ab[:, 0])) % 360.0
+    wanted = (chroma > 15.0) & (((hue >= 200) & (hue <= 290)) | ((hue >= 95) & (hue <= 175)))
+    return float(wanted.mean()) if len(wanted) else 0.0
+
+
+def emphasise_sky_and_foliage(
+    entries: list[PhotoEntry], images: list[np.ndarray], probs: np.ndarray, strength: float
+) -> np.ndarray:
+    """Re-weight photos inside each content group by ``1 + strength * share`` (the share of
+    blue and green pixels, ``sky_foliage_share``), keeping every group's total: photos with
+    skies, water and vegetation are drawn more often than walls and studio backdrops, without
+    moving the people/scenes/close-up balance. ``strength`` 0 returns ``probs`` unchanged."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if strength <= 0:
+        return probs / probs.sum()
+    boost = np.array([1.0 + strength * sky_foliage_share(img) for img in images])
+    out = probs * boost
+    groups = np.array([e.group for e in entries])
+    for g in set(groups.tolist()):
+        members = groups == g
+        if out[members].sum() > 0:
+            out[members] *= probs[members].sum() / out[members].sum()
+    return out / out.sum()
 
 
 def load_captions(root: Path) -> dict[str, str]:

@@ -63,6 +63,7 @@ from piggydesk.training.photos import (
     PhotoCache,
     center_crop,
     content_weights,
+    emphasise_sky_and_foliage,
 )
 from piggydesk.training.point_hints import HintSimulation, simulate_hints
 
@@ -103,6 +104,9 @@ class TrainConfig:
     # Zhang et al. 2016 Eq. 4 lambda: the share of the uniform distribution mixed into the prior;
     # lower rebalances harder (rare, saturated colours weigh more against common browns/greys)
     rebalance_lambda: float = 0.5
+    # Inside each content group, draw a photo 1 + this x (its share of blue and green pixels)
+    # times as often (photos.emphasise_sky_and_foliage); 0 = off
+    sky_foliage_emphasis: float = 0.0
 
 
 def _lab_batch(rgb_u8: np.ndarray) -> np.ndarray:
@@ -177,6 +181,12 @@ class Trainer:
                 for k, v in (item.split("=") for item in cfg.group_shares.split(",") if item)
             }
             weights = content_weights(train_cache.entries, shares or None, cfg.source_cap)
+        if cfg.sampling == "content" and cfg.sky_foliage_emphasis > 0:
+            base = weights if weights is not None else train_cache.weights
+            base = base if base is not None else content_weights(train_cache.entries)
+            weights = emphasise_sky_and_foliage(
+                train_cache.entries, train_cache.images, base, cfg.sky_foliage_emphasis
+            )
         self.sampler = BalancedCropSampler(
             train_cache, min_scale=cfg.min_scale, sampling=cfg.sampling, weights=weights
         )
@@ -491,6 +501,7 @@ def _train(args: argparse.Namespace, run_dir: Path) -> int:
         freeze_encoder=args.freeze_encoder,
         rebalance_lambda=args.rebalance_lambda,
         freeze_bn=args.freeze_bn,
+        sky_foliage_emphasis=args.sky_foliage_emphasis or 0.0,
     )
     net_cfg = InstantNetConfig(
         widths=tuple(int(s) for s in args.widths.split(",")),
@@ -508,6 +519,8 @@ def _train(args: argparse.Namespace, run_dir: Path) -> int:
         keep["steps"] = args.steps if args.steps != TrainConfig.steps else keep["steps"]
         if args.schedule is not None:  # e.g. switch a constant run to a cosine finish
             keep["schedule"] = args.schedule
+        if args.sky_foliage_emphasis is not None:  # re-weight the draw from here on
+            keep["sky_foliage_emphasis"] = args.sky_foliage_emphasis
         cfg = TrainConfig(**keep)
         del saved
     cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else None
@@ -669,6 +682,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--rebalance-lambda", type=float, default=TrainConfig.rebalance_lambda,
         help="class-rebalancing lambda (Zhang et al. 2016 Eq. 4); lower weighs rare colours more",
+    )
+    t.add_argument(
+        "--sky-foliage-emphasis", type=float, default=None,
+        help="content sampling: inside each group draw a photo 1 + this x its share of blue "
+             "and green pixels times as often (skies, water, vegetation); with --resume it "
+             "replaces the saved value (default 0)",
     )
     t.add_argument(
         "--freeze-bn", action="store_true",
