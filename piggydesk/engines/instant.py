@@ -70,6 +70,7 @@ from piggydesk.engines.base import (
     check_cancel,
 )
 from piggydesk.engines.device import out_of_memory_as_error
+from piggydesk.engines.instant_variants import variant_ab
 from piggydesk.models import ab_bins
 from piggydesk.models.instant_net import InstantNet, InstantNetConfig
 
@@ -86,13 +87,6 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 NET_MULTIPLE = 16
 _CACHE_SIZE = 4
-_VARIANT_SEGMENTS = 32  # superpixels per photo (SLIC) before merging, see _objects
-_VARIANT_MERGE = 0.12  # neighbouring superpixels closer than this in (L/100, ab/60) merge
-_VARIANT_MIN_AREA = 0.03  # smallest region a variant recolours (share of the photo)
-_VARIANT_MAX_AREA = 0.3  # most of the photo one variant recolours
-_VARIANT_SKIN = 0.6  # regions whose distribution has more than this on skin tones keep them
-_VARIANT_PLAUSIBLE = 0.4  # an alternative colour's probability / the region's top colour's
-_VARIANT_MIN_SHIFT = 18.0  # Lab units a sampled region colour keeps away from the current one
 _EDGE_COST = 2.0  # geodesic distance: extra pixels per unit of L* difference (hint reach)
 
 
@@ -220,20 +214,6 @@ def geodesic_distance(
     return distance.reshape(h, w)
 
 
-def _guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """Edge-preserving smoothing of ``src`` along the edges of ``guide`` (He et al. 2010)."""
-    size = (2 * radius + 1, 2 * radius + 1)
-
-    def box(x: np.ndarray) -> np.ndarray:
-        return cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT)
-
-    mean_i, mean_p = box(guide), box(src)
-    var_i = box(guide * guide) - mean_i * mean_i
-    a = (box(guide * src) - mean_i * mean_p) / (var_i + eps)
-    b = mean_p - a * mean_i
-    return box(a) * guide + box(b)
-
-
 class InstantColorizer:
     """The trained network behind the ``Colorizer`` and ``SuggestsColors`` protocols."""
 
@@ -257,10 +237,6 @@ class InstantColorizer:
         # colours ("automatic": a hint then changes nothing outside its object).
         self.hint_outside = str(propagation.get("outside", "hinted"))
         self._centres = ab_bins.bin_centers()
-        hue = np.degrees(np.arctan2(self._centres[:, 1], self._centres[:, 0])) % 360.0
-        chroma = np.hypot(self._centres[:, 0], self._centres[:, 1])
-        # Skin tones and their neighbours (reds to yellows, moderate chroma), see _variant_ab.
-        self._skin = ((hue <= 90.0) | (hue >= 350.0)) & (chroma >= 5.0) & (chroma <= 50.0)
         self._prepared: OrderedDict[tuple, _Prepared] = OrderedDict()
         self._results: OrderedDict[tuple, _NetResult] = OrderedDict()
 
@@ -405,97 +381,6 @@ class InstantColorizer:
     ) -> np.ndarray:
         return recombine(request.lightness, self._work_ab(request, prepared, ab_net))
 
-    # ------------------------------------------------------------------------- variants
-    def _objects(self, prepared: _Prepared, ab: np.ndarray) -> np.ndarray:
-        """Object-like regions at half the network's size: SLIC superpixels over the lightness
-        and the most likely colours together, so a region follows both the photo's edges and
-        the boundaries between things the network colours differently."""
-        from skimage import graph
-        from skimage.segmentation import slic
-
-        hn, wn = prepared.net_shape
-        size = (max(wn // 2, 1), max(hn // 2, 1))
-        L = cv2.resize(prepared.lightness_net, size, interpolation=cv2.INTER_AREA) / 100.0
-        chroma = cv2.resize(ab.transpose(1, 2, 0), size, interpolation=cv2.INTER_AREA) / 60.0
-        features = np.dstack([L, chroma]).astype(np.float64)
-        labels = slic(features, n_segments=_VARIANT_SEGMENTS, compactness=0.1, channel_axis=-1,
-                      start_label=0, enforce_connectivity=True, convert2lab=False)
-        # Merge neighbouring superpixels that look alike (a floor, a wall, a sky in one piece).
-        rag = graph.rag_mean_color(features, labels, mode="distance")
-        return graph.cut_threshold(labels, rag, _VARIANT_MERGE)
-
-    def _variant_ab(
-        self,
-        prepared: _Prepared,
-        base: _NetResult,
-        ab: np.ndarray,
-        user_mask: np.ndarray,
-        rng: np.random.Generator,
-        claimed: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """An alternative colouring (net size): a few whole objects take another plausible
-        colour from their predicted distribution (another coat, another car, another sky).
-
-        Regions (``_objects``) the person's hints reach are left alone. A region is a candidate
-        when a colour at least ``_VARIANT_MIN_SHIFT`` away from its current one has at least
-        ``_VARIANT_PLAUSIBLE`` of the probability of its most likely colour; regions are drawn
-        by area times that plausibility, up to ``_VARIANT_MAX_AREA`` of the photo. Each chosen
-        region's chroma is shifted by (new colour - its mean colour), keeping its shading, over
-        a mask feathered along the photo's edges (guided filter on the lightness).
-        """
-        segments = self._objects(prepared, ab)
-        hs, ws = segments.shape
-        hn, wn = prepared.net_shape
-        q, h4, w4 = base.probs.shape
-        probs = base.probs.reshape(q, -1)
-        ab_small = cv2.resize(ab.transpose(1, 2, 0), (ws, hs), interpolation=cv2.INTER_AREA)
-        blocked = cv2.resize(user_mask[0], (ws, hs), interpolation=cv2.INTER_AREA) > 0
-        if claimed is not None:
-            blocked |= cv2.resize(claimed.astype(np.float32), (ws, hs),
-                                  interpolation=cv2.INTER_AREA) > 0.5
-        total = float(hs * ws)
-        candidates = []
-        for label in np.unique(segments):
-            region = segments == label
-            area = float(region.sum()) / total
-            if area < _VARIANT_MIN_AREA or blocked[region].mean() > 0.2:
-                continue
-            cover = cv2.resize(region.astype(np.float32), (w4, h4),
-                               interpolation=cv2.INTER_AREA).ravel()
-            if cover.sum() <= 0:
-                continue
-            p = probs @ (cover / cover.sum())
-            if p[self._skin].sum() > _VARIANT_SKIN:
-                continue  # skin (and skin-like browns) keep their colour in every variant
-            current = ab_small[region].mean(axis=0)
-            far = np.sqrt(((self._centres - current) ** 2).sum(-1)) >= _VARIANT_MIN_SHIFT
-            alt = np.where(far & (p >= _VARIANT_PLAUSIBLE * p.max()), p, 0.0)
-            if alt.sum() <= 0:
-                continue
-            candidates.append((label, area, current, alt, float(alt.max() / p.max())))
-        out = ab.copy()
-        if not candidates:
-            return out
-        weights = np.array([c[1] * c[4] for c in candidates])
-        order = rng.choice(len(candidates), size=len(candidates), replace=False,
-                           p=weights / weights.sum())
-        guide = prepared.lightness_net.astype(np.float32) / 100.0
-        used = 0.0
-        for i in order:
-            label, area, current, alt, _ = candidates[int(i)]
-            if used + area > _VARIANT_MAX_AREA and used > 0:
-                continue
-            sharp = alt ** 2.0  # plausible colours only
-            colour = self._centres[rng.choice(q, p=sharp / sharp.sum())]
-            mask = cv2.resize((segments == label).astype(np.float32), (wn, hn),
-                              interpolation=cv2.INTER_NEAREST)
-            mask = np.clip(_guided_filter(guide, mask, 4, 1e-3), 0.0, 1.0)
-            out += mask[None] * (colour - current)[:, None, None].astype(np.float32)
-            used += area
-            if used >= _VARIANT_MAX_AREA:
-                break
-        return out
-
     # ------------------------------------------------------------------------- public API
     @out_of_memory_as_error()
     def colorize(
@@ -519,7 +404,9 @@ class InstantColorizer:
                 ab = base_ab
             else:
                 rng = np.random.default_rng([int(request.seed) & 0xFFFFFFFF, index])
-                ab = self._variant_ab(prepared, base, base_ab, user_mask, rng, claimed)
+                blocked = user_mask[0] > 0 if claimed is None else (user_mask[0] > 0) | claimed
+                ab = variant_ab(prepared.lightness_net, base_ab, base.probs, self._centres,
+                                blocked, rng)
             if progress:
                 progress(2 * index + 1, total)
             check_cancel(cancel)

@@ -1,0 +1,274 @@
+"""Variants of the instant engine: plausible alternative colourings of whole objects.
+
+Variant 1 is the engine's most likely colorization; each further variant recolours a few whole
+objects with another colour their predicted distribution holds (another coat, another car,
+another sky), never a colour cloud over part of a region:
+
+1. ``objects``: the photo is cut into object-like regions: SLIC superpixels (Achanta et al.
+   2012) over the lightness, the most likely colours and the people's heads, then neighbours
+   that look alike merged over a region-adjacency graph;
+2. ``people_guard``: people keep their colours in every variant. Heads come from a frontal
+   face detector (the LBP cascade that ships with scikit-image, on the lightness) widened to
+   take in the hair; a region mostly inside a head, or whose distribution lies mostly on
+   skin tones, or a dark, brownish region touching one of those (hair) is left alone;
+3. ``variant_ab``: a seeded generator picks, among the other regions, those where a clearly
+   different colour has a good share of the probability of the most likely one, up to a third
+   of the photo, and shifts each one's chroma to that colour (shading kept) over a mask
+   feathered along the photo's edges (guided filter, He et al. 2010).
+
+Same seed, same variants. The regions the person's hints reach are left to the hints.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+SEGMENTS = 32  # superpixels per photo (SLIC) before merging
+MERGE = 0.12  # neighbouring superpixels closer than this in (L/100, ab/60, head) merge
+MIN_AREA = 0.03  # smallest region a variant recolours (share of the photo)
+MAX_AREA = 0.3  # most of the photo one variant recolours
+SKIN = 0.6  # a region whose distribution has more than this on skin tones keeps its colour
+NEAR = 15.0  # Lab units: a colour's probability is the mass of the bins this close to it
+ALT_MASS = 0.2  # an alternative colour needs at least this probability ...
+PLAUSIBLE = 0.6  # ... and at least this share of the probability of the current colour
+MIN_SHIFT = 18.0  # Lab units a sampled region colour keeps away from the current one
+GROW_COLOUR = 12.0  # Lab units: neighbours coloured this alike change with a chosen region
+HEAD_SHARE = 0.35  # a region with more than this share inside a head keeps its colour
+HAIR_LIGHTNESS = 40.0  # hair: a region touching a head or skin, darker than this (L*) ...
+HAIR_SKIN = 0.25  # ... and with at least this much of its distribution on warm browns
+_HEAD_FEATURE = 0.5  # weight of the head mask among the segmentation features
+_FACE_MIN = 24  # the cascade's window, pixels
+
+
+def skin_bins(centres: np.ndarray) -> np.ndarray:
+    """Bins of skin tones and their neighbours (reds to yellows, moderate chroma)."""
+    hue = np.degrees(np.arctan2(centres[:, 1], centres[:, 0])) % 360.0
+    chroma = np.hypot(centres[:, 0], centres[:, 1])
+    return ((hue <= 90.0) | (hue >= 350.0)) & (chroma >= 5.0) & (chroma <= 50.0)
+
+
+@lru_cache(maxsize=1)
+def _face_cascade():
+    from skimage.data import lbp_frontal_face_cascade_filename
+    from skimage.feature import Cascade
+
+    return Cascade(lbp_frontal_face_cascade_filename())
+
+
+def head_mask(lightness: np.ndarray) -> np.ndarray:
+    """Where people's heads are (bool, the size of ``lightness``, L* 0-100).
+
+    Each frontal face the cascade finds becomes an ellipse around the face and the hair:
+    1.6 face widths wide and 2.2 face heights tall, reaching 0.9 face heights above the face.
+    Faces smaller than 1/10 of the photo's short side are not looked for (their regions are
+    small anyway); tight face crops, which the cascade misses, are covered by the skin rule.
+    """
+    h, w = lightness.shape
+    smallest = max(_FACE_MIN, min(h, w) // 10)
+    faces = _face_cascade().detect_multi_scale(
+        np.ascontiguousarray(lightness / 100.0, dtype=np.float64), scale_factor=1.25,
+        step_ratio=1.5, min_size=(smallest, smallest), max_size=(h, w), min_neighbor_number=3,
+    )
+    mask = np.zeros((h, w), np.uint8)
+    for face in faces:
+        fy, fx, fh, fw = face["r"], face["c"], face["height"], face["width"]
+        centre = (int(round(fx + fw / 2)), int(round(fy + fh / 2 - 0.3 * fh)))
+        axes = (int(round(0.8 * fw)), int(round(1.1 * fh)))
+        cv2.ellipse(mask, centre, axes, 0.0, 0.0, 360.0, 1, thickness=-1)
+    return mask.astype(bool)
+
+
+def objects(lightness: np.ndarray, ab: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """Object-like regions (int labels) of a photo given at one size: its lightness ``(h, w)``,
+    most likely colours ``(2, h, w)`` and head mask ``(h, w)``; regions follow the photo's
+    edges, the boundaries between things the network colours differently, and the heads."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from skimage.segmentation import slic
+
+    features = np.dstack(
+        [lightness / 100.0, ab.transpose(1, 2, 0) / 60.0, heads * _HEAD_FEATURE]
+    ).astype(np.float64)
+    labels = slic(features, n_segments=SEGMENTS, compactness=0.1, channel_axis=-1,
+                  start_label=0, enforce_connectivity=True, convert2lab=False)
+    # Merge neighbouring superpixels that look alike (a floor, a wall, a sky in one piece):
+    # the connected parts of the region-adjacency graph once the edges between superpixels
+    # whose mean features differ by more than MERGE are cut.
+    count = int(labels.max()) + 1
+    sums = np.zeros((count, features.shape[-1]))
+    np.add.at(sums, labels.ravel(), features.reshape(-1, features.shape[-1]))
+    means = sums / np.maximum(np.bincount(labels.ravel(), minlength=count), 1)[:, None]
+    pairs = np.array(sorted(_neighbours(labels)), dtype=np.int64).reshape(-1, 2)
+    close = np.linalg.norm(means[pairs[:, 0]] - means[pairs[:, 1]], axis=1) < MERGE
+    graph = coo_matrix((np.ones(int(close.sum())), (pairs[close, 0], pairs[close, 1])),
+                       shape=(count, count))
+    _, merged = connected_components(graph, directed=False)
+    return merged[labels]
+
+
+def _neighbours(segments: np.ndarray) -> set[tuple[int, int]]:
+    pairs = set()
+    for a, b in ((segments[:, :-1], segments[:, 1:]), (segments[:-1], segments[1:])):
+        edge = a != b
+        pairs.update(zip(a[edge].tolist(), b[edge].tolist()))
+    return pairs | {(b, a) for a, b in pairs}
+
+
+def people_guard(
+    segments: np.ndarray,
+    lightness: np.ndarray,
+    heads: np.ndarray,
+    skin_share: dict[int, float],
+) -> set[int]:
+    """Labels of the regions that keep their colour: heads, skin, and the hair beside them.
+
+    ``skin_share`` maps a label to the share of its predicted distribution on skin tones.
+    """
+    keep = set()
+    for label, share in skin_share.items():
+        region = segments == label
+        if heads[region].mean() > HEAD_SHARE or share > SKIN:
+            keep.add(label)
+    for a, b in _neighbours(segments):
+        if a in keep and b not in keep and b in skin_share:
+            region = segments == b
+            if lightness[region].mean() < HAIR_LIGHTNESS and skin_share[b] >= HAIR_SKIN:
+                keep.add(b)  # dark hair (or a dark brown hat) next to a face
+    return keep
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Edge-preserving smoothing of ``src`` along the edges of ``guide`` (He et al. 2010)."""
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def box(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT)
+
+    mean_i, mean_p = box(guide), box(src)
+    var_i = box(guide * guide) - mean_i * mean_i
+    a = (box(guide * src) - mean_i * mean_p) / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box(a) * guide + box(b)
+
+
+def variant_ab(
+    lightness: np.ndarray,
+    ab: np.ndarray,
+    probs: np.ndarray,
+    centres: np.ndarray,
+    blocked: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """An alternative colouring ``(2, h, w)`` of ``ab`` (the most likely chroma, Lab units).
+
+    ``lightness`` ``(h, w)`` L*; ``probs`` ``(Q, h4, w4)`` the predicted bin probabilities and
+    ``centres`` ``(Q, 2)`` the bins' colours; ``blocked`` ``(h, w)`` bool where the person's
+    hints hold (a region more than a fifth blocked is left alone). A region is a candidate
+    when a colour at least ``MIN_SHIFT`` away from its current one has at least ``PLAUSIBLE``
+    of the probability of its most likely colour; candidates are drawn by area times that
+    plausibility, up to ``MAX_AREA`` of the photo.
+    """
+    hn, wn = lightness.shape
+    size = (max(wn // 2, 1), max(hn // 2, 1))  # regions at half size: the net's detail is coarse
+    L_small = cv2.resize(lightness, size, interpolation=cv2.INTER_AREA)
+    ab_small = cv2.resize(ab.transpose(1, 2, 0), size, interpolation=cv2.INTER_AREA)
+    heads = cv2.resize(head_mask(lightness).astype(np.uint8), size,
+                       interpolation=cv2.INTER_NEAREST).astype(bool)
+    segments = objects(L_small, ab_small.transpose(2, 0, 1), heads)
+    hs, ws = segments.shape
+    q, h4, w4 = probs.shape
+    flat = probs.reshape(q, -1)
+    skin = skin_bins(centres)
+    nearby = (np.linalg.norm(centres[:, None] - centres[None], axis=-1) <= NEAR).astype(np.float64)
+    blocked_small = cv2.resize(blocked.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+    total = float(hs * ws)
+    stats = {}
+    for label in np.unique(segments).tolist():
+        region = segments == label
+        cover = cv2.resize(region.astype(np.float32), (w4, h4), interpolation=cv2.INTER_AREA)
+        if cover.sum() <= 0:
+            continue
+        # Probability mass within NEAR Lab units of each bin: a colour counts as plausible
+        # when the network puts a real mode there, not when its distribution is merely broad.
+        p = nearby @ (flat @ (cover.ravel() / cover.sum()))
+        stats[label] = (region, float(region.sum()) / total, p)
+    skin_share = {}
+    for label, (region, _, _) in stats.items():
+        cover = cv2.resize(region.astype(np.float32), (w4, h4), interpolation=cv2.INTER_AREA)
+        skin_share[label] = float((flat[skin] @ (cover.ravel() / cover.sum())).sum())
+    guarded = people_guard(segments, L_small, heads, skin_share)
+    currents = {label: ab_small[region].mean(axis=0) for label, (region, _, _) in stats.items()}
+    free = {label for label, (region, area, p) in stats.items()
+            if label not in guarded and blocked_small[region].mean() <= 0.2}
+    candidates = []
+    for label in sorted(free):
+        region, area, p = stats[label]
+        if area < MIN_AREA:
+            continue
+        distance = np.sqrt(((centres - currents[label]) ** 2).sum(-1))
+        own = float(p[int(np.argmin(distance))])
+        alt = np.where(distance >= MIN_SHIFT, p, 0.0)
+        best = float(alt.max())
+        if best < ALT_MASS or best < PLAUSIBLE * own:
+            continue
+        alt = np.where(alt >= 0.75 * best, alt, 0.0)  # the alternative mode(s) only
+        candidates.append((label, area, alt, best / max(own, 1e-6)))
+    out = ab.copy()
+    if not candidates:
+        return out
+    neighbours: dict[int, set[int]] = {}
+    for a, b in _neighbours(segments):
+        neighbours.setdefault(a, set()).add(b)
+    weights = np.array([c[1] * c[3] for c in candidates])
+    order = rng.choice(len(candidates), size=len(candidates), replace=False,
+                       p=weights / weights.sum())
+    guide = lightness.astype(np.float32) / 100.0
+    used, taken = 0.0, set()
+    for i in order:
+        label, area, alt, _ = candidates[int(i)]
+        if label in taken:
+            continue
+        sharp = alt ** 4.0
+        choice = int(rng.choice(q, p=sharp / sharp.sum()))
+        group = _grow(label, choice, neighbours, free - taken, stats, currents)
+        group_area = sum(stats[g][1] for g in group)
+        if used + group_area > MAX_AREA and used > 0:
+            continue
+        for member in group:  # each part of the object takes the new colour, shading kept
+            mask = cv2.resize((segments == member).astype(np.float32), (wn, hn),
+                              interpolation=cv2.INTER_NEAREST)
+            mask = np.clip(guided_filter(guide, mask, 4, 1e-3), 0.0, 1.0)
+            shift = (centres[choice] - currents[member]).astype(np.float32)
+            out += mask[None] * shift[:, None, None]
+        taken |= group
+        used += group_area
+        if used >= MAX_AREA:
+            break
+    return out
+
+
+def _grow(
+    seed: int,
+    choice: int,
+    neighbours: dict[int, set[int]],
+    free: set[int],
+    stats: dict,
+    currents: dict[int, np.ndarray],
+) -> set[int]:
+    """The regions that make one object with ``seed``: neighbours (and theirs) coloured about
+    the same (within ``GROW_COLOUR``) for which the new colour bin ``choice`` is plausible
+    too, so a floor, a wall or a coat cut into several regions changes as one piece."""
+    group, todo = {seed}, [seed]
+    while todo:
+        for other in neighbours.get(todo.pop(), ()):
+            if other in group or other not in free:
+                continue
+            p = stats[other][2]
+            close = np.linalg.norm(currents[other] - currents[seed]) < GROW_COLOUR
+            if close and p[choice] >= ALT_MASS:
+                group.add(other)
+                todo.append(other)
+    return group
