@@ -19,6 +19,11 @@ Photos: the gray samples in ``resources/samples`` and the photos listed (relativ
 that are missing are skipped. ``--refresh-list N`` rewrites the list with N photos of at least
 300 px a side chosen by a seeded shuffle. The photos are read, never copied.
 
+``--damage-seed K`` draws the damage of seed ``i + K`` on photo ``i`` (0, the default, is the
+reported set; the classifier of ``defects.py`` is fitted on 1 and 2 by
+``benchmarks/fit_defect_classifier.py``, so 100 is a held-out check); ``--photo-list FILE``
+(with ``--no-samples``) measures another list, e.g. ``benchmarks/eval_repair_heldout.txt``.
+
 Usage: ``python benchmarks/eval_repair.py [--scale 2] [--json FILE] [--no-timing | --timing-only]``.
 """
 
@@ -50,19 +55,27 @@ from piggydesk.training import metrics  # noqa: E402
 SAMPLES = ROOT / "resources" / "samples"
 DATA = Path("/work/data/photos")
 PHOTO_LIST = ROOT / "benchmarks" / "eval_repair_photos.txt"
+HELDOUT_LIST = ROOT / "benchmarks" / "eval_repair_heldout.txt"  # never used to tune
+TRAINING_LIST = ROOT / "benchmarks" / "defect_training_photos.txt"  # fit_defect_classifier.py
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return metrics.psnr(a, b, data_range=100.0)  # of L*, which runs 0-100
 
 
-def refresh_list(data_dir: Path, count: int, seed: int) -> None:
+def refresh_list(data_dir: Path, count: int, seed: int, photo_list: Path = PHOTO_LIST) -> None:
     from PIL import Image
 
     names = sorted(p for p in data_dir.rglob("*") if p.suffix.lower() in (".jpg", ".png"))
     rng = np.random.default_rng(seed)
     picked: list[str] = []
+    taken = set()  # the lists (pinned, held out, training) never share a photo
+    for other in (PHOTO_LIST, HELDOUT_LIST, TRAINING_LIST):
+        if other.resolve() != photo_list.resolve() and other.is_file():
+            taken |= set(other.read_text().split())
     for index in rng.permutation(len(names)):
+        if names[index].relative_to(data_dir).as_posix() in taken:
+            continue
         try:
             with Image.open(names[index]) as im:
                 if min(im.size) >= 300:
@@ -71,25 +84,27 @@ def refresh_list(data_dir: Path, count: int, seed: int) -> None:
             continue
         if len(picked) == count:
             break
-    PHOTO_LIST.write_text("\n".join(sorted(picked)) + "\n", encoding="utf-8")
+    photo_list.write_text("\n".join(sorted(picked)) + "\n", encoding="utf-8")
 
 
-def choose_photos(data_dir: Path) -> list[Path]:
-    photos = sorted(SAMPLES.glob("*-gray.jpg"))
-    if PHOTO_LIST.is_file():
-        listed = [data_dir / line for line in PHOTO_LIST.read_text().split() if line]
+def choose_photos(
+    data_dir: Path, photo_list: Path = PHOTO_LIST, samples: bool = True
+) -> list[Path]:
+    photos = sorted(SAMPLES.glob("*-gray.jpg")) if samples else []
+    if photo_list.is_file():
+        listed = [data_dir / line for line in photo_list.read_text().split() if line]
         photos += [p for p in listed if p.is_file()]
     return photos
 
 
-def evaluate(photos: list[Path], scale: float) -> dict:
+def evaluate(photos: list[Path], scale: float, damage_seed: int = 0) -> dict:
     rows, pooled = [], np.zeros(4)
     for index, path in enumerate(photos):
         clean = load_photo(path).lightness
         if scale != 1:
             clean = cv2.resize(clean, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
             np.clip(clean, 0, 100, out=clean)
-        damage = add_defects(clean, seed=index)
+        damage = add_defects(clean, seed=index + damage_seed)
         mask = propose_defect_mask(damage.lightness)
         truth = damage.mask
         tp = int((mask & truth).sum())
@@ -129,6 +144,7 @@ def evaluate(photos: list[Path], scale: float) -> dict:
     summary = {
         "photos": len(rows),
         "scale": scale,
+        "damage_seed": damage_seed,
         "recall_pooled": pooled[0] / max(pooled[1], 1),
         "precision_pooled": pooled[2] / max(pooled[3], 1),
         "psnr_damaged_mean": mean("psnr_damaged"),
@@ -191,7 +207,17 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=2.0)
     parser.add_argument("--refresh-list", type=int, default=0, metavar="N")
     parser.add_argument("--data-dir", type=Path, default=DATA)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="of --refresh-list's shuffle")
+    parser.add_argument(
+        "--damage-seed",
+        type=int,
+        default=0,
+        help="photo i gets the damage of seed i + this (0: the reported set; 100: held out)",
+    )
+    parser.add_argument("--photo-list", type=Path, default=PHOTO_LIST)
+    parser.add_argument(
+        "--no-samples", action="store_true", help="only the listed photos, not the gray samples"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--timing-only", action="store_true")
@@ -199,10 +225,11 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
     if args.refresh_list:
-        refresh_list(args.data_dir, args.refresh_list, args.seed)
+        refresh_list(args.data_dir, args.refresh_list, args.seed, args.photo_list)
     result: dict = {}
     if not args.timing_only:
-        result = evaluate(choose_photos(args.data_dir), args.scale)
+        photos = choose_photos(args.data_dir, args.photo_list, not args.no_samples)
+        result = evaluate(photos, args.scale, args.damage_seed)
         for key, value in result["summary"].items():
             print(f"{key:34s} {value:.3f}" if isinstance(value, float) else f"{key:34s} {value}")
     if not args.no_timing:

@@ -3,10 +3,13 @@
 Not a test; run by hand after changing the candidates or their features:
 ``python benchmarks/fit_defect_classifier.py`` writes ``piggydesk/core/repair/defect_weights.py``.
 
-Training data: the photos of ``benchmarks/eval_repair.py`` (its gray samples and pinned list),
-pixel-sharp (1x), each with seeded synthetic damage (``core/repair/synthetic.py``) drawn with
-the seeds ``index + 1`` and ``index + 2`` (``--seeds``): not the damage ``eval_repair.py``
-measures (seed ``index``), nor its held-out seed (``index + 100``). Each candidate component
+Training data: the gray samples, the 60 photos of ``benchmarks/defect_training_photos.txt``
+and the 16 of ``benchmarks/eval_repair_photos.txt`` (under ``/work/data/photos``; refresh the
+training list with ``--refresh-list N``: it never shares a photo with the evaluation lists),
+pixel-sharp (1x), each with seeded synthetic damage (``core/repair/synthetic.py``) of the seeds
+``index + 1000`` and ``index + 2000`` (``--seeds``): never the damage ``eval_repair.py``
+measures (seed ``index``, or ``index + 100`` for its held-out check). The photos of
+``benchmarks/eval_repair_heldout.txt`` are never used here. Each candidate component
 of ``find_candidates`` is one sample; its target is the share of its pixels a defect touches,
 its weight its pixel count (so the fit serves pixel precision and recall). The model is a
 logistic regression on the standardized features and their pairwise products (a quadratic
@@ -19,12 +22,20 @@ import argparse
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.eval_repair import DATA, choose_photos  # noqa: E402
+from benchmarks.eval_repair import (  # noqa: E402
+    DATA,
+    PHOTO_LIST,
+    SAMPLES,
+    TRAINING_LIST,
+    choose_photos,
+    refresh_list,
+)
 from piggydesk.core.imaging import load_photo  # noqa: E402
 from piggydesk.core.repair.defects import FEATURES, find_candidates  # noqa: E402
 from piggydesk.core.repair.synthetic import add_defects  # noqa: E402
@@ -32,11 +43,14 @@ from piggydesk.core.repair.synthetic import add_defects  # noqa: E402
 OUT = ROOT / "piggydesk" / "core" / "repair" / "defect_weights.py"
 
 
-def collect(photos: list[Path], seeds: list[int]):
+def collect(photos: list[Path], seeds: list[int], scales: list[float]):
     rows, targets, weights = [], [], []
     for index, path in enumerate(photos):
-        clean = load_photo(path).lightness
-        for seed in seeds:
+        for scale, seed in ((scale, seed) for scale in scales for seed in seeds):
+            clean = load_photo(path).lightness
+            if scale != 1:
+                clean = cv2.resize(clean, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+                np.clip(clean, 0, 100, out=clean)
             damage = add_defects(clean, seed=index + seed)
             found = find_candidates(damage.lightness)
             labels = found.labels.ravel()
@@ -103,17 +117,23 @@ def write(mean, scale, bias, linear, quadratic, note: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DATA)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--l2", type=float, default=1.0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1000, 2000])
+    parser.add_argument("--l2", type=float, default=30.0)
+    parser.add_argument("--photo-list", type=Path, nargs="+", default=[TRAINING_LIST, PHOTO_LIST])
+    parser.add_argument("--refresh-list", type=int, default=0, metavar="N")
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0])
     args = parser.parse_args()
-    photos = choose_photos(args.data_dir)
-    x, y, weight = collect(photos, args.seeds)
+    if args.refresh_list:
+        refresh_list(args.data_dir, args.refresh_list, 11, args.photo_list[0])
+    photos = sorted(SAMPLES.glob("*-gray.jpg"))
+    photos += [p for name in args.photo_list for p in choose_photos(args.data_dir, name, False)]
+    x, y, weight = collect(photos, args.seeds, args.scales)
     assert x.shape[1] == len(FEATURES)
     print(
         f"{len(y)} candidates, {weight.sum():.0f} pixels, {np.average(y, weights=weight):.3f} on defects"
     )
     mean, scale, bias, linear, quadratic = fit(x, y, weight, args.l2)
-    note = f"{len(photos)} photos at 1x, seed offsets {args.seeds}, L2 {args.l2}"
+    note = f"{len(photos)} photos, scales {args.scales}, seeds {args.seeds}, L2 {args.l2}"
     write(mean, scale, bias, linear, quadratic, note)
     print(f"wrote {OUT.relative_to(ROOT)}")
 

@@ -20,8 +20,9 @@ pixels wide whatever its size):
    photo: a rim along an object's edge runs with the photo's edges, a scratch crosses them)
    and scored by a quadratic logistic model, ``defect_weights.py``, fitted by
    ``benchmarks/fit_defect_classifier.py`` on seeded synthetic damage (``synthetic.py``) drawn
-   on real photos. Kept candidates grow by one pixel into neighbours that are brighter (or
-   darker) than their surroundings in the same sense: the anti-aliased fringe of a scratch.
+   on real photos. Sure candidates (scored above ``_FRINGE_SCORE``) grow by one pixel into
+   neighbours brighter (or darker) than their surroundings in the same sense: the anti-aliased
+   fringe of a scratch.
 3. **Torn corners and missing paper**: a region grown from a corner of the scan that is flat
    (almost no texture), paper-bright or scanner-lid dark, not too big, not a band along one
    edge, with a step in tone at its edge and beyond the thin lines that may cross it.
@@ -56,6 +57,7 @@ _FIELD_STEP = 2  # the texture fields are smooth: computed at half size
 _THRESHOLD = -1.4  # the classifier's score above which a candidate is a defect (sensitivity 1)
 _SENSITIVITY_SLOPE = 2.0  # the threshold moves by this times ln(sensitivity)
 _FRINGE = 2.0  # L*: the contrast a neighbour needs to join a kept defect as its fringe
+_FRINGE_SCORE = 0.0  # only candidates scored above this (surer than the threshold) grow a fringe
 
 FEATURES = (
     "log_area",  # pixels
@@ -72,6 +74,8 @@ FEATURES = (
     "edge_crossing",  # log(gradient energy across / along the candidate's direction)
     "log_gradient",  # gradient energy of the photo there, relative to the contrast squared
     "tuned_keep",  # the tuned detector alone would keep it (a seed or a long thin line)
+    "response_spread",  # std / mean of the response over its pixels (a scratch is even)
+    "tone_spread",  # std of L* over its pixels / contrast (an opaque scratch has one tone)
 )
 
 
@@ -104,10 +108,11 @@ def _thin_defects(L: np.ndarray, options: DefectOptions) -> np.ndarray:
     if candidates.count <= 1:
         return np.zeros(L.shape, bool)
     threshold = _THRESHOLD - _SENSITIVITY_SLOPE * math.log(max(float(options.sensitivity), 1e-3))
-    keep = score_candidates(candidates.features) > threshold
-    keep[0] = False
-    mask = keep[candidates.labels]
-    return _grow_fringe(mask, candidates.bright, candidates.dark)
+    score = score_candidates(candidates.features)
+    score[0] = -np.inf
+    mask = (score > threshold)[candidates.labels]
+    sure = (score > max(threshold, _FRINGE_SCORE))[candidates.labels]
+    return mask | _grow_fringe(sure, candidates.bright, candidates.dark)
 
 
 @dataclass
@@ -119,6 +124,7 @@ class Candidates:
     features: np.ndarray  # float64 (count, len(FEATURES)); row 0 is the background
     bright: np.ndarray  # uint8 (H, W): the bright response (8-bit units, 2.55 per L*)
     dark: np.ndarray  # uint8 (H, W): the dark response
+    angle: np.ndarray  # float64 (count,): each candidate's direction (radians, x towards y)
 
 
 def find_candidates(L: np.ndarray, options: DefectOptions | None = None) -> Candidates:
@@ -171,6 +177,7 @@ def find_candidates(L: np.ndarray, options: DefectOptions | None = None) -> Cand
     count, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
     del weak
     ys, xs, fy, fx = ys[is_weak], xs[is_weak], fy[is_weak], fx[is_weak]
+    tone = L[ys, xs].astype(np.float64)
     values, t, b, tuned_high = values[is_weak], t[is_weak], b[is_weak], tuned_high[is_weak]
     label = labels[ys, xs]
     pixels = np.maximum(np.bincount(label, minlength=count), 1).astype(np.float64)
@@ -202,6 +209,9 @@ def find_candidates(L: np.ndarray, options: DefectOptions | None = None) -> Cand
     along = c * c * txx + 2 * c * s * txy + s * s * tyy
     across = s * s * txx - 2 * c * s * txy + c * c * tyy
     contrast = mean_of(values / 2.55)
+    response_spread = np.sqrt(np.maximum(mean_of((values / 2.55) ** 2) - contrast**2, 0))
+    tone_mean = mean_of(tone)
+    tone_spread = np.sqrt(np.maximum(mean_of(tone**2) - tone_mean**2, 0))
     features = np.stack(
         [
             np.log(area),
@@ -218,10 +228,12 @@ def find_candidates(L: np.ndarray, options: DefectOptions | None = None) -> Cand
             np.log((across + 0.01) / (along + 0.01)),
             np.log((txx + tyy) / (contrast**2 + 1) + 1e-4),
             tuned_keep.astype(np.float64),
+            response_spread / np.maximum(contrast, 0.1),
+            np.log(tone_spread / np.maximum(contrast, 0.1) + 0.05),
         ],
         axis=1,
     )
-    return Candidates(labels, count, features, bright, dark)
+    return Candidates(labels, count, features, bright, dark, angle)
 
 
 def score_candidates(features: np.ndarray) -> np.ndarray:
