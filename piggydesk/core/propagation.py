@@ -38,16 +38,24 @@ _OFFSETS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) 
 _VARIANCE_FACTOR = 0.6  # 2 sigma_r^2 = 0.6 * local variance (reference implementation)
 _MIN_NEIGHBOUR_WEIGHT = 0.01
 _MIN_SIGMA2 = 2e-6
+_GUIDE_FLOOR = 1e-3  # a guide never cuts a neighbour's affinity to exactly zero
 _ND_LEAF = 48  # blocks at most this many pixels are not split further
 
 
-def window_weights(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def window_weights(
+    y: np.ndarray, guide: np.ndarray | None = None, guide_sigma: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Normalised affinities ``w_rs`` of Eq. 2 for each pixel's 8 neighbours.
 
     ``y`` is the lightness in [0, 1], ``(h, w)``. Returns ``(weights, valid)``, both
     ``(8, h, w)`` in the order of ``_OFFSETS``: ``weights[k, i, j]`` is the weight of the
     neighbour ``(i + dy, j + dx)`` of pixel ``(i, j)``, zero where that neighbour lies outside
     the image; each pixel's weights sum to one.
+
+    With a ``guide`` ``(c, h, w)`` (for instance a network's own colours) each affinity is
+    also multiplied by ``exp(-|guide(r) - guide(s)|^2 / guide_sigma^2)`` (plus a small floor,
+    so no group of pixels is cut off from the rest): colour then spreads less across a
+    boundary the guide draws, even where the lightness does not change.
     """
     y = np.asarray(y, dtype=np.float64)
     h, w = y.shape
@@ -68,6 +76,12 @@ def window_weights(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     two_sigma2 = np.maximum(two_sigma2, _MIN_SIGMA2)
 
     weights = np.exp(-diff2 / two_sigma2) * valid
+    if guide is not None and guide_sigma > 0:
+        guide = np.asarray(guide, dtype=np.float64)
+        padded_guide = np.pad(guide, ((0, 0), (1, 1), (1, 1)), mode="edge")
+        for k, (dy, dx) in enumerate(_OFFSETS):
+            step = padded_guide[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] - guide
+            weights[k] *= np.exp(-(step * step).sum(axis=0) / guide_sigma**2) + _GUIDE_FLOOR
     weights /= weights.sum(axis=0)
     return weights, valid
 
@@ -111,7 +125,12 @@ def nested_dissection_order(height: int, width: int, leaf: int = _ND_LEAF) -> np
 
 
 def build_system(
-    y: np.ndarray, fixed: np.ndarray, order: np.ndarray, decay: float = 0.0
+    y: np.ndarray,
+    fixed: np.ndarray,
+    order: np.ndarray,
+    decay: float = 0.0,
+    guide: np.ndarray | None = None,
+    guide_sigma: float = 0.0,
 ) -> sp.csc_matrix:
     """``A = I - W`` (Eq. 1) with identity rows at the fixed (hinted) pixels, in ``order``.
 
@@ -119,10 +138,11 @@ def build_system(
     ``order[k]``. Float32, compressed-column, ready for SuperLU. ``decay`` > 0 adds
     ``decay * U(r)`` to every free row, so a propagated value fades with distance from the
     hints instead of filling the whole image (used to spread hint *corrections* over a prior).
+    ``guide`` and ``guide_sigma`` as in ``window_weights``.
     """
     h, w = y.shape
     n = h * w
-    weights, valid = window_weights(y)
+    weights, valid = window_weights(y, guide, guide_sigma)
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n, dtype=np.int64)
     pos = position.reshape(h, w)
@@ -150,20 +170,25 @@ def propagate_chroma(
     cancel: CancelToken | None = None,
     total_steps: int = 3,
     decay: float = 0.0,
+    guide: np.ndarray | None = None,
+    guide_sigma: float = 0.0,
 ) -> np.ndarray:
     """Solve Eq. 1 for a* and b*: spread the hinted chroma over the image.
 
     ``lightness`` ``(h, w)`` L* in [0, 100] at the working size; ``hint_ab`` ``(2, h, w)`` and
     ``hint_mask`` ``(1, h, w)`` as from ``core.hints.rasterize_hints``. Returns ``(h, w, 2)``
     float32 chroma in Lab units. Reports steps 1..3 of ``total_steps`` through ``progress``.
-    ``decay`` as in ``build_system`` (0: Levin et al.'s exact propagation).
+    ``decay``, ``guide`` and ``guide_sigma`` as in ``build_system`` (0 and None: Levin et
+    al.'s exact propagation).
     """
     h, w = lightness.shape
     fixed = hint_mask[0] > 0.5
     if not fixed.any():
         return np.zeros((h, w, 2), dtype=np.float32)
     order = nested_dissection_order(h, w)
-    matrix = build_system(np.asarray(lightness, dtype=np.float64) / 100.0, fixed, order, decay)
+    matrix = build_system(
+        np.asarray(lightness, dtype=np.float64) / 100.0, fixed, order, decay, guide, guide_sigma
+    )
     if progress:
         progress(1, total_steps)
     check_cancel(cancel)

@@ -12,26 +12,16 @@ pixel, which gives
   regression, 0.5 unless config.json says otherwise); ``regression`` uses the regression head
   only;
 * **suggested colours** at a point (``suggest_colors``): the k most probable bins there;
-* **variants**: variant 1 is the most likely colorization; each further variant recolours a
-  few whole objects with another plausible colour (another coat, another car, another sky):
-  the photo is cut into object-like regions (SLIC superpixels over the lightness and the
-  most likely colours, neighbours that look alike merged), and a seeded generator picks
-  regions whose predicted distribution holds a clearly different colour with at least 40 % of
-  the probability of its most likely one (skin tones excepted), up to 30 % of the photo, and
-  shifts each region's chroma to that colour over a mask feathered along the photo's edges.
-  The rest of the photo keeps variant 1's colours. Same seed, same variants.
+* **variants** (``instant_variants``): variant 1 is the most likely colorization; each further
+  variant recolours a few whole objects with another colour the network finds plausible
+  (another coat, another car, another sky), never a person's face, skin or hair. Same seed,
+  same variants.
 
-With hints and a ``hint_propagation`` entry in config.json (``{"decay": d, "blend": b,
-"reach": r, "chroma_cost": c, "outside": o}``), the hints also spread edge-aware over the
-network's automatic colours: the differences between each hint and the automatic colour under
-it are propagated by Levin et al.'s optimisation (``core.propagation.propagate_chroma``;
-``decay`` > 0 would make them fade) at the network's size and added to the automatic colours.
-Beyond ``r`` net pixels of edge-aware (geodesic) distance from every hint, where a step across
-a lightness edge or (``c`` per Lab unit) across a change of the automatic colours counts as a
-long way, the propagation fades out, so a hint recolours its object rather than the photo;
-there the network's own hinted output (``o`` = ``hinted``) or its automatic colours
-(``automatic``) take over; ``b`` blends the network's hinted output back in everywhere.
-Measured on validation photos (model card).
+With hints and a ``hint_propagation`` entry in config.json, the hints also spread edge-aware
+over the network's automatic colours (``instant_hints``: Levin et al.'s optimisation of the
+hints' differences to the automatic colours, its affinities cut where those colours change,
+blended with the network's own hinted colours). Measured against the classic engine on
+validation photos (benchmarks/RESULTS.md).
 
 A small cache keeps the resized lightness and the last network outputs, so a re-run after a
 hint edit costs one network pass (and one sparse solve with hints) plus recombination.
@@ -55,7 +45,6 @@ from piggydesk.core.bounds import json_object_problem, safetensors_problem
 from piggydesk.core.color import lab_to_rgb
 from piggydesk.core.hints import Hint, rasterize_hints
 from piggydesk.core.paths import resources_dir
-from piggydesk.core.propagation import propagate_chroma
 from piggydesk.core.recombine import recombine, resize_lightness
 from piggydesk.core.sizing import working_shape
 from piggydesk.engines.base import (
@@ -70,6 +59,7 @@ from piggydesk.engines.base import (
     check_cancel,
 )
 from piggydesk.engines.device import out_of_memory_as_error
+from piggydesk.engines.instant_hints import HintSpread, spread_hints
 from piggydesk.engines.instant_variants import variant_ab
 from piggydesk.models import ab_bins
 from piggydesk.models.instant_net import InstantNet, InstantNetConfig
@@ -87,7 +77,6 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 NET_MULTIPLE = 16
 _CACHE_SIZE = 4
-_EDGE_COST = 2.0  # geodesic distance: extra pixels per unit of L* difference (hint reach)
 
 
 def default_model_dir() -> Path:
@@ -170,50 +159,6 @@ class _NetResult:
     reg_ab: np.ndarray  # (2, hn, wn) regression head
 
 
-def geodesic_distance(
-    lightness: np.ndarray,
-    sources: np.ndarray,
-    limit: float,
-    chroma: np.ndarray | None = None,
-    chroma_cost: float = 0.0,
-) -> np.ndarray:
-    """Edge-aware distance (pixels) from the nearest ``True`` pixel of ``sources``.
-
-    A step to one of the 8 neighbours costs its length (1 or sqrt 2) plus ``_EDGE_COST`` per
-    unit of L* difference, so a strong edge counts as a long way; with ``chroma`` (``(2, h, w)``,
-    the network's automatic colours) also ``chroma_cost`` per Lab unit of their difference, so
-    the boundary between two things the network colours differently (a tree and the pagoda
-    beside it, a suit and the sky) stops a hint too. Beyond ``limit``: ``inf``.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import dijkstra
-
-    h, w = lightness.shape
-    index = np.arange(h * w).reshape(h, w)
-    rows, cols, costs = [], [], []
-    use_chroma = chroma is not None and chroma_cost > 0
-    for sa, sb, length in (
-        ((slice(None), slice(None, -1)), (slice(None), slice(1, None)), 1.0),
-        ((slice(None, -1), slice(None)), (slice(1, None), slice(None)), 1.0),
-        ((slice(None, -1), slice(None, -1)), (slice(1, None), slice(1, None)), 2**0.5),
-        ((slice(None, -1), slice(1, None)), (slice(1, None), slice(None, -1)), 2**0.5),
-    ):
-        rows.append(index[sa].ravel())
-        cols.append(index[sb].ravel())
-        cost = length + _EDGE_COST * np.abs(lightness[sa] - lightness[sb])
-        if use_chroma:
-            step = np.sqrt(((chroma[(slice(None), *sa)] - chroma[(slice(None), *sb)]) ** 2).sum(0))
-            cost = cost + chroma_cost * step
-        costs.append(cost.ravel())
-    graph = coo_matrix(
-        (np.concatenate(costs), (np.concatenate(rows), np.concatenate(cols))), shape=(h * w,) * 2
-    ).tocsr()
-    distance = dijkstra(
-        graph, directed=False, indices=np.flatnonzero(sources), min_only=True, limit=limit
-    )
-    return distance.reshape(h, w)
-
-
 class InstantColorizer:
     """The trained network behind the ``Colorizer`` and ``SuggestsColors`` protocols."""
 
@@ -227,15 +172,7 @@ class InstantColorizer:
         self.output = str(config.get("output", "regression"))
         self.temperature = float(config.get("temperature", 0.38))
         self.mix_weight = float(config.get("mix_weight", 0.5))  # "mix": share of annealed mean
-        propagation = config.get("hint_propagation") or {}
-        self.hint_decay = float(propagation.get("decay", 0.0))
-        self.hint_blend = float(propagation.get("blend", 1.0))  # 1.0: the network alone
-        self.hint_reach = float(propagation.get("reach", 0.0))  # net pixels; 0: unlimited
-        # Reach also stopped where the automatic colours change (Lab units -> extra pixels).
-        self.hint_chroma_cost = float(propagation.get("chroma_cost", 0.0))
-        # Beyond the reach: the network's own hinted output ("hinted") or its automatic
-        # colours ("automatic": a hint then changes nothing outside its object).
-        self.hint_outside = str(propagation.get("outside", "hinted"))
+        self.hint_spread = HintSpread.from_config(config.get("hint_propagation"))
         self._centres = ab_bins.bin_centers()
         self._prepared: OrderedDict[tuple, _Prepared] = OrderedDict()
         self._results: OrderedDict[tuple, _NetResult] = OrderedDict()
@@ -325,40 +262,16 @@ class InstantColorizer:
         hinted: _NetResult,
         user_ab: np.ndarray,
         user_mask: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray | None]:
+    ) -> np.ndarray:
         """The most likely chroma (net size) with the user's hints: the network's own hinted
-        output blended with the hints propagated over its automatic colours (module doc).
-
-        Also returns where the propagated hints hold (net size, bool; None without a reach
-        limit or without propagation): variants leave those places to the person's hints.
-        """
-        if self.hint_blend >= 1.0 or not (user_mask > 0).any():
-            return hinted.ab, None
-
+        colours combined with the hints spread edge-aware over its automatic colours
+        (``instant_hints``)."""
+        if self.hint_spread.blend >= 1.0 or not (user_mask > 0).any():
+            return hinted.ab
         empty = np.zeros_like(user_ab), np.zeros_like(user_mask)
         automatic = self._run_net(photo_key, prepared, *empty).ab
-        hinted_px = user_mask[0] > 0
-        residual = (user_ab - automatic) * hinted_px
-        spread = propagate_chroma(
-            prepared.lightness_net, residual, user_mask, decay=self.hint_decay
-        ).transpose(2, 0, 1)
-        propagated = automatic + spread
-        claimed = None
-        if self.hint_reach > 0:
-            # Levin's propagation floods a region without hints with the nearest hints'
-            # correction; beyond the edge-aware reach of every hint the network's own hinted
-            # output takes over again, so one hint recolours its object, not the whole photo.
-            distance = geodesic_distance(
-                prepared.lightness_net, hinted_px, self.hint_reach,
-                chroma=automatic, chroma_cost=self.hint_chroma_cost,
-            )
-            core = 0.5 * self.hint_reach
-            near = np.clip((self.hint_reach - distance) / (self.hint_reach - core), 0.0, 1.0)
-            outside = automatic if self.hint_outside == "automatic" else hinted.ab
-            propagated = near[None] * propagated + (1.0 - near[None]) * outside
-            claimed = near > 0.5
-        b = self.hint_blend
-        return (b * hinted.ab + (1.0 - b) * propagated).astype(np.float32), claimed
+        return spread_hints(self.hint_spread, prepared.lightness_net, automatic, hinted.ab,
+                            user_ab, user_mask)
 
     def _work_ab(
         self, request: ColorizeRequest, prepared: _Prepared, ab_net: np.ndarray
@@ -396,7 +309,7 @@ class InstantColorizer:
         key, prepared = self._prepare(request)
         user_ab, user_mask = self._hint_maps(request, prepared)
         base = self._run_net(key, prepared, user_ab, user_mask)
-        base_ab, claimed = self._hinted_ab(key, prepared, base, user_ab, user_mask)
+        base_ab = self._hinted_ab(key, prepared, base, user_ab, user_mask)
         variants: list[Variant] = []
         for index in range(count):
             check_cancel(cancel)
@@ -404,9 +317,8 @@ class InstantColorizer:
                 ab = base_ab
             else:
                 rng = np.random.default_rng([int(request.seed) & 0xFFFFFFFF, index])
-                blocked = user_mask[0] > 0 if claimed is None else (user_mask[0] > 0) | claimed
                 ab = variant_ab(prepared.lightness_net, base_ab, base.probs, self._centres,
-                                blocked, rng)
+                                user_mask[0] > 0, rng)
             if progress:
                 progress(2 * index + 1, total)
             check_cancel(cancel)
@@ -427,7 +339,7 @@ class InstantColorizer:
         key, prepared = self._prepare(request)
         user_ab, user_mask = self._hint_maps(request, prepared)
         result = self._run_net(key, prepared, user_ab, user_mask)
-        ab, _claimed = self._hinted_ab(key, prepared, result, user_ab, user_mask)
+        ab = self._hinted_ab(key, prepared, result, user_ab, user_mask)
         return self._work_ab(request, prepared, ab)
 
     @out_of_memory_as_error()

@@ -1,0 +1,97 @@
+"""Hint spreading of the instant engine (``engines.instant_hints``), with the shipped weights.
+
+The spread hints follow the module's formula; a hint stays within its object (the issue's
+astronaut: two brick-red hints on the suit turned the sky pink and the hair ginger); with ten
+hints the engine beats the classic engine on the colour samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from piggydesk.core.color import rgb_to_lab
+from piggydesk.core.hints import Hint, rasterize_hints
+from piggydesk.core.imaging import load_photo
+from piggydesk.core.paths import resources_dir
+from piggydesk.core.propagation import propagate_chroma
+from piggydesk.engines.base import ColorizeRequest
+from piggydesk.engines.classic import ClassicColorizer
+from piggydesk.engines.instant import InstantColorizer, create
+from piggydesk.engines.instant_hints import HintSpread, spread_hints
+from piggydesk.training.metrics import psnr
+from piggydesk.training.point_hints import sample_eval_hints
+
+SAMPLES = resources_dir() / "samples"
+
+
+@pytest.fixture(scope="module")
+def engine() -> InstantColorizer:
+    """The shipped weights with the engine's own hint settings (``HintSpread`` defaults)."""
+    shipped = create("cpu")
+    return InstantColorizer(shipped.net, {**shipped.config, "hint_propagation": {}})
+
+
+def _two_hints(shape=(48, 64)):
+    lightness = np.full(shape, 50.0, np.float32)
+    hints = (Hint(x=8, y=24, color=(200, 60, 50)), Hint(x=56, y=24, color=(40, 90, 200)))
+    hint_ab, hint_mask = rasterize_hints(hints, shape, shape)
+    automatic = np.zeros((2, *shape), np.float32)
+    automatic[0, :, 32:] = 30.0  # the network colours the right half differently
+    return lightness, automatic, hint_ab, hint_mask
+
+
+def test_spread_is_classic_propagation_at_prior_0_and_corrections_at_prior_1():
+    lightness, automatic, hint_ab, hint_mask = _two_hints()
+    hinted = automatic + 5.0
+    plain = dict(blend=0.0, guide_sigma=0.0, scale=1, reach=0.0)
+    classic = propagate_chroma(lightness, hint_ab, hint_mask).transpose(2, 0, 1)
+    got = spread_hints(HintSpread(prior=0.0, **plain), lightness, automatic, hinted,
+                       hint_ab, hint_mask)
+    np.testing.assert_allclose(got, classic, atol=1e-3)
+    residual = propagate_chroma(lightness, hint_ab - automatic, hint_mask).transpose(2, 0, 1)
+    got = spread_hints(HintSpread(prior=1.0, **plain), lightness, automatic, hinted,
+                       hint_ab, hint_mask)
+    np.testing.assert_allclose(got, automatic + residual, atol=1e-3)
+    blended = spread_hints(HintSpread(prior=1.0, **{**plain, "blend": 0.3}), lightness,
+                           automatic, hinted, hint_ab, hint_mask)
+    np.testing.assert_allclose(blended, 0.3 * hinted + 0.7 * got, atol=1e-3)
+
+
+def test_the_guide_keeps_each_hint_on_its_side_of_an_automatic_colour_change():
+    """Equal lightness everywhere: only the network's colours tell the halves apart."""
+    lightness, automatic, hint_ab, hint_mask = _two_hints()
+    flat = propagate_chroma(lightness, hint_ab, hint_mask)
+    guided = propagate_chroma(lightness, hint_ab, hint_mask, guide=automatic, guide_sigma=1.5)
+    left, right = hint_ab[:, 24, 8], hint_ab[:, 24, 56]
+    for ab in (flat, guided):
+        assert np.linalg.norm(ab[24, 8] - left) < 1e-3  # hints are kept exactly
+    # 20 px from the left hint, still on its side: the guided spread is the hint's colour.
+    assert np.linalg.norm(guided[24, 28] - left) < 5.0
+    assert np.linalg.norm(flat[24, 28] - left) > 10.0  # lightness alone mixes the two
+    assert np.linalg.norm(guided[24, 36] - right) < 5.0
+
+
+def test_two_hints_on_the_astronauts_suit_leave_sky_hair_and_face_alone(engine):
+    lightness = load_photo(SAMPLES / "astronaut-gray.jpg").lightness
+    red = (150, 60, 45)
+    hints = (Hint(x=110, y=420, color=red, radius=3), Hint(x=330, y=400, color=red, radius=3))
+    auto = rgb_to_lab(engine.colorize(ColorizeRequest(lightness=lightness))[0].rgb)[..., 1:]
+    hinted = engine.colorize(ColorizeRequest(lightness=lightness, hints=hints))[0].rgb
+    change = np.linalg.norm(rgb_to_lab(hinted)[..., 1:] - auto, axis=-1)
+    sky, hair, face = np.s_[10:120, 300:350], np.s_[20:60, 190:260], np.s_[80:150, 200:250]
+    for area in (sky, hair, face):
+        assert change[area].mean() < 1.0
+    far_on_the_suit = np.s_[300:360, 60:120]  # 100 px from the nearest hint
+    assert change[far_on_the_suit].mean() > 15.0
+
+
+def test_ten_hints_beat_the_classic_engine_on_the_colour_samples(engine):
+    classic, gains = ClassicColorizer(), []
+    for name in ("astronaut", "coffee", "chelsea"):
+        truth = load_photo(SAMPLES / f"{name}-color.jpg")
+        hints = sample_eval_hints(truth.rgb, 10, 1010)
+        request = ColorizeRequest(lightness=truth.lightness, hints=hints)
+        gains.append(psnr(engine.colorize(request)[0].rgb, truth.rgb)
+                     - psnr(classic.colorize(request)[0].rgb, truth.rgb))
+    assert np.mean(gains) > 1.0, gains
