@@ -16,7 +16,7 @@ another sky), never a colour cloud over part of a region:
    of the photo, and shifts each one's chroma to that colour (shading kept) over a mask
    feathered along the photo's edges (guided filter, He et al. 2010).
 
-Same seed, same variants. The regions the person's hints reach are left to the hints.
+Same seed, same variants. A region holding a person's hint keeps the hint's colour.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def variant_ab(
 
     ``lightness`` ``(h, w)`` L*; ``probs`` ``(Q, h4, w4)`` the predicted bin probabilities and
     ``centres`` ``(Q, 2)`` the bins' colours; ``blocked`` ``(h, w)`` bool where the person's
-    hints hold (a region more than a fifth blocked is left alone). A region is a candidate
+    hints are (a region holding one keeps the colour the person gave it). A region is a candidate
     when a colour at least ``MIN_SHIFT`` away from its current one has at least ``PLAUSIBLE``
     of the probability of its most likely colour; candidates are drawn by area times that
     plausibility, up to ``MAX_AREA`` of the photo.
@@ -202,7 +202,7 @@ def variant_ab(
     guarded = people_guard(segments, L_small, heads, skin_share)
     currents = {label: ab_small[region].mean(axis=0) for label, (region, _, _) in stats.items()}
     free = {label for label, (region, area, p) in stats.items()
-            if label not in guarded and blocked_small[region].mean() <= 0.2}
+            if label not in guarded and not blocked_small[region].any()}
     candidates = []
     for label in sorted(free):
         region, area, p = stats[label]
