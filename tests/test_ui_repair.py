@@ -167,3 +167,55 @@ def test_export_repaired_photo(qtbot, window, photo_path, tmp_path, monkeypatch)
     assert written.size == (W, H)
     np.testing.assert_allclose(written.lightness, window.model.photo.lightness, atol=0.6)
     assert load_photo(photo_path).size == (H, W)  # the original is untouched
+
+
+def test_batch_dialog_repairs_each_photo_before_colorizing(qtbot, tmp_path, photo_path):
+    from piggydesk.ui.batch_dialog import BatchDialog
+    from piggydesk.ui.settings import AppSettings
+
+    src, out = photo_path.parent, tmp_path / "out"
+    engines = {"classic": TintEngine("classic"), "instant": SuggestingEngine("instant")}
+    infos = [replace(i, available=True, reason="") for i in fake_infos()]
+    worker = ModelWorker(engine_factory=make_factory(engines), prober=lambda: (infos, ["cpu"]),
+                         describe_device=lambda d: "Test CPU")  # fmt: skip
+    try:
+        settings = AppSettings()
+        dialog = BatchDialog(worker, infos, settings)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitExposed(dialog)
+        dialog.in_edit.setText(str(src))
+        dialog.out_edit.setText(str(out))
+        assert dialog.repair_settings().is_identity  # off unless asked for
+        dialog.dust_check.click()
+        dialog.levels_check.click()
+        with qtbot.waitSignal(dialog.finished_batch, timeout=20000) as blocker:
+            dialog.start_button.click()
+        assert blocker.args == [1, 0]
+        repaired = load_photo(dialog.written[0]).lightness
+        # the scratch (rows 60-61) is gone: like the rows around it
+        assert np.abs(repaired[60:62, 20:140] - repaired[58, 20:140]).max() < 6
+        # levels stretched the faded scan (about L* 25-67) towards black and white
+        clean = load_photo(photo_path).lightness
+        assert np.ptp(repaired[30]) > np.ptp(clean[30]) + 15
+        # the choices are remembered for the next batch
+        assert settings.get("batch_auto_dust") and settings.get("batch_levels")
+        assert not settings.get("batch_local_contrast")
+        dialog.reject()
+        again = BatchDialog(worker, infos, settings)
+        qtbot.addWidget(again)
+        again.show()
+        qtbot.waitExposed(again)
+        assert again.dust_check.isChecked() and again.levels_check.isChecked()
+        # without repair the scratch stays
+        again.dust_check.click()
+        again.levels_check.click()
+        again.in_edit.setText(str(src))
+        again.out_edit.setText(str(out))
+        with qtbot.waitSignal(again.finished_batch, timeout=20000):
+            again.start_button.click()
+        plain = load_photo(again.written[0]).lightness
+        assert plain[60, 20:140].mean() > plain[58, 20:140].mean() + 20
+        again.reject()
+    finally:
+        worker.shutdown()

@@ -5,6 +5,12 @@ the worker thread); the next is sent when the previous one's message arrives, so
 never polls. Overall progress, the current file's progress, Cancel, and a list of the files
 that failed with the reason.
 
+Each photo can be repaired first ("Repair each photo first": dust and scratches, automatic
+levels, local contrast), with the same ``RepairSettings`` the command line's ``batch`` builds
+from ``--auto-dust``, ``--levels`` and ``--local-contrast``; the repair runs in the worker
+thread with the rest of the item. (Colour-cast removal is not offered: it changes only a*b*,
+which colorizing replaces, so it would not change a colorized result.)
+
 Output names come from ``core.batch.plan_outputs`` (``scan-colorized.png``; photos sharing a
 name get ``scan-jpeg-colorized.png``...), so results never collide. "Skip photos already
 colorized" leaves a photo whose planned result exists alone (counted apart from failures);
@@ -24,6 +30,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -36,6 +43,8 @@ from PySide6.QtWidgets import (
 )
 
 from piggydesk.core.batch import find_photos, plan_outputs
+from piggydesk.core.repair.pipeline import RepairSettings
+from piggydesk.core.repair.tone import ToneSettings
 from piggydesk.engines.base import ColorizeRequest, EngineInfo
 from piggydesk.ui.prompt_panel import MAX_SEED
 from piggydesk.ui.settings import AppSettings
@@ -44,6 +53,7 @@ from piggydesk.ui.worker import BatchItem, Job, JobKind, MessageKind, ModelWorke
 logger = logging.getLogger(__name__)
 
 OUTPUT_TAG = "-colorized"
+LOCAL_CONTRAST = 0.5  # the strength of "Local contrast" in a batch (the Repair dock's slider: 0-1)
 
 
 def numbered_if_taken(planned: Path) -> Path:
@@ -117,6 +127,24 @@ class BatchDialog(QDialog):
         form.addRow("", self.skip_check)
         layout.addLayout(form)
 
+        repair = QGroupBox("Repair each photo first")
+        repair.setObjectName("batchRepair")
+        repair_layout = QVBoxLayout(repair)
+        self.dust_check = QCheckBox("Remove dust and scratches")
+        self.dust_check.setToolTip(
+            "Find dust specks, hairline scratches and torn corners and fill them in "
+            "(as Find dust and scratches in the Repair panel, without the brush)."
+        )
+        self.levels_check = QCheckBox("Automatic levels (faded scans)")
+        self.levels_check.setToolTip("Black and white points from each photo's histogram.")
+        self.contrast_check = QCheckBox("Local contrast")
+        self.contrast_check.setToolTip("Local contrast (CLAHE) on each photo's lightness.")
+        for check, key in ((self.dust_check, "batch_auto_dust"), (self.levels_check, "batch_levels"),
+                           (self.contrast_check, "batch_local_contrast")):
+            check.setChecked(bool(settings.get(key)))
+            repair_layout.addWidget(check)
+        layout.addWidget(repair)
+
         self.overall = QProgressBar()
         self.overall.setFormat("%v of %m photos")
         self.current = QProgressBar()
@@ -143,7 +171,7 @@ class BatchDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.reject)
         worker.message.connect(self._on_message)
-        self.resize(560, 380)
+        self.resize(560, 470)
 
     def _with_browse(self, edit: QLineEdit) -> QWidget:
         row = QWidget()
@@ -159,6 +187,16 @@ class BatchDialog(QDialog):
         folder = QFileDialog.getExistingDirectory(self, "Choose a folder", edit.text())
         if folder:
             edit.setText(folder)
+
+    def repair_settings(self) -> RepairSettings:
+        """The repair each photo gets before it is colorized (identity: none)."""
+        return RepairSettings(
+            auto_dust=self.dust_check.isChecked(),
+            tone=ToneSettings(
+                levels=1.0 if self.levels_check.isChecked() else 0.0,
+                clahe=LOCAL_CONTRAST if self.contrast_check.isChecked() else 0.0,
+            ),
+        )
 
     @property
     def running(self) -> bool:
@@ -180,6 +218,9 @@ class BatchDialog(QDialog):
         self._settings.set("last_batch_in", str(in_dir))
         self._settings.set("last_batch_out", str(out_dir))
         self._settings.set("batch_skip_existing", self.skip_check.isChecked())
+        self._settings.set("batch_auto_dust", self.dust_check.isChecked())
+        self._settings.set("batch_levels", self.levels_check.isChecked())
+        self._settings.set("batch_local_contrast", self.contrast_check.isChecked())
         self._queue = find_photos(in_dir)
         self._plan = plan_outputs(self._queue, out_dir, ".png", tag=OUTPUT_TAG)
         self._total = len(self._queue)
@@ -220,11 +261,13 @@ class BatchDialog(QDialog):
             guidance_scale=self._settings.get("guidance_scale"),
             working_size=self._settings.get("working_size"),
         )
+        repair = self.repair_settings()
         item = BatchItem(source=source, output=numbered_if_taken(planned),
-                         bit_depth=int(self.depth_combo.currentData()))
+                         bit_depth=int(self.depth_combo.currentData()), repair=repair)
         job = Job(JobKind.BATCH_ITEM, engine=self.engine_combo.currentData(),
                   device=self._settings.get("device"), request=template, batch=item)
-        self.current_label.setText(f"Colorizing {source.name}…")
+        verb = "Colorizing" if repair.is_identity else "Repairing and colorizing"
+        self.current_label.setText(f"{verb} {source.name}…")
         self.current.setRange(0, 0)
         self._current_source = source
         self._job = self._worker.submit(job)

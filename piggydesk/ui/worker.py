@@ -14,6 +14,8 @@ Design (napari's status checker, krita-ai-diffusion's client):
   callback checks it too, so a run stops within one step. ``shutdown(timeout_s)`` cancels,
   drops the pending jobs and waits a bounded time for the thread, keeping the GUI answering.
 * The engine is created once per (engine, device) and kept (at most two stay loaded).
+* A ``BATCH_ITEM`` loads its photo, repairs it (``BatchItem.repair``: the same
+  ``RepairSettings`` as ``piggydesk batch --auto-dust --levels``), colorizes and exports it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, Signa
 from piggydesk.core.document import ResultVariant
 from piggydesk.core.errors import PhotoError
 from piggydesk.core.progress import CancelToken
+from piggydesk.core.repair.pipeline import RepairSettings, repair_photo
 from piggydesk.engines import registry
 from piggydesk.engines.base import (
     Cancelled,
@@ -83,6 +86,7 @@ class BatchItem:
     source: Path
     output: Path
     bit_depth: int = 8
+    repair: RepairSettings = field(default_factory=RepairSettings)  # applied before colorizing
 
 
 @dataclass(frozen=True)
@@ -293,7 +297,7 @@ class _Runner(QObject):
         from piggydesk.core.imaging import load_photo
 
         assert job.batch is not None and job.request is not None
-        photo = load_photo(job.batch.source)
+        photo = repair_photo(load_photo(job.batch.source), job.batch.repair)
         return replace(job.request, lightness=photo.lightness), photo
 
     def _export_batch(self, job: Job, variants: list[Variant], photo: Any) -> Path:
