@@ -127,6 +127,7 @@ def test_project_keeps_mask_geometry_and_tone(doc, tmp_path):
     with zipfile.ZipFile(path) as archive:
         manifest = json.loads(archive.read("manifest.json"))
         assert manifest["defect_mask"] == MASK_MEMBER
+        assert manifest["version"] == 2  # repair entries: format 2
         assert len(archive.read(MASK_MEMBER)) < 20_000  # 1 bit a pixel, compressed
     again = load_project(path)
     assert again.repair == settings
@@ -151,6 +152,29 @@ def test_a_project_without_repair_opens_with_none(doc, tmp_path):
     loaded = load_project(old)
     assert loaded.repair == RepairSettings() and loaded.defect_mask is None
     assert loaded.working_photo is loaded.photo
+    with zipfile.ZipFile(path) as archive:  # nothing repaired: still format 1
+        assert json.loads(archive.read("manifest.json"))["version"] == 1
+
+
+@pytest.mark.parametrize("repair", ["mask", "settings"])
+def test_a_repaired_project_is_refused_cleanly_by_a_format_1_reader(
+    doc, tmp_path, monkeypatch, repair
+):
+    import piggydesk.core.document as document
+
+    if repair == "mask":
+        PaintMask([(20, 30)], radius=4).do(doc)
+    else:
+        SetRepair(RepairSettings(tone=ToneSettings(levels=1.0))).do(doc)
+    path = save_project(doc, tmp_path / "repaired.piggy")
+    assert load_project(path).repair == doc.repair  # this PiggyDesk reads it
+    monkeypatch.setattr(document, "FORMAT_VERSION", 1)  # a PiggyDesk that reads only format 1
+    with pytest.raises(ProjectError, match=r"saved by a newer PiggyDesk \(project format 2\)"):
+        load_project(path)
+    # with the repair undone the project is format 1 again, and that reader opens it
+    undo = SetDefectMask(None) if repair == "mask" else SetRepair(RepairSettings())
+    undo.do(doc)
+    assert load_project(save_project(doc, tmp_path / "plain.piggy")).repair == RepairSettings()
 
 
 def test_a_mask_that_does_not_fit_is_a_project_error(doc, tmp_path):

@@ -65,7 +65,16 @@ logger = logging.getLogger(__name__)
 
 PROJECT_SUFFIX = ".piggy"
 FORMAT_NAME = "piggydesk-project"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The newest project format this PiggyDesk reads (it reads every older one too).
+
+1: photo, hints, settings, runs. 2: also the repair (``repair`` settings and the
+``defect_mask`` member, ``core.repair.document``), which a version-1 reader would silently
+drop (and then show cropped results over the uncropped photo). A project is written with the
+lowest version that holds what it contains, so one without repair still opens in a
+PiggyDesk that reads only version 1, and one with repair is refused there with a sentence.
+"""
+REPAIR_FORMAT_VERSION = 2
 
 TOP_LEVEL_SETTINGS = ("hints", "prompt", "negative_prompt", "seed", "variant_index")
 """``RunSettings`` fields the manifest keeps beside ``settings`` (where format 1 had them)."""
@@ -542,7 +551,8 @@ def save_project(doc: Document, path: str | Path) -> Path:
     if not path.parent.is_dir():
         raise ProjectError(f"The folder {path.parent} does not exist.")
     manifest = doc.state()
-    manifest.update({"format": FORMAT_NAME, "version": FORMAT_VERSION, "app_version": __version__})
+    version = REPAIR_FORMAT_VERSION if _uses_repair(manifest) else 1
+    manifest.update({"format": FORMAT_NAME, "version": version, "app_version": __version__})
     name = PurePosixPath(doc.name.replace("\\", "/")).name or "photo"
     if doc.source_bytes:
         source_member, source_data = f"source/{name}", doc.source_bytes
@@ -576,6 +586,13 @@ def save_project(doc: Document, path: str | Path) -> Path:
     doc.project_path = path
     logger.info("Saved project %s (%d runs)", path, len(doc.runs))
     return path
+
+
+def _uses_repair(manifest: Mapping[str, Any]) -> bool:
+    """Whether the manifest holds repair entries that change the photo (format version 2)."""
+    settings = manifest.get("repair")
+    changes = isinstance(settings, dict) and not RepairSettings.from_dict(settings).is_identity
+    return changes or bool(manifest.get("defect_mask"))
 
 
 def load_project(path: str | Path) -> Document:
