@@ -6,14 +6,17 @@ Not a test; run by hand after changing the candidates or their features:
 Training data: the gray samples, the 60 photos of ``benchmarks/defect_training_photos.txt``
 and the 16 of ``benchmarks/eval_repair_photos.txt`` (under ``/work/data/photos``; refresh the
 training list with ``--refresh-list N``: it never shares a photo with the evaluation lists),
-pixel-sharp (1x), each with seeded synthetic damage (``core/repair/synthetic.py``) of the seeds
-``index + 1000`` and ``index + 2000`` (``--seeds``): never the damage ``eval_repair.py``
-measures (seed ``index``, or ``index + 100`` for its held-out check). The photos of
-``benchmarks/eval_repair_heldout.txt`` are never used here. Each candidate component
-of ``find_candidates`` is one sample; its target is the share of its pixels a defect touches,
-its weight its pixel count (so the fit serves pixel precision and recall). The model is a
-logistic regression on the standardized features and their pairwise products (a quadratic
-form), fitted by Newton's method with an L2 penalty.
+pixel-sharp (1x) and enlarged 2x as a scan is (``--scales``), each with seeded synthetic
+damage (``core/repair/synthetic.py``) of the seeds ``index + 1000`` and ``index + 2000``
+(``--seeds``): never the damage ``eval_repair.py`` measures (seed ``index``, or
+``index + 100`` for its held-out check). The photos of ``benchmarks/eval_repair_heldout.txt``
+are never used here.
+
+Each candidate component of ``find_candidates`` is one sample; its target is the share of its
+pixels a defect touches, its weight its pixel count over the square of the scale (so the fit
+serves pixel precision and recall, and each scale weighs the same). The model is a logistic
+regression on the standardized features and their pairwise products (a quadratic form),
+fitted by Newton's method with an L2 penalty. About 2 minutes on one core.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def collect(photos: list[Path], seeds: list[int], scales: list[float]):
             touched = np.bincount(labels, damage.touched.ravel(), minlength=found.count)
             rows.append(found.features[1:])
             targets.append((touched / np.maximum(pixels, 1))[1:])
-            weights.append(pixels[1:])
+            weights.append(pixels[1:] / scale**2)  # each scale counts as much as 1x
     return np.concatenate(rows), np.concatenate(targets), np.concatenate(weights)
 
 
@@ -121,7 +124,7 @@ def main() -> None:
     parser.add_argument("--l2", type=float, default=30.0)
     parser.add_argument("--photo-list", type=Path, nargs="+", default=[TRAINING_LIST, PHOTO_LIST])
     parser.add_argument("--refresh-list", type=int, default=0, metavar="N")
-    parser.add_argument("--scales", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 2.0])
     args = parser.parse_args()
     if args.refresh_list:
         refresh_list(args.data_dir, args.refresh_list, 11, args.photo_list[0])

@@ -54,7 +54,7 @@ _LOW = 0.5  # hysteresis: a pixel joins a seeded defect above this fraction of t
 _TEXTURE_WINDOW = 3  # times max_width: the window of the local standard deviation
 _BUSY_WINDOW = 15
 _FIELD_STEP = 2  # the texture fields are smooth: computed at half size
-_THRESHOLD = -1.4  # the classifier's score above which a candidate is a defect (sensitivity 1)
+_THRESHOLD = -1.6  # the classifier's score above which a candidate is a defect (sensitivity 1)
 _SENSITIVITY_SLOPE = 2.0  # the threshold moves by this times ln(sensitivity)
 _FRINGE = 2.0  # L*: the contrast a neighbour needs to join a kept defect as its fringe
 _FRINGE_SCORE = 0.0  # only candidates scored above this (surer than the threshold) grow a fringe
@@ -76,6 +76,8 @@ FEATURES = (
     "tuned_keep",  # the tuned detector alone would keep it (a seed or a long thin line)
     "response_spread",  # std / mean of the response over its pixels (a scratch is even)
     "tone_spread",  # std of L* over its pixels / contrast (an opaque scratch has one tone)
+    "log_grain",  # the scan's median response (L*): its grain, and how sharp it is
+    "log_candidate_share",  # share of the scan's pixels that are candidates: how busy it is
 )
 
 
@@ -230,6 +232,8 @@ def find_candidates(L: np.ndarray, options: DefectOptions | None = None) -> Cand
             tuned_keep.astype(np.float64),
             response_spread / np.maximum(contrast, 0.1),
             np.log(tone_spread / np.maximum(contrast, 0.1) + 0.05),
+            np.full(count, np.log(noise + 0.1)),
+            np.full(count, np.log(len(ys) / L.size + 1e-4)),
         ],
         axis=1,
     )
