@@ -60,7 +60,7 @@ from piggydesk.engines.base import (
 )
 from piggydesk.engines.device import out_of_memory_as_error
 from piggydesk.engines.instant_hints import HintSpread, spread_hints
-from piggydesk.engines.instant_variants import variant_ab
+from piggydesk.engines.instant_variants import plan_variants, variant_ab
 from piggydesk.models import ab_bins
 from piggydesk.models.instant_net import InstantNet, InstantNetConfig
 
@@ -311,14 +311,17 @@ class InstantColorizer:
         base = self._run_net(key, prepared, user_ab, user_mask)
         base_ab = self._hinted_ab(key, prepared, base, user_ab, user_mask)
         variants: list[Variant] = []
+        plan = None  # the regions all variants share, made once
         for index in range(count):
             check_cancel(cancel)
             if index == 0:
                 ab = base_ab
             else:
                 rng = np.random.default_rng([int(request.seed) & 0xFFFFFFFF, index])
-                ab = variant_ab(prepared.lightness_net, base_ab, base.probs, self._centres,
-                                user_mask[0] > 0, rng)
+                if plan is None:
+                    plan = plan_variants(prepared.lightness_net, base_ab, base.probs,
+                                         self._centres, user_mask[0] > 0)
+                ab = variant_ab(plan, rng)
             if progress:
                 progress(2 * index + 1, total)
             check_cancel(cancel)

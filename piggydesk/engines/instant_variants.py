@@ -21,6 +21,7 @@ Same seed, same variants. A region holding a person's hint keeps the hint's colo
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import cv2
@@ -154,22 +155,45 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return box(a) * guide + box(b)
 
 
-def variant_ab(
+@dataclass
+class VariantPlan:
+    """What every variant of one colorization shares: its regions and their candidates."""
+
+    lightness: np.ndarray  # (h, w) L* at the network's size
+    ab: np.ndarray  # (2, h, w) variant 1's chroma
+    centres: np.ndarray  # (Q, 2) the bins' colours
+    segments: np.ndarray  # region labels at half size
+    stats: dict  # label -> (region mask, share of the photo, colour probabilities)
+    currents: dict  # label -> the region's mean chroma in variant 1
+    free: set  # labels a variant may recolour
+    candidates: list  # (label, area, alternative colours, plausibility)
+    neighbours: dict = field(default_factory=dict)
+    masks: dict = field(default_factory=dict)  # label -> feathered mask at the net's size
+
+    def mask(self, label: int) -> np.ndarray:
+        if label not in self.masks:
+            hn, wn = self.lightness.shape
+            mask = cv2.resize((self.segments == label).astype(np.float32), (wn, hn),
+                              interpolation=cv2.INTER_NEAREST)
+            guide = self.lightness.astype(np.float32) / 100.0
+            self.masks[label] = np.clip(guided_filter(guide, mask, 4, 1e-3), 0.0, 1.0)
+        return self.masks[label]
+
+
+def plan_variants(
     lightness: np.ndarray,
     ab: np.ndarray,
     probs: np.ndarray,
     centres: np.ndarray,
     blocked: np.ndarray,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """An alternative colouring ``(2, h, w)`` of ``ab`` (the most likely chroma, Lab units).
+) -> VariantPlan:
+    """Regions and candidates for the variants of ``ab`` (the most likely chroma, Lab units).
 
     ``lightness`` ``(h, w)`` L*; ``probs`` ``(Q, h4, w4)`` the predicted bin probabilities and
     ``centres`` ``(Q, 2)`` the bins' colours; ``blocked`` ``(h, w)`` bool where the person's
-    hints are (a region holding one keeps the colour the person gave it). A region is a candidate
-    when a colour at least ``MIN_SHIFT`` away from its current one has at least ``PLAUSIBLE``
-    of the probability of its most likely colour; candidates are drawn by area times that
-    plausibility, up to ``MAX_AREA`` of the photo.
+    hints are (a region holding one keeps the colour the person gave it). A region is a
+    candidate when a colour at least ``MIN_SHIFT`` away from its current one has at least
+    ``ALT_MASS`` of the probability and ``PLAUSIBLE`` of its current colour's.
     """
     hn, wn = lightness.shape
     size = (max(wn // 2, 1), max(hn // 2, 1))  # regions at half size: the net's detail is coarse
@@ -185,20 +209,17 @@ def variant_ab(
     nearby = (np.linalg.norm(centres[:, None] - centres[None], axis=-1) <= NEAR).astype(np.float64)
     blocked_small = cv2.resize(blocked.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
     total = float(hs * ws)
-    stats = {}
+    stats, skin_share = {}, {}
     for label in np.unique(segments).tolist():
         region = segments == label
         cover = cv2.resize(region.astype(np.float32), (w4, h4), interpolation=cv2.INTER_AREA)
         if cover.sum() <= 0:
             continue
+        mean = flat @ (cover.ravel() / cover.sum())
         # Probability mass within NEAR Lab units of each bin: a colour counts as plausible
         # when the network puts a real mode there, not when its distribution is merely broad.
-        p = nearby @ (flat @ (cover.ravel() / cover.sum()))
-        stats[label] = (region, float(region.sum()) / total, p)
-    skin_share = {}
-    for label, (region, _, _) in stats.items():
-        cover = cv2.resize(region.astype(np.float32), (w4, h4), interpolation=cv2.INTER_AREA)
-        skin_share[label] = float((flat[skin] @ (cover.ravel() / cover.sum())).sum())
+        stats[label] = (region, float(region.sum()) / total, nearby @ mean)
+        skin_share[label] = float(mean[skin].sum())
     guarded = people_guard(segments, L_small, heads, skin_share)
     currents = {label: ab_small[region].mean(axis=0) for label, (region, _, _) in stats.items()}
     free = {label for label, (region, area, p) in stats.items()
@@ -216,16 +237,25 @@ def variant_ab(
             continue
         alt = np.where(alt >= 0.75 * best, alt, 0.0)  # the alternative mode(s) only
         candidates.append((label, area, alt, best / max(own, 1e-6)))
-    out = ab.copy()
-    if not candidates:
-        return out
     neighbours: dict[int, set[int]] = {}
     for a, b in _neighbours(segments):
         neighbours.setdefault(a, set()).add(b)
+    return VariantPlan(lightness, ab, centres, segments, stats, currents, free, candidates,
+                       neighbours)
+
+
+def variant_ab(plan: VariantPlan, rng: np.random.Generator) -> np.ndarray:
+    """One alternative colouring ``(2, h, w)``: candidates drawn by area times plausibility,
+    each with one of its alternative colours, grown over the rest of its object, up to
+    ``MAX_AREA`` of the photo."""
+    out = plan.ab.copy()
+    candidates = plan.candidates
+    if not candidates:
+        return out
+    q = len(plan.centres)
     weights = np.array([c[1] * c[3] for c in candidates])
     order = rng.choice(len(candidates), size=len(candidates), replace=False,
                        p=weights / weights.sum())
-    guide = lightness.astype(np.float32) / 100.0
     used, taken = 0.0, set()
     for i in order:
         label, area, alt, _ = candidates[int(i)]
@@ -233,16 +263,14 @@ def variant_ab(
             continue
         sharp = alt ** 4.0
         choice = int(rng.choice(q, p=sharp / sharp.sum()))
-        group = _grow(label, choice, neighbours, free - taken, stats, currents)
-        group_area = sum(stats[g][1] for g in group)
+        group = _grow(label, choice, plan.neighbours, plan.free - taken, plan.stats,
+                      plan.currents)
+        group_area = sum(plan.stats[g][1] for g in group)
         if used + group_area > MAX_AREA and used > 0:
             continue
         for member in group:  # each part of the object takes the new colour, shading kept
-            mask = cv2.resize((segments == member).astype(np.float32), (wn, hn),
-                              interpolation=cv2.INTER_NEAREST)
-            mask = np.clip(guided_filter(guide, mask, 4, 1e-3), 0.0, 1.0)
-            shift = (centres[choice] - currents[member]).astype(np.float32)
-            out += mask[None] * shift[:, None, None]
+            shift = (plan.centres[choice] - plan.currents[member]).astype(np.float32)
+            out += plan.mask(member)[None] * shift[:, None, None]
         taken |= group
         used += group_area
         if used >= MAX_AREA:
