@@ -125,8 +125,8 @@ def test_cli_colorize_and_self_test_use_the_instant_engine_by_default(tmp_path, 
 PROPAGATION = {"decay": 0.0, "blend": 0.0, "reach": 192}
 
 
-def test_hint_propagation_fills_each_region_with_its_own_hint(engine):
-    """With ``hint_propagation`` a hint's colour reaches across its region (same lightness)
+def test_hint_spread_fills_each_region_with_its_own_hint(engine):
+    """With ``hint_spread`` a hint's colour reaches across its region (same lightness)
     further than the network alone takes it, two regions split by an edge each keep their own
     hint's colour, and a lone hint leaves what lies beyond its reach as it was without hints."""
     from piggydesk.engines.instant import InstantColorizer
@@ -136,8 +136,8 @@ def test_hint_propagation_fills_each_region_with_its_own_hint(engine):
     hints = (_hint_at(lightness, 20, 96, (50.0, 40.0)), _hint_at(lightness, 236, 96, (-20.0, -45.0)))
     left_goal, right_goal = (rgb_to_lab(np.array(h.color, np.float32) / 255.0)[1:] for h in hints)
     request = ColorizeRequest(lightness=lightness, hints=hints)
-    spread_engine = InstantColorizer(engine.net, {**engine.config, "hint_propagation": PROPAGATION})
-    alone = InstantColorizer(engine.net, {**engine.config, "hint_propagation": None})
+    spread_engine = InstantColorizer(engine.net, {**engine.config, "hint_spread": PROPAGATION})
+    alone = InstantColorizer(engine.net, {**engine.config, "hint_spread": None})
     spread = spread_engine.colorize(request)[0].rgb
     net_only = alone.colorize(request)[0].rgb
 

@@ -27,9 +27,8 @@ SAMPLES = resources_dir() / "samples"
 
 @pytest.fixture(scope="module")
 def engine() -> InstantColorizer:
-    """The shipped weights with the engine's own hint settings (``HintSpread`` defaults)."""
-    shipped = create("cpu")
-    return InstantColorizer(shipped.net, {**shipped.config, "hint_propagation": {}})
+    """The shipped weights and config.json, as the app runs them."""
+    return create("cpu")
 
 
 def _two_hints(shape=(48, 64)):

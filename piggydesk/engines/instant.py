@@ -17,7 +17,7 @@ pixel, which gives
   (another coat, another car, another sky), never a person's face, skin or hair. Same seed,
   same variants.
 
-With hints and a ``hint_propagation`` entry in config.json, the hints also spread edge-aware
+With hints, unless config.json says ``"hint_spread": null``, the hints also spread edge-aware
 over the network's automatic colours (``instant_hints``: Levin et al.'s optimisation of the
 hints' differences to the automatic colours, its affinities cut where those colours change,
 blended with the network's own hinted colours). Measured against the classic engine on
@@ -172,7 +172,8 @@ class InstantColorizer:
         self.output = str(config.get("output", "regression"))
         self.temperature = float(config.get("temperature", 0.38))
         self.mix_weight = float(config.get("mix_weight", 0.5))  # "mix": share of annealed mean
-        self.hint_spread = HintSpread.from_config(config.get("hint_propagation"))
+        # Absent: the engine's measured defaults; null: the network alone (instant_hints).
+        self.hint_spread = HintSpread.from_config(config.get("hint_spread", {}))
         self._centres = ab_bins.bin_centers()
         self._prepared: OrderedDict[tuple, _Prepared] = OrderedDict()
         self._results: OrderedDict[tuple, _NetResult] = OrderedDict()

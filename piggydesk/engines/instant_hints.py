@@ -4,7 +4,7 @@ The network takes the hints as input and answers with its own hinted colours, bu
 size and with a prior that fades a hint's colour a few dozen pixels away. Levin et al.'s
 optimisation (``core.propagation``, Eq. 1-2) carries a colour exactly as far as the lightness
 allows, but knows nothing of objects. The engine combines the two (``HintSpread`` in
-config.json's ``hint_propagation``)::
+config.json's ``hint_spread``, which overrides these defaults)::
 
     spread = prior * automatic + Levin(hint - prior * automatic)
     result = blend * hinted + (1 - blend) * spread     (within the hints' reach)
@@ -42,7 +42,12 @@ EDGE_COST = 2.0  # geodesic distance: extra pixels per unit of L* difference
 
 @dataclass(frozen=True)
 class HintSpread:
-    """The ``hint_propagation`` settings of an instant model's config.json."""
+    """The ``hint_spread`` settings of an instant model's config.json.
+
+    The defaults were measured with the step-7,200 weights (benchmarks/RESULTS.md). The
+    ``hint_propagation`` entry of earlier config.json files, tuned for an earlier combination
+    (no prior, no guide, full size), is not read any more.
+    """
 
     blend: float = 0.3  # share of the network's own hinted colours (1: the network alone)
     prior: float = 0.5  # share of the automatic colours' own variation kept under a hint
@@ -55,8 +60,8 @@ class HintSpread:
 
     @classmethod
     def from_config(cls, entry: dict | None) -> HintSpread:
-        """From config.json's entry (missing keys take the defaults above, measured with the
-        step-7,200 weights); no entry at all means the network alone."""
+        """From config.json's entry (missing keys take the defaults); ``None`` means the network
+        alone."""
         if entry is None:
             return cls(blend=1.0)
         fields = cls.__dataclass_fields__

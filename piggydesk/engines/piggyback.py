@@ -230,13 +230,14 @@ def find_controlnet(root: Path) -> Path | None:
 def hint_keep_weights(lightness, hints, shape: tuple[int, int], reach: float):
     """Where the result keeps the start colours: 1 on and near the hints, fading to 0 at an
     edge-aware distance ``reach`` (working pixels) from every hint, as the instant engine
-    limits its hint propagation (``engines.instant.geodesic_distance``). ``None`` without hints.
+    limits its hint spread (``engines.instant_hints.geodesic_distance``). ``None`` without
+    hints.
     """
     import numpy as np
 
     from piggydesk.core.hints import rasterize_hints
     from piggydesk.core.recombine import resize_lightness
-    from piggydesk.engines.instant import geodesic_distance
+    from piggydesk.engines.instant_hints import geodesic_distance
 
     if not hints:
         return None
