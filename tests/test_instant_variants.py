@@ -42,3 +42,23 @@ def test_variants_recolour_the_background_but_never_the_face_or_hair(lightness):
             assert np.percentile(change[FACE_AND_HAIR], 90) < 2.0, seed
             changed_elsewhere += (change > 3.0).mean() > 0.05
     assert changed_elsewhere >= 6  # the variants still are alternatives (skies, suit, flag)
+
+
+def test_variants_keep_what_a_hint_recoloured(lightness):
+    """A red hint on the suit recolours a quarter of the photo (the suit, beyond the hint's
+    own region); no variant takes any of that back."""
+    from piggydesk.core.hints import Hint
+
+    engine = create("cpu")
+    hints = (Hint(x=110, y=420, color=(150, 60, 45), radius=3),)
+    automatic = rgb_to_lab(engine.colorize(ColorizeRequest(lightness=lightness))[0].rgb)[..., 1:]
+    for seed in range(4):
+        variants = engine.colorize(
+            ColorizeRequest(lightness=lightness, hints=hints, num_variants=3, seed=seed)
+        )
+        base = rgb_to_lab(variants[0].rgb)[..., 1:]
+        recoloured = np.linalg.norm(base - automatic, axis=-1) > 8.0
+        assert recoloured.mean() > 0.1
+        for variant in variants[1:]:
+            change = np.linalg.norm(rgb_to_lab(variant.rgb)[..., 1:] - base, axis=-1)
+            assert change[recoloured].mean() < 1.5, seed  # was 6-8 Lab in most variants

@@ -77,6 +77,7 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 NET_MULTIPLE = 16
 _CACHE_SIZE = 4
+_HINT_INFLUENCE = 8.0  # Lab units: where the hints changed the colours more, variants keep them
 
 
 def default_model_dir() -> Path:
@@ -274,6 +275,17 @@ class InstantColorizer:
         return spread_hints(self.hint_spread, prepared.lightness_net, automatic, hinted.ab,
                             user_ab, user_mask)
 
+    def _influenced(
+        self, photo_key: tuple, prepared: _Prepared, ab: np.ndarray, user_mask: np.ndarray
+    ) -> np.ndarray | None:
+        """Where the hints changed the colours by more than ``_HINT_INFLUENCE`` Lab units
+        (net size, bool; None without hints): variants leave those places to the hints."""
+        if not (user_mask > 0).any():
+            return None
+        empty = np.zeros((2, *user_mask.shape[1:]), np.float32), np.zeros_like(user_mask)
+        automatic = self._run_net(photo_key, prepared, *empty).ab
+        return np.sqrt(((ab - automatic) ** 2).sum(axis=0)) > _HINT_INFLUENCE
+
     def _work_ab(
         self, request: ColorizeRequest, prepared: _Prepared, ab_net: np.ndarray
     ) -> np.ndarray:
@@ -321,7 +333,8 @@ class InstantColorizer:
                 rng = np.random.default_rng([int(request.seed) & 0xFFFFFFFF, index])
                 if plan is None:
                     plan = plan_variants(prepared.lightness_net, base_ab, base.probs,
-                                         self._centres, user_mask[0] > 0)
+                                         self._centres, user_mask[0] > 0,
+                                         self._influenced(key, prepared, base_ab, user_mask))
                 ab = variant_ab(plan, rng)
             if progress:
                 progress(2 * index + 1, total)

@@ -186,13 +186,15 @@ def plan_variants(
     probs: np.ndarray,
     centres: np.ndarray,
     blocked: np.ndarray,
+    influenced: np.ndarray | None = None,
 ) -> VariantPlan:
     """Regions and candidates for the variants of ``ab`` (the most likely chroma, Lab units).
 
     ``lightness`` ``(h, w)`` L*; ``probs`` ``(Q, h4, w4)`` the predicted bin probabilities and
     ``centres`` ``(Q, 2)`` the bins' colours; ``blocked`` ``(h, w)`` bool where the person's
-    hints are (a region holding one keeps the colour the person gave it). A region is a
-    candidate when a colour at least ``MIN_SHIFT`` away from its current one has at least
+    hints are (a region holding one keeps the colour the person gave it) and ``influenced``
+    where the hints changed the colours (a region more than a fifth influenced keeps them too).
+    A region is a candidate when a colour at least ``MIN_SHIFT`` away from its current one has at least
     ``ALT_MASS`` of the probability and ``PLAUSIBLE`` of its current colour's.
     """
     hn, wn = lightness.shape
@@ -208,6 +210,10 @@ def plan_variants(
     skin = skin_bins(centres)
     nearby = (np.linalg.norm(centres[:, None] - centres[None], axis=-1) <= NEAR).astype(np.float64)
     blocked_small = cv2.resize(blocked.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+    influenced_small = np.zeros_like(blocked_small)
+    if influenced is not None:
+        influenced_small = cv2.resize(influenced.astype(np.float32), size,
+                                      interpolation=cv2.INTER_AREA) > 0.5
     total = float(hs * ws)
     stats, skin_share = {}, {}
     for label in np.unique(segments).tolist():
@@ -223,7 +229,8 @@ def plan_variants(
     guarded = people_guard(segments, L_small, heads, skin_share)
     currents = {label: ab_small[region].mean(axis=0) for label, (region, _, _) in stats.items()}
     free = {label for label, (region, area, p) in stats.items()
-            if label not in guarded and not blocked_small[region].any()}
+            if label not in guarded and not blocked_small[region].any()
+            and influenced_small[region].mean() <= 0.2}
     candidates = []
     for label in sorted(free):
         region, area, p = stats[label]
