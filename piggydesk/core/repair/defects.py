@@ -112,9 +112,11 @@ def _thin_defects(L: np.ndarray, options: DefectOptions) -> np.ndarray:
     threshold = _THRESHOLD - _SENSITIVITY_SLOPE * math.log(max(float(options.sensitivity), 1e-3))
     score = score_candidates(candidates.features)
     score[0] = -np.inf
-    mask = (score > threshold)[candidates.labels]
     sure = (score > max(threshold, _FRINGE_SCORE))[candidates.labels]
-    return mask | _grow_fringe(sure, candidates.bright, candidates.dark)
+    mask = _grow_fringe(sure, candidates.bright, candidates.dark)
+    del sure
+    mask |= (score > threshold)[candidates.labels]
+    return mask
 
 
 @dataclass
@@ -151,26 +153,27 @@ def find_candidates(L: np.ndarray, options: DefectOptions | None = None) -> Cand
     # only pixels above the lowest threshold a pixel can have are candidates (a few percent)
     ys, xs = np.nonzero(response > _LOW * base)
     values = response[ys, xs].astype(np.float32)
-    # the texture terms are smooth fields: computed at half size, read at the candidates
+    # the texture terms are smooth fields: computed at half size, read at the candidates at
+    # once (one field alive at a time)
     f = _FIELD_STEP
     h2, w2 = (L.shape[0] + f - 1) // f, (L.shape[1] + f - 1) // f
+    fy, fx = ys // f, xs // f
     med = cv2.resize(med8, (w2, h2), interpolation=cv2.INTER_AREA).astype(np.float32)
     del med8
+    tensor = [field[fy, fx] for field in _structure_tensor(med / 2.55, 1.5 / f, 3.0 / f)]
     window = _odd(_TEXTURE_WINDOW * width // f)
     mean = cv2.blur(med, (window, window))
     texture = cv2.blur(med * med, (window, window))
     texture -= mean * mean
     np.sqrt(np.maximum(texture, 0, out=texture), out=texture)
-    del mean
+    del mean, med
+    t = texture[fy, fx]
+    del texture
     small = cv2.resize(response, (w2, h2), interpolation=cv2.INTER_AREA).astype(np.float32)
+    del response
     busy_window = _odd(_BUSY_WINDOW // f)
-    busy = cv2.blur(small, (busy_window, busy_window))
-    del small, response
-    jxx, jxy, jyy = _structure_tensor(med / 2.55, 1.5 / f, 3.0 / f)
-    del med
-    fy, fx = ys // f, xs // f
-    t, b = texture[fy, fx], busy[fy, fx]
-    del texture, busy
+    b = cv2.blur(small, (busy_window, busy_window))[fy, fx]
+    del small
     texture_terms = _FLAT_TEXTURE * t + _BUSY_TEXTURE * b
     tuned_high = tuned_base + texture_terms
     is_weak = values > _LOW * (base + texture_terms)
@@ -178,7 +181,9 @@ def find_candidates(L: np.ndarray, options: DefectOptions | None = None) -> Cand
     weak[ys[is_weak], xs[is_weak]] = 1
     count, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
     del weak
-    ys, xs, fy, fx = ys[is_weak], xs[is_weak], fy[is_weak], fx[is_weak]
+    ys, xs = ys[is_weak], xs[is_weak]
+    jxx, jxy, jyy = (component[is_weak] for component in tensor)
+    del tensor
     tone = L[ys, xs].astype(np.float64)
     values, t, b, tuned_high = values[is_weak], t[is_weak], b[is_weak], tuned_high[is_weak]
     label = labels[ys, xs]
@@ -206,7 +211,7 @@ def find_candidates(L: np.ndarray, options: DefectOptions | None = None) -> Cand
     elongation = (half_trace + spread) / np.maximum(half_trace - spread, 1e-3)
     angle = 0.5 * np.arctan2(2 * cxy, cxx - cyy)
     # the photo's own edges there (structure tensor of the median-filtered photo)
-    txx, txy, tyy = mean_of(jxx[fy, fx]), mean_of(jxy[fy, fx]), mean_of(jyy[fy, fx])
+    txx, txy, tyy = mean_of(jxx), mean_of(jxy), mean_of(jyy)
     c, s = np.cos(angle), np.sin(angle)
     along = c * c * txx + 2 * c * s * txy + s * s * tyy
     across = s * s * txx - 2 * c * s * txy + c * c * tyy
@@ -253,25 +258,26 @@ def _grow_fringe(mask: np.ndarray, bright: np.ndarray, dark: np.ndarray) -> np.n
     """``mask`` and its neighbours that stand out in the same sense (bright or dark) by ``_FRINGE``."""
     kernel = np.ones((3, 3), np.uint8)
     level = int(round(_FRINGE * 2.55))
-    is_bright = bright > dark
     out = mask.copy()
-    for side, response in ((is_bright, bright), (~is_bright, dark)):
-        seeds = (mask & side).view(np.uint8)
-        near = cv2.dilate(seeds, kernel).view(bool)
-        out |= near & side & (response > level)
+    # (a pixel is bright or dark, never both: the responses exclude each other)
+    for response, seed_side in ((bright, bright > dark), (dark, dark >= bright)):
+        seed_side &= mask
+        near = cv2.dilate(seed_side.view(np.uint8), kernel).view(bool)
+        del seed_side
+        near &= response > level
+        out |= near
     return out
 
 
 def _structure_tensor(image: np.ndarray, inner: float, outer: float):
-    """``(Jxx, Jxy, Jyy)``: smoothed products of the gradient of ``image`` smoothed by ``inner``."""
+    """``Jxx``, ``Jxy``, ``Jyy`` in turn: smoothed products of the gradient of ``image`` smoothed
+    by ``inner`` (a generator, so that one field at a time needs memory)."""
     g = cv2.GaussianBlur(image, (0, 0), max(inner, 0.5))
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)
     gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
-
-    def blur(a: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(a, (0, 0), max(outer, 0.5))
-
-    return blur(gx * gx), blur(gx * gy), blur(gy * gy)
+    del g
+    for a, b in ((gx, gx), (gx, gy), (gy, gy)):
+        yield cv2.GaussianBlur(a * b, (0, 0), max(outer, 0.5))
 
 
 def torn_corner_mask(L: np.ndarray) -> np.ndarray:
