@@ -85,8 +85,10 @@ FEATURES = (
 class DefectOptions:
     """Tuning of ``propose_defect_mask`` (defaults tuned on ``benchmarks/eval_repair.py``).
 
-    ``sensitivity`` in (0, 2]: 1 is the tuned default; higher finds fainter defects (and more
-    false alarms). ``max_width`` is the widest scratch or speck (pixels) to look for.
+    ``sensitivity`` > 0 (the app and the command line take 0.1-3): 1 is the tuned default;
+    higher keeps candidates the classifier is less sure of (fainter defects, and more false
+    alarms): the threshold on its score moves by ``_SENSITIVITY_SLOPE * ln(sensitivity)``.
+    ``max_width`` is the widest scratch or speck (pixels) to look for.
     """
 
     sensitivity: float = 1.0
