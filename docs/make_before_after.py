@@ -1,8 +1,9 @@
 """The README's before/after strip (``docs/before-after.jpg``), made by the shipped instant
 engine from the bundled sample photos, through the ``piggydesk`` command as a user runs it.
 
-Two rows: the astronaut sample (its gray version; the instant engine with no hints; the same
-with the sample's hints file; the original colour photo) and the cat sample (gray; automatic;
+Three rows: the astronaut sample (its gray version; the instant engine with no hints; the same
+with the sample's hints file; the original colour photo), the cat sample (gray; automatic;
+original) and the toy-car photo, which the engine never saw in training (gray; automatic;
 original). Run it again whenever the instant engine's weights change::
 
     python docs/make_before_after.py            # writes docs/before-after.jpg
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         astronaut = SAMPLES / "astronaut-gray.jpg"
         cat = SAMPLES / "chelsea-gray.jpg"
+        car = SAMPLES / "rc-car-gray.jpg"  # held out of training
         rows = [
             [(astronaut, "Before (gray)"),
              (colorize(astronaut, work / "astronaut-auto.png"), "Instant, no hints"),
@@ -91,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
             [(cat, "Before (gray)"),
              (colorize(cat, work / "cat-auto.png"), "Instant, no hints"),
              (SAMPLES / "chelsea-color.jpg", "Original colour")],
+            [(car, "Before (gray, never trained on)"),
+             (colorize(car, work / "car-auto.png"), "Instant, no hints"),
+             (SAMPLES / "rc-car-color.jpg", "Original colour")],
         ]
         strip(rows).save(args.out, quality=90, optimize=True)
     print(args.out)

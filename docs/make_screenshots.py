@@ -1,7 +1,9 @@
 """Screenshots of the main window at the sizes people use, for the README and for checking the
 layout by eye: ``docs/window-1280x820.png`` (the default window size) and
 ``docs/window-1920x1080.png``, plus ``...-before-run.png`` of each (a photo open, nothing run
-yet: the status bar already names the device the run will use).
+yet: the status bar already names the device the run will use), and
+``docs/window-automatic-WxH.png``: a held-out outdoor photo (``rc-car-gray.jpg``, never
+trained on) coloured automatically, without a single hint.
 
 Each is the real app (a ``MainWindow`` with its real worker thread and engine): the bundled
 astronaut sample opened, its sample hints added, three variants coloured by the default
@@ -28,6 +30,8 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 SAMPLE = ROOT / "resources" / "samples" / "astronaut-gray.jpg"
+# A photo the instant engine never saw in training (held out), coloured with no hints at all
+UNSEEN_SAMPLE = ROOT / "resources" / "samples" / "rc-car-gray.jpg"
 
 
 def _wait(app, condition, timeout_s: float, what: str) -> None:
@@ -86,6 +90,34 @@ def shoot(app, width: int, height: int, out_dir: Path, variants: int = 3) -> lis
     return written
 
 
+def shoot_automatic(app, width: int, height: int, out_dir: Path) -> Path:
+    """The held-out toy-car photo opened and coloured once by the default engine, no hints:
+    what a person sees first (``docs/window-automatic-WxH.png``)."""
+    from piggydesk.ui.main_window import MainWindow
+
+    window = MainWindow(check_recovery=False)
+    window.resize(width, height)
+    window.show()
+    _wait(app, lambda: bool(window.runs.engines), 300, "the engine list")
+    if not window.open_path(UNSEEN_SAMPLE):
+        raise SystemExit(f"make_screenshots: could not open {UNSEEN_SAMPLE}")
+    window.edit_setting("num_variants", 1)
+    _settle(app)
+    finished = []
+    window.run_finished.connect(finished.append)
+    if window.colorize() is None:
+        raise SystemExit("make_screenshots: the run did not start")
+    _wait(app, lambda: bool(finished), 600, "the colorized result")
+    _settle(app)
+    out = out_dir / f"window-automatic-{width}x{height}.png"
+    window.grab().save(str(out))
+    window.undo_stack.setClean()
+    window.close()
+    window.deleteLater()
+    _settle(app, 0.2)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", action="append", default=None, metavar="WxH",
@@ -103,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         for width, height in sizes:
             for path in shoot(app, width, height, args.out):
                 print(path)
+            print(shoot_automatic(app, width, height, args.out))
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return 0
