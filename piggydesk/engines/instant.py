@@ -60,7 +60,7 @@ from piggydesk.engines.base import (
 )
 from piggydesk.engines.device import out_of_memory_as_error
 from piggydesk.engines.instant_hints import HintSpread, spread_hints
-from piggydesk.engines.instant_variants import plan_variants, variant_ab
+from piggydesk.engines.instant_variants import head_mask, plan_variants, variant_ab
 from piggydesk.models import ab_bins
 from piggydesk.models.instant_net import InstantNet, InstantNetConfig
 
@@ -151,6 +151,12 @@ class _Prepared:
     net_shape: tuple[int, int]
     work_shape: tuple[int, int]
     lightness_net: np.ndarray  # (hn, wn) float32 L*
+    heads: np.ndarray | None = None  # (hn, wn) bool, people's heads (made when first needed)
+
+    def head_mask(self) -> np.ndarray:
+        if self.heads is None:
+            self.heads = head_mask(self.lightness_net)
+        return self.heads
 
 
 @dataclass
@@ -273,7 +279,7 @@ class InstantColorizer:
         empty = np.zeros_like(user_ab), np.zeros_like(user_mask)
         automatic = self._run_net(photo_key, prepared, *empty).ab
         return spread_hints(self.hint_spread, prepared.lightness_net, automatic, hinted.ab,
-                            user_ab, user_mask)
+                            user_ab, user_mask, barrier=prepared.head_mask())
 
     def _influenced(
         self, photo_key: tuple, prepared: _Prepared, ab: np.ndarray, user_mask: np.ndarray

@@ -21,7 +21,10 @@ without a hint of its own with the nearest hint's colour; ``reach`` > 0 (net pix
 edge-aware distance, where a step across a lightness edge or, ``chroma_cost`` per Lab unit,
 across a change of the automatic colours counts as a long way) hands the photo beyond every
 hint's reach back to the automatic colours (plus ``outside`` of the network's own response
-to the hints), so a hint recolours its object, not the photo.
+to the hints), so a hint recolours its object, not the photo. The reach is measured on the
+solve's coarse grid (texture averages out, edges between objects stay), and people's heads
+(``instant_variants.head_mask``) are walls for both the reach and the propagation: a sky hint
+does not turn the hair blue, a hint on a coat does not colour the face.
 
 Measured on validation photos against the classic engine at k = 1, 5, 10 hints
 (benchmarks/RESULTS.md).
@@ -38,6 +41,7 @@ from piggydesk.core.propagation import propagate_chroma
 from piggydesk.core.recombine import guided_upsample
 
 EDGE_COST = 2.0  # geodesic distance: extra pixels per unit of L* difference
+_BARRIER = 1000.0  # a barrier edge counts as this many Lab units of automatic-colour change
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class HintSpread:
     decay: float = 0.0  # > 0: a propagated colour fades with distance (Levin row + decay)
     reach: float = 512.0  # net pixels of edge-aware distance; 0: unlimited
     chroma_cost: float = 2.0  # reach: extra pixels per Lab unit the automatic colours change
+    edge_cost: float = EDGE_COST  # reach: extra pixels per unit of L* difference
+    step_cost: float = 1.0  # reach: what a step of one pixel costs (< 1: edges count more)
     outside: float = 0.0  # beyond the reach: share of the network's own hint response kept
 
     @classmethod
@@ -75,11 +81,13 @@ def geodesic_distance(
     limit: float,
     chroma: np.ndarray | None = None,
     chroma_cost: float = 0.0,
+    edge_cost: float = EDGE_COST,
+    step_cost: float = 1.0,
 ) -> np.ndarray:
     """Edge-aware distance (pixels) from the nearest ``True`` pixel of ``sources``.
 
-    A step to one of the 8 neighbours costs its length (1 or sqrt 2) plus ``EDGE_COST`` per
-    unit of L* difference, so a strong edge counts as a long way; with ``chroma`` (``(2, h, w)``,
+    A step to one of the 8 neighbours costs ``step_cost`` times its length (1 or sqrt 2) plus
+    ``edge_cost`` per unit of L* difference, so a strong edge counts as a long way; with ``chroma`` (``(2, h, w)``,
     the network's automatic colours) also ``chroma_cost`` per Lab unit of their difference.
     Beyond ``limit``: ``inf``.
     """
@@ -98,7 +106,7 @@ def geodesic_distance(
     ):
         rows.append(index[sa].ravel())
         cols.append(index[sb].ravel())
-        cost = length + EDGE_COST * np.abs(lightness[sa] - lightness[sb])
+        cost = step_cost * length + edge_cost * np.abs(lightness[sa] - lightness[sb])
         if use_chroma:
             step = np.sqrt(((chroma[(slice(None), *sa)] - chroma[(slice(None), *sb)]) ** 2).sum(0))
             cost = cost + chroma_cost * step
@@ -124,11 +132,14 @@ def spread_hints(
     hinted: np.ndarray,
     hint_ab: np.ndarray,
     hint_mask: np.ndarray,
+    barrier: np.ndarray | None = None,
 ) -> np.ndarray:
     """The most likely chroma ``(2, h, w)`` with the hints (module doc), all at the network's
     size: ``lightness`` ``(h, w)`` L*, ``automatic`` and ``hinted`` ``(2, h, w)`` the network's
     colours without and with the hints, ``hint_ab`` ``(2, h, w)`` and ``hint_mask``
-    ``(1, h, w)`` the rasterised hints."""
+    ``(1, h, w)`` the rasterised hints. ``barrier`` ``(h, w)`` bool marks objects a hint
+    outside them does not enter, nor one inside them leave (people's heads: a sky hint does
+    not turn the hair blue)."""
     fixed = hint_mask[0] > 0
     if settings.blend >= 1.0 or not fixed.any():
         return hinted
@@ -141,9 +152,13 @@ def spread_hints(
     target = (hint_ab - settings.prior * automatic) * weight
     target = np.stack([_area(c, size) for c in target]) / np.maximum(covered, 1e-6)
     small_mask = (covered > 0)[None].astype(np.float32)
+    small_auto = np.stack([_area(c, size) for c in automatic])
+    wall = None
+    if barrier is not None and barrier.any():
+        wall = _area(barrier.astype(np.float32), size)[None] * _BARRIER
     guide = None
     if settings.guide_sigma > 0:
-        guide = np.stack([_area(c, size) for c in automatic])
+        guide = small_auto if wall is None else np.concatenate([small_auto, wall])
     correction = propagate_chroma(
         _area(lightness, size), target, small_mask, decay=settings.decay,
         guide=guide, guide_sigma=settings.guide_sigma,
@@ -156,10 +171,21 @@ def spread_hints(
     if settings.reach > 0:
         # Beyond the edge-aware reach of every hint the automatic colours come back, with
         # ``outside`` of the network's own response to the hints.
-        distance = geodesic_distance(lightness, fixed, settings.reach, chroma=automatic,
-                                     chroma_cost=settings.chroma_cost)
+        # Measured on the solve's coarse grid too: fine texture (wrinkles, foliage, grain)
+        # averages out there, the edges between objects stay; one coarse step is ``scale``
+        # net pixels.
+        small_light = _area(lightness, size)
+        features = small_auto if wall is None else np.concatenate([small_auto, wall])
+        distance = scale * geodesic_distance(
+            small_light, covered > 0, settings.reach / scale, chroma=features,
+            chroma_cost=settings.chroma_cost / scale, edge_cost=settings.edge_cost / scale,
+            step_cost=settings.step_cost,
+        )
         core = 0.5 * settings.reach
-        near = np.clip((settings.reach - distance) / (settings.reach - core), 0.0, 1.0)[None]
+        near = np.clip((settings.reach - distance) / (settings.reach - core), 0.0, 1.0)
+        if scale > 1:
+            near = cv2.resize(near.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        near = near[None]
         beyond = automatic + settings.outside * (hinted - automatic)
         inside = near * inside + (1.0 - near) * beyond
     return inside.astype(np.float32)
