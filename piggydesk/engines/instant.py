@@ -340,7 +340,8 @@ class InstantColorizer:
                 if plan is None:
                     plan = plan_variants(prepared.lightness_net, base_ab, base.probs,
                                          self._centres, user_mask[0] > 0,
-                                         self._influenced(key, prepared, base_ab, user_mask))
+                                         self._influenced(key, prepared, base_ab, user_mask),
+                                         prepared.head_mask())
                 ab = variant_ab(plan, rng)
             if progress:
                 progress(2 * index + 1, total)

@@ -187,13 +187,15 @@ def plan_variants(
     centres: np.ndarray,
     blocked: np.ndarray,
     influenced: np.ndarray | None = None,
+    heads: np.ndarray | None = None,
 ) -> VariantPlan:
     """Regions and candidates for the variants of ``ab`` (the most likely chroma, Lab units).
 
     ``lightness`` ``(h, w)`` L*; ``probs`` ``(Q, h4, w4)`` the predicted bin probabilities and
     ``centres`` ``(Q, 2)`` the bins' colours; ``blocked`` ``(h, w)`` bool where the person's
     hints are (a region holding one keeps the colour the person gave it) and ``influenced``
-    where the hints changed the colours (a region more than a fifth influenced keeps them too).
+    where the hints changed the colours (a region more than a fifth influenced keeps them too);
+    ``heads`` ``(h, w)`` the people's heads if already known (else ``head_mask``).
     A region is a candidate when a colour at least ``MIN_SHIFT`` away from its current one has at least
     ``ALT_MASS`` of the probability and ``PLAUSIBLE`` of its current colour's.
     """
@@ -201,8 +203,8 @@ def plan_variants(
     size = (max(wn // 2, 1), max(hn // 2, 1))  # regions at half size: the net's detail is coarse
     L_small = cv2.resize(lightness, size, interpolation=cv2.INTER_AREA)
     ab_small = cv2.resize(ab.transpose(1, 2, 0), size, interpolation=cv2.INTER_AREA)
-    heads = cv2.resize(head_mask(lightness).astype(np.uint8), size,
-                       interpolation=cv2.INTER_NEAREST).astype(bool)
+    heads = head_mask(lightness) if heads is None else heads
+    heads = cv2.resize(heads.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
     segments = objects(L_small, ab_small.transpose(2, 0, 1), heads)
     hs, ws = segments.shape
     q, h4, w4 = probs.shape
