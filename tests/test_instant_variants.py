@@ -62,3 +62,50 @@ def test_variants_keep_what_a_hint_recoloured(lightness):
         for variant in variants[1:]:
             change = np.linalg.norm(rgb_to_lab(variant.rgb)[..., 1:] - base, axis=-1)
             assert change[recoloured].mean() < 1.5, seed  # was 6-8 Lab in most variants
+
+
+def _plan_inputs(alternative_mass: float):
+    """A floor in two shades (two regions) under a band of sky, at the network's size, with
+    bin probabilities that put ``alternative_mass`` on green for the floor."""
+    from piggydesk.models import ab_bins
+
+    centres = ab_bins.bin_centers()
+    lightness = np.full((64, 128), 90.0, np.float32)
+    lightness[24:, :64], lightness[24:, 64:] = 40.0, 62.0
+    ab = np.zeros((2, 64, 128), np.float32)
+    ab[1] = -20.0  # bluish everywhere
+    nearest = lambda a, b: int(np.argmin(np.hypot(centres[:, 0] - a, centres[:, 1] - b)))  # noqa: E731
+    probs = np.full((len(centres), 16, 32), 0.1 / len(centres), np.float32)
+    probs[nearest(0, -20)] += 0.9 - alternative_mass
+    probs[nearest(-30, 30), 6:] += alternative_mass  # the floor could also be green
+    probs[nearest(0, -20), :6] += alternative_mass
+    return lightness, ab, probs, centres
+
+
+def test_a_variant_recolours_an_object_cut_into_two_regions_as_one_piece():
+    from piggydesk.engines.instant_variants import plan_variants, variant_ab
+
+    lightness, ab, probs, centres = _plan_inputs(0.4)
+    plan = plan_variants(lightness, ab, probs, centres, np.zeros((64, 128), bool),
+                         heads=np.zeros((64, 128), bool))
+    assert len(np.unique(plan.segments[12:, :])) >= 2  # the two shades are two regions
+    changed = 0
+    for seed in range(6):
+        out = variant_ab(plan, np.random.default_rng(seed))
+        left = (out - ab)[:, 34:, 8:56].reshape(2, -1).mean(1)
+        right = (out - ab)[:, 34:, 72:120].reshape(2, -1).mean(1)
+        assert np.linalg.norm(left - right) < 3.0, seed  # both halves, the same new colour
+        changed += np.linalg.norm(left) > 20.0
+    assert changed >= 1
+
+
+def test_a_broad_distribution_is_no_alternative():
+    """Variants recolour only where the network puts a real second mode."""
+    from piggydesk.engines.instant_variants import plan_variants, variant_ab
+
+    lightness, ab, probs, centres = _plan_inputs(0.0)
+    probs[:] = 1.0 / len(centres)  # the network has no idea: every colour equally likely
+    plan = plan_variants(lightness, ab, probs, centres, np.zeros((64, 128), bool),
+                         heads=np.zeros((64, 128), bool))
+    assert plan.candidates == []
+    np.testing.assert_array_equal(variant_ab(plan, np.random.default_rng(0)), ab)
