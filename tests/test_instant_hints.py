@@ -110,3 +110,19 @@ def test_ten_hints_beat_the_classic_engine_on_the_colour_samples(engine):
         gains.append(psnr(engine.colorize(request)[0].rgb, truth.rgb)
                      - psnr(classic.colorize(request)[0].rgb, truth.rgb))
     assert np.mean(gains) > 1.0, gains
+
+
+@pytest.mark.parametrize("entry", [{"blend": "lots"}, {"scale": None}, [0.3], {"prior": True}])
+def test_unusable_hint_settings_are_one_clear_sentence(tmp_path, entry):
+    import json
+
+    from piggydesk.engines.base import EngineUnavailable
+
+    shipped = resources_dir() / "models" / "instant"
+    (tmp_path / "model.safetensors").symlink_to(shipped / "model.safetensors")
+    config = json.loads((shipped / "config.json").read_text(encoding="utf-8"))
+    (tmp_path / "config.json").write_text(json.dumps({**config, "hint_spread": entry}))
+    with pytest.raises(EngineUnavailable) as caught:
+        create("cpu", tmp_path)
+    message = str(caught.value)
+    assert "hint_spread" in message and message.count(".") >= 1 and "\n" not in message

@@ -422,7 +422,12 @@ def create(device: str = "auto", model_path: str | Path | None = None) -> Instan
     choice = pick_device(device)
     net, config = load_model(folder, choice.name)
     logger.info("instant engine loaded from %s on %s", folder, choice.description)
-    return InstantColorizer(net, config, choice.name)
+    try:
+        return InstantColorizer(net, config, choice.name)
+    except (TypeError, ValueError) as exc:
+        raise EngineUnavailable(
+            f"The instant engine's settings in {folder / CONFIG_FILE} are unusable: {exc}."
+        ) from None
 
 
 __all__ = ["InstantColorizer", "create", "engine_info", "load_model", "Hint"]

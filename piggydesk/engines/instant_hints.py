@@ -70,8 +70,17 @@ class HintSpread:
         alone."""
         if entry is None:
             return cls(blend=1.0)
+        if not isinstance(entry, dict):
+            raise ValueError("its hint_spread entry is not a JSON object")
         fields = cls.__dataclass_fields__
-        values = {k: type(fields[k].default)(v) for k, v in entry.items() if k in fields}
+        values = {}
+        for key, value in entry.items():
+            if key not in fields:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not np.isfinite(value):
+                raise ValueError(f"its hint_spread setting {key!r} is not a number")
+            values[key] = type(fields[key].default)(value)
         return cls(**values)
 
 
