@@ -77,7 +77,6 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 NET_MULTIPLE = 16
 _CACHE_SIZE = 4
-_WALL_INSET = 4  # net pixels the heads' walls for hints keep inside the generous ellipses
 _HINT_INFLUENCE = 8.0  # Lab units: where the hints changed the colours more, variants keep them
 
 
@@ -158,12 +157,6 @@ class _Prepared:
         if self.heads is None:
             self.heads = head_mask(self.lightness_net)
         return self.heads
-
-    def head_wall(self) -> np.ndarray:
-        """The heads as walls for hints: the ellipses drawn in by ``_WALL_INSET`` pixels, so
-        less of the background around the hair stays behind the wall."""
-        size = 2 * _WALL_INSET + 1
-        return cv2.erode(self.head_mask().astype(np.uint8), np.ones((size, size), np.uint8)) > 0
 
 
 @dataclass
@@ -286,7 +279,7 @@ class InstantColorizer:
         empty = np.zeros_like(user_ab), np.zeros_like(user_mask)
         automatic = self._run_net(photo_key, prepared, *empty).ab
         return spread_hints(self.hint_spread, prepared.lightness_net, automatic, hinted.ab,
-                            user_ab, user_mask, barrier=prepared.head_wall())
+                            user_ab, user_mask, barrier=prepared.head_mask())
 
     def _influenced(
         self, photo_key: tuple, prepared: _Prepared, ab: np.ndarray, user_mask: np.ndarray
