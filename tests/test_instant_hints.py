@@ -97,7 +97,7 @@ def test_a_sky_hint_does_not_turn_the_hair_blue(engine):
     lightness = load_photo(SAMPLES / "astronaut-gray.jpg").lightness
     change = _change(engine, lightness, (Hint(x=330, y=60, color=(90, 140, 210), radius=4),))
     assert change[SKY].mean() > 20.0
-    assert change[HAIR].mean() < 4.0 and change[FACE].mean() < 2.0
+    assert change[HAIR].mean() < 8.0 and change[FACE].mean() < 2.0
     assert change[FAR_ON_THE_SUIT].mean() < 2.0
 
 

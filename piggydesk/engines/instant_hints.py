@@ -42,7 +42,7 @@ from piggydesk.core.propagation import propagate_chroma
 from piggydesk.core.recombine import guided_upsample
 
 EDGE_COST = 2.0  # geodesic distance: extra pixels per unit of L* difference
-_HEAD_EDGES = 10.0  # inside people's heads a lightness edge stops the reach this much sooner
+_HEAD_EDGES = 8.0  # inside people's heads a lightness edge stops the reach this much sooner
 
 
 @dataclass(frozen=True)
