@@ -30,11 +30,11 @@ import numpy as np
 SEGMENTS = 32  # superpixels per photo (SLIC) before merging
 MERGE = 0.12  # neighbouring superpixels closer than this in (L/100, ab/60, head) merge
 MIN_AREA = 0.03  # smallest region a variant recolours (share of the photo)
-MAX_AREA = 0.3  # most of the photo one variant recolours
+MAX_AREA = 0.25  # most of the photo one variant recolours
 SKIN = 0.6  # a region whose distribution has more than this on skin tones keeps its colour
 NEAR = 15.0  # Lab units: a colour's probability is the mass of the bins this close to it
 ALT_MASS = 0.2  # an alternative colour needs at least this probability ...
-PLAUSIBLE = 0.6  # ... and at least this share of the probability of the current colour
+PLAUSIBLE = 0.8  # ... and at least this share of the probability of the current colour
 MIN_SHIFT = 18.0  # Lab units a sampled region colour keeps away from the current one
 GROW_COLOUR = 12.0  # Lab units: neighbours coloured this alike change with a chosen region
 HEAD_SHARE = 0.35  # a region with more than this share inside a head keeps its colour
