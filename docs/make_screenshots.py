@@ -50,17 +50,40 @@ def _settle(app, seconds: float = 0.5) -> None:
         time.sleep(0.02)
 
 
-def shoot(app, width: int, height: int, out_dir: Path, variants: int = 3) -> list[Path]:
+def _open(app, width: int, height: int, photo: Path):
+    """A real main window of this size, shown, with ``photo`` opened."""
     from piggydesk.ui.main_window import MainWindow
-    from piggydesk.ui.smoke import sample_hints
-    from piggydesk.ui.undo import DocumentCommand
 
     window = MainWindow(check_recovery=False)
     window.resize(width, height)
     window.show()
     _wait(app, lambda: bool(window.runs.engines), 300, "the engine list")
-    if not window.open_path(SAMPLE):
-        raise SystemExit(f"make_screenshots: could not open {SAMPLE}")
+    if not window.open_path(photo):
+        raise SystemExit(f"make_screenshots: could not open {photo}")
+    return window
+
+
+def _colorize(app, window) -> None:
+    finished = []
+    window.run_finished.connect(finished.append)
+    if window.colorize() is None:
+        raise SystemExit("make_screenshots: the run did not start")
+    _wait(app, lambda: bool(finished), 600, "the colorized result")
+    _settle(app)
+
+
+def _close(app, window) -> None:
+    window.undo_stack.setClean()
+    window.close()
+    window.deleteLater()
+    _settle(app, 0.2)
+
+
+def shoot(app, width: int, height: int, out_dir: Path, variants: int = 3) -> list[Path]:
+    from piggydesk.ui.smoke import sample_hints
+    from piggydesk.ui.undo import DocumentCommand
+
+    window = _open(app, width, height, SAMPLE)
     model = window.model
     hints = sample_hints(SAMPLE)
     window.push(DocumentCommand(model, "Add sample hints", [model.cmd_add_hint(h) for h in hints]))
@@ -70,51 +93,27 @@ def shoot(app, width: int, height: int, out_dir: Path, variants: int = 3) -> lis
     before = out_dir / f"window-{width}x{height}-before-run.png"
     window.grab().save(str(before))
     written.append(before)
-
-    finished = []
-    window.run_finished.connect(finished.append)
-    if window.colorize() is None:
-        raise SystemExit("make_screenshots: the run did not start")
-    _wait(app, lambda: bool(finished), 600, "the colorized result")
-    _settle(app)
+    _colorize(app, window)
     if variants > 1:
         window.choose_variant(len(model.runs()) - 1, 1)
         _settle(app)
     after = out_dir / f"window-{width}x{height}.png"
     window.grab().save(str(after))
     written.append(after)
-    window.undo_stack.setClean()
-    window.close()
-    window.deleteLater()
-    _settle(app, 0.2)
+    _close(app, window)
     return written
 
 
 def shoot_automatic(app, width: int, height: int, out_dir: Path) -> Path:
     """The held-out toy-car photo opened and coloured once by the default engine, no hints:
     what a person sees first (``docs/window-automatic-WxH.png``)."""
-    from piggydesk.ui.main_window import MainWindow
-
-    window = MainWindow(check_recovery=False)
-    window.resize(width, height)
-    window.show()
-    _wait(app, lambda: bool(window.runs.engines), 300, "the engine list")
-    if not window.open_path(UNSEEN_SAMPLE):
-        raise SystemExit(f"make_screenshots: could not open {UNSEEN_SAMPLE}")
+    window = _open(app, width, height, UNSEEN_SAMPLE)
     window.edit_setting("num_variants", 1)
     _settle(app)
-    finished = []
-    window.run_finished.connect(finished.append)
-    if window.colorize() is None:
-        raise SystemExit("make_screenshots: the run did not start")
-    _wait(app, lambda: bool(finished), 600, "the colorized result")
-    _settle(app)
+    _colorize(app, window)
     out = out_dir / f"window-automatic-{width}x{height}.png"
     window.grab().save(str(out))
-    window.undo_stack.setClean()
-    window.close()
-    window.deleteLater()
-    _settle(app, 0.2)
+    _close(app, window)
     return out
 
 

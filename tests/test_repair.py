@@ -51,16 +51,22 @@ def test_synthetic_damage_is_seeded_and_has_what_the_goal_asks_for():
 # ----------------------------------------------------------------------------- mask proposal
 
 
-def test_mask_proposal_finds_synthetic_defects():
+def _pooled_recall_precision(names: tuple[str, ...], scale: float = 2.0):
+    """Recall of defect pixels and precision (proposed pixels that touch damage), pooled over
+    the samples, each with seeded synthetic damage (seed = its index)."""
     tp = truth = hits = proposed = 0
-    for seed, name in enumerate(("chelsea-gray.jpg", "camera-gray.jpg")):
-        damage = add_defects(_scan(name), seed=seed)
+    for seed, name in enumerate(names):
+        damage = add_defects(_scan(name, scale), seed=seed)
         mask = propose_defect_mask(damage.lightness)
         tp += int((mask & damage.mask).sum())
         truth += int(damage.mask.sum())
         hits += int((mask & damage.touched).sum())
         proposed += int(mask.sum())
-    recall, precision = tp / truth, hits / proposed
+    return tp / truth, hits / proposed
+
+
+def test_mask_proposal_finds_synthetic_defects():
+    recall, precision = _pooled_recall_precision(("chelsea-gray.jpg", "camera-gray.jpg"))
     assert recall >= 0.8, recall
     assert precision >= 0.6, precision
 
@@ -68,16 +74,8 @@ def test_mask_proposal_finds_synthetic_defects():
 
 def test_mask_proposal_finds_synthetic_defects_on_pixel_sharp_photos():
     """The harder case: photos sharp at the pixel scale, full of thin structures of their own."""
-    tp = truth = hits = proposed = 0
     names = ("chelsea-gray.jpg", "camera-gray.jpg", "coffee-gray.jpg", "astronaut-gray.jpg")
-    for seed, name in enumerate(names):
-        damage = add_defects(_scan(name, 1.0), seed=seed)
-        mask = propose_defect_mask(damage.lightness)
-        tp += int((mask & damage.mask).sum())
-        truth += int(damage.mask.sum())
-        hits += int((mask & damage.touched).sum())
-        proposed += int(mask.sum())
-    recall, precision = tp / truth, hits / proposed
+    recall, precision = _pooled_recall_precision(names, 1.0)
     assert recall >= 0.8, recall
     assert precision >= 0.6, precision
 
