@@ -48,7 +48,7 @@ from piggydesk.core.repair.defects import propose_defect_mask  # noqa: E402
 from piggydesk.core.repair.denoise import denoise_lightness  # noqa: E402
 from piggydesk.core.repair.geometry import Geometry  # noqa: E402
 from piggydesk.core.repair.inpaint import inpaint  # noqa: E402
-from piggydesk.core.repair.synthetic import VISIBLE, add_defects  # noqa: E402
+from piggydesk.core.repair.synthetic import VISIBLE, add_defects, enlarge_like_scan  # noqa: E402
 from piggydesk.core.repair.tone import ToneSettings, tone_lightness  # noqa: E402
 from piggydesk.training import metrics  # noqa: E402
 
@@ -102,10 +102,7 @@ def choose_photos(
 def evaluate(photos: list[Path], scale: float, damage_seed: int = 0) -> dict:
     rows, pooled = [], np.zeros(4)
     for index, path in enumerate(photos):
-        clean = load_photo(path).lightness
-        if scale != 1:
-            clean = cv2.resize(clean, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-            np.clip(clean, 0, 100, out=clean)
+        clean = enlarge_like_scan(load_photo(path).lightness, scale)
         damage = add_defects(clean, seed=index + damage_seed)
         mask = propose_defect_mask(damage.lightness)
         truth = damage.mask

@@ -25,7 +25,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +40,7 @@ from benchmarks.eval_repair import (  # noqa: E402
 )
 from piggydesk.core.imaging import load_photo  # noqa: E402
 from piggydesk.core.repair.defects import FEATURES, find_candidates  # noqa: E402
-from piggydesk.core.repair.synthetic import add_defects  # noqa: E402
+from piggydesk.core.repair.synthetic import add_defects, enlarge_like_scan  # noqa: E402
 
 OUT = ROOT / "piggydesk" / "core" / "repair" / "defect_weights.py"
 
@@ -50,10 +49,7 @@ def collect(photos: list[Path], seeds: list[int], scales: list[float]):
     rows, targets, weights = [], [], []
     for index, path in enumerate(photos):
         for scale, seed in ((scale, seed) for scale in scales for seed in seeds):
-            clean = load_photo(path).lightness
-            if scale != 1:
-                clean = cv2.resize(clean, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-                np.clip(clean, 0, 100, out=clean)
+            clean = enlarge_like_scan(load_photo(path).lightness, scale)
             damage = add_defects(clean, seed=index + seed)
             found = find_candidates(damage.lightness)
             labels = found.labels.ravel()

@@ -17,7 +17,7 @@ from piggydesk.core.repair.denoise import denoise_lightness, estimate_noise
 from piggydesk.core.repair.geometry import Geometry, angle_of_line
 from piggydesk.core.repair.inpaint import inpaint, split_thin_and_large
 from piggydesk.core.repair.pipeline import RepairSettings, map_hints, repair_photo
-from piggydesk.core.repair.synthetic import add_defects
+from piggydesk.core.repair.synthetic import add_defects, enlarge_like_scan
 from piggydesk.core.repair.tone import ToneSettings, level_points, tone_lightness
 from piggydesk.training.metrics import psnr
 
@@ -26,9 +26,7 @@ SAMPLES = resources_dir() / "samples"
 
 def _scan(name: str, scale: float = 2.0) -> np.ndarray:
     """A sample's lightness enlarged as a scan would be (soft at the pixel scale)."""
-    lightness = load_photo(SAMPLES / name).lightness
-    big = cv2.resize(lightness, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-    return np.clip(big, 0, 100)
+    return enlarge_like_scan(load_photo(SAMPLES / name).lightness, scale)
 
 
 _psnr = functools.partial(psnr, data_range=100.0)  # of L*, which runs 0-100

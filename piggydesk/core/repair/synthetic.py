@@ -51,6 +51,15 @@ class Damage:
         return self.coverage > 0
 
 
+def enlarge_like_scan(lightness: np.ndarray, scale: float = 2.0) -> np.ndarray:
+    """L* (0-100) enlarged ``scale`` times by bicubic interpolation: soft at the pixel scale, as
+    a real scan of a print is. ``scale`` 1 returns the pixel-sharp photo as it is."""
+    if scale == 1:
+        return lightness
+    big = cv2.resize(lightness, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    return np.clip(big, 0, 100, out=big)
+
+
 def add_defects(
     lightness: np.ndarray,
     seed: int = 0,
