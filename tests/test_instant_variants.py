@@ -109,3 +109,39 @@ def test_a_broad_distribution_is_no_alternative():
                          heads=np.zeros((64, 128), bool))
     assert plan.candidates == []
     np.testing.assert_array_equal(variant_ab(plan, np.random.default_rng(0)), ab)
+
+
+def test_the_background_behind_a_head_changes_with_the_rest_of_it():
+    """The flaw seen on a portrait before a blue wall: the part of the wall inside the head's
+    ellipse kept its colour while the rest of the wall changed, a halo around the head."""
+    from piggydesk.engines.instant_variants import plan_variants, variant_ab
+    from piggydesk.models import ab_bins
+
+    centres = ab_bins.bin_centers()
+    nearest = lambda a, b: int(np.argmin(np.hypot(centres[:, 0] - a, centres[:, 1] - b)))  # noqa: E731
+    h, w = 96, 128
+    yy, xx = np.mgrid[:h, :w]
+    face = ((yy - 48) / 18.0) ** 2 + ((xx - 64) / 14.0) ** 2 <= 1.0
+    heads = ((yy - 44) / 32.0) ** 2 + ((xx - 64) / 26.0) ** 2 <= 1.0  # face, hair and wall
+    lightness = np.where(face, 62.0, 80.0).astype(np.float32)
+    ab = np.zeros((2, h, w), np.float32)
+    ab[0][face], ab[1][face] = 15.0, 20.0  # skin
+    ab[1][~face] = -25.0  # a blue wall
+    probs = np.full((len(centres), h // 4, w // 4), 0.05 / len(centres), np.float32)
+    face4 = face[::4, ::4]
+    probs[nearest(15, 20)][face4] += 0.95
+    probs[nearest(0, -25)][~face4] += 0.5
+    probs[nearest(-30, 30)][~face4] += 0.45  # the wall could also be green
+    plan = plan_variants(lightness, ab, probs, centres, np.zeros((h, w), bool), heads=heads)
+    inner_face = ((yy - 48) / 12.0) ** 2 + ((xx - 64) / 9.0) ** 2 <= 1.0
+    near_face = ((yy - 48) / 22.0) ** 2 + ((xx - 64) / 18.0) ** 2 <= 1.0
+    ring = heads & ~near_face  # the wall inside the head's ellipse, off the face's edge
+    changed = 0
+    for seed in range(6):
+        shift = np.linalg.norm(variant_ab(plan, np.random.default_rng(seed)) - ab, axis=0)
+        assert np.median(shift[inner_face]) < 1.0, seed  # the face keeps its colour
+        outside = np.median(shift[~heads & (xx > 8) & (xx < w - 8)])
+        if outside > 20.0:
+            changed += 1
+            assert np.median(shift[ring]) > 0.6 * outside, seed  # no halo: the wall as one
+    assert changed >= 1

@@ -37,7 +37,8 @@ ALT_MASS = 0.2  # an alternative colour needs at least this probability ...
 PLAUSIBLE = 0.8  # ... and at least this share of the probability of the current colour
 MIN_SHIFT = 18.0  # Lab units a sampled region colour keeps away from the current one
 GROW_COLOUR = 12.0  # Lab units: neighbours coloured this alike change with a chosen region
-HEAD_SHARE = 0.35  # a region with more than this share inside a head keeps its colour
+HEAD_SHARE = 0.35  # a region with more than this share inside a head keeps its colour ...
+HEAD_SKIN = 0.15  # ... when this much of its distribution is on skin tones, or it is dark
 HAIR_LIGHTNESS = 40.0  # hair: a region touching a head or skin, darker than this (L*) ...
 HAIR_SKIN = 0.25  # ... and with at least this much of its distribution on warm browns
 _HEAD_FEATURE = 0.5  # weight of the head mask among the segmentation features
@@ -126,12 +127,17 @@ def people_guard(
 ) -> set[int]:
     """Labels of the regions that keep their colour: heads, skin, and the hair beside them.
 
-    ``skin_share`` maps a label to the share of its predicted distribution on skin tones.
+    ``skin_share`` maps a label to the share of its predicted distribution on skin tones. The
+    head ellipses also take in some of what is behind a head; a region inside one that is
+    neither skin-coloured nor dark (a blue wall, a sky) is background and stays free, so it
+    changes with the rest of the background instead of leaving a halo around the head.
     """
     keep = set()
     for label, share in skin_share.items():
         region = segments == label
-        if heads[region].mean() > HEAD_SHARE or share > SKIN:
+        in_head = heads[region].mean() > HEAD_SHARE
+        person_like = share >= HEAD_SKIN or lightness[region].mean() < HAIR_LIGHTNESS
+        if share > SKIN or (in_head and person_like):
             keep.add(label)
     for a, b in _neighbours(segments):
         if a in keep and b not in keep and b in skin_share:
