@@ -37,7 +37,6 @@ ALT_MASS = 0.2  # an alternative colour needs at least this probability ...
 PLAUSIBLE = 0.8  # ... and at least this share of the probability of the current colour
 MIN_SHIFT = 18.0  # Lab units a sampled region colour keeps away from the current one
 GROW_COLOUR = 12.0  # Lab units: neighbours coloured this alike change with a chosen region
-SAME_THING = 0.8  # ... and one whose distribution is this alike (cosine) is the same thing
 HEAD_SHARE = 0.35  # a region with more than this share inside a head keeps its colour ...
 HEAD_SKIN = 0.15  # ... when this much of its distribution is on skin tones, or it is dark
 HAIR_LIGHTNESS = 40.0  # hair: a region touching a head or skin, darker than this (L*) ...
@@ -279,10 +278,8 @@ def variant_ab(plan: VariantPlan, rng: np.random.Generator) -> np.ndarray:
             continue
         sharp = alt ** 4.0
         choice = int(rng.choice(q, p=sharp / sharp.sum()))
-        group, whole = _grow(label, choice, plan.neighbours, plan.free - taken, plan.stats,
-                             plan.currents)
-        if not whole:  # part of the object finds the colour implausible: a patch, not an object
-            continue
+        group = _grow(label, choice, plan.neighbours, plan.free - taken, plan.stats,
+                      plan.currents)
         group_area = sum(plan.stats[g][1] for g in group)
         if used + group_area > MAX_AREA and used > 0:
             continue
@@ -303,29 +300,18 @@ def _grow(
     free: set[int],
     stats: dict,
     currents: dict[int, np.ndarray],
-) -> tuple[set[int], bool]:
+) -> set[int]:
     """The regions that make one object with ``seed``: neighbours (and theirs) coloured about
     the same (within ``GROW_COLOUR``) for which the new colour bin ``choice`` is plausible
-    too, so a floor, a wall or a coat cut into several regions changes as one piece; and
-    whether the object is whole: False when a neighbour that is the same thing (coloured the
-    same, and with the same predicted distribution, ``SAME_THING``) finds the new colour
-    implausible: half a lawn or half a sky would change, a patch rather than an object."""
-    group, todo, whole = {seed}, [seed], True
+    too, so a floor, a wall or a coat cut into several regions changes as one piece."""
+    group, todo = {seed}, [seed]
     while todo:
         for other in neighbours.get(todo.pop(), ()):
             if other in group or other not in free:
                 continue
-            if np.linalg.norm(currents[other] - currents[seed]) >= GROW_COLOUR:
-                continue
             p = stats[other][2]
-            if p[choice] >= ALT_MASS:
+            close = np.linalg.norm(currents[other] - currents[seed]) < GROW_COLOUR
+            if close and p[choice] >= ALT_MASS:
                 group.add(other)
                 todo.append(other)
-            elif _similarity(p, stats[seed][2]) >= SAME_THING:
-                whole = False
-    return group, whole
-
-
-def _similarity(p: np.ndarray, q: np.ndarray) -> float:
-    """Cosine similarity of two regions' (smoothed) colour distributions."""
-    return float(p @ q / max(np.linalg.norm(p) * np.linalg.norm(q), 1e-12))
+    return group
