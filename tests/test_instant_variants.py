@@ -64,6 +64,11 @@ def test_variants_keep_what_a_hint_recoloured(lightness):
             assert change[recoloured].mean() < 1.5, seed  # was 6-8 Lab in most variants
 
 
+def _nearest_bin(centres: np.ndarray, a: float, b: float) -> int:
+    """The ab bin whose centre is closest to (a, b)."""
+    return int(np.argmin(np.hypot(centres[:, 0] - a, centres[:, 1] - b)))
+
+
 def _plan_inputs(alternative_mass: float):
     """A floor in two shades (two regions) under a band of sky, at the network's size, with
     bin probabilities that put ``alternative_mass`` on green for the floor."""
@@ -74,7 +79,7 @@ def _plan_inputs(alternative_mass: float):
     lightness[24:, :64], lightness[24:, 64:] = 40.0, 62.0
     ab = np.zeros((2, 64, 128), np.float32)
     ab[1] = -20.0  # bluish everywhere
-    nearest = lambda a, b: int(np.argmin(np.hypot(centres[:, 0] - a, centres[:, 1] - b)))  # noqa: E731
+    nearest = lambda a, b: _nearest_bin(centres, a, b)  # noqa: E731
     probs = np.full((len(centres), 16, 32), 0.1 / len(centres), np.float32)
     probs[nearest(0, -20)] += 0.9 - alternative_mass
     probs[nearest(-30, 30), 6:] += alternative_mass  # the floor could also be green
@@ -118,7 +123,7 @@ def test_the_background_behind_a_head_changes_with_the_rest_of_it():
     from piggydesk.models import ab_bins
 
     centres = ab_bins.bin_centers()
-    nearest = lambda a, b: int(np.argmin(np.hypot(centres[:, 0] - a, centres[:, 1] - b)))  # noqa: E731
+    nearest = lambda a, b: _nearest_bin(centres, a, b)  # noqa: E731
     h, w = 96, 128
     yy, xx = np.mgrid[:h, :w]
     face = ((yy - 48) / 18.0) ** 2 + ((xx - 64) / 14.0) ** 2 <= 1.0

@@ -9,8 +9,9 @@ another sky), never a colour cloud over part of a region:
    that look alike merged over a region-adjacency graph;
 2. ``people_guard``: people keep their colours in every variant. Heads come from a frontal
    face detector (the LBP cascade that ships with scikit-image, on the lightness) widened to
-   take in the hair; a region mostly inside a head, or whose distribution lies mostly on
-   skin tones, or a dark, brownish region touching one of those (hair) is left alone;
+   take in the hair; a skin-coloured or dark region mostly inside a head, or one whose
+   distribution lies mostly on skin tones, or a dark, brownish region touching one of those
+   (hair) is left alone (the wall or sky behind a head changes with the rest of it);
 3. ``variant_ab``: a seeded generator picks, among the other regions, those where a clearly
    different colour has a good share of the probability of the most likely one, up to a third
    of the photo, and shifts each one's chroma to that colour (shading kept) over a mask
