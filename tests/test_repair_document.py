@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from piggydesk.core.document import AddRun, Document, ResultVariant, Run, load_project, save_project
+from piggydesk.core.document import (
+    AddRun,
+    Document,
+    ResultVariant,
+    Run,
+    UseSettings,
+    load_project,
+    save_project,
+)
 from piggydesk.core.errors import ProjectError
 from piggydesk.core.hints import Hint
 from piggydesk.core.paths import resources_dir
@@ -25,6 +33,7 @@ from piggydesk.core.repair.document import (
 from piggydesk.core.repair.geometry import Geometry
 from piggydesk.core.repair.pipeline import RepairSettings
 from piggydesk.core.repair.tone import ToneSettings
+from piggydesk.core.run_settings import RunSettings
 
 SAMPLES = resources_dir() / "samples"
 
@@ -188,4 +197,75 @@ def test_a_mask_that_does_not_fit_is_a_project_error(doc, tmp_path):
                 data = cv2.imencode(".png", np.zeros((10, 10), np.uint8))[1].tobytes()
             dst.writestr(info, data)
     with pytest.raises(ProjectError, match="defect mask does not fit"):
+        load_project(bad)
+
+
+def _run_with_hints(doc: Document, hints: list[Hint]) -> Run:
+    shape = doc.working_photo.size
+    result = np.zeros((*shape, 3), np.float32)
+    settings = RunSettings(engine="instant", seed=5, hints=tuple(hints))
+    return Run(variants=[ResultVariant(rgb=result, settings=settings)])
+
+
+def test_use_these_settings_after_a_turn_puts_the_hints_back_on_the_same_content(doc, tmp_path):
+    """A run made on the turned, cropped photo; the turn is then undone and the crop changed:
+    its hints land where the same content now is, the ones cut away are reported, and the
+    geometry the run was made under survives a save and load."""
+    made_under = Geometry(rotate=1, crop=(0, 0, 400, 300))
+    SetRepair(RepairSettings(geometry=made_under)).do(doc)
+    h, w = doc.photo.size
+    # two spots picked in the source, placed as the person saw them on the turned photo
+    source_spots = np.array([[100.0, 50.0], [300.0, 120.0]])
+    turned = made_under.map_points(source_spots, (h, w))
+    hints = [Hint(x, y, (200, 40, 40)) for x, y in turned]
+    AddRun(_run_with_hints(doc, hints)).do(doc)
+    assert doc.runs[-1].geometry == made_under
+    now = Geometry(crop=(50, 0, 200, 200))  # upright again; the second spot is cut away
+    SetRepair(RepairSettings(geometry=now)).do(doc)
+    path = save_project(doc, tmp_path / "turned.piggy")
+    doc = load_project(path)
+    assert doc.runs[-1].geometry == made_under
+    use = UseSettings(doc.runs[-1].variants[0].settings, doc.runs[-1].geometry)
+    use.do(doc)
+    expected = now.map_points(source_spots[:1], (h, w))[0]
+    assert [(hint.x, hint.y) for hint in doc.hints] == [pytest.approx(tuple(expected))]
+    assert use.dropped == 1
+    use.undo(doc)
+    assert doc.hints == []
+
+
+def test_a_run_of_an_older_project_keeps_its_hints_as_they_were(doc, tmp_path):
+    SetRepair(RepairSettings(geometry=Geometry(rotate=1))).do(doc)
+    run = _run_with_hints(doc, [Hint(10.0, 20.0, (1, 2, 3))])
+    AddRun(run).do(doc)
+    path = save_project(doc, tmp_path / "p.piggy")
+    old = tmp_path / "old.piggy"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "manifest.json":
+                manifest = json.loads(data)
+                del manifest["runs"][0]["geometry"]  # as PiggyDesk wrote it before
+                data = json.dumps(manifest).encode()
+            dst.writestr(info, data)
+    loaded = load_project(old)
+    assert loaded.runs[0].geometry is None
+    UseSettings(loaded.runs[0].variants[0].settings, loaded.runs[0].geometry).do(loaded)
+    assert [(hint.x, hint.y) for hint in loaded.hints] == [(10.0, 20.0)]
+
+
+@pytest.mark.parametrize("stored", [[1, 2], {"straighten": 90.0}, {"crop": [0, 0, -5, 3]}])
+def test_a_damaged_run_geometry_is_a_project_error(doc, tmp_path, stored):
+    AddRun(_run_with_hints(doc, [])).do(doc)
+    path = save_project(doc, tmp_path / "p.piggy")
+    bad = tmp_path / "bad.piggy"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "manifest.json":
+                manifest = json.loads(data)
+                manifest["runs"][0]["geometry"] = stored
+                data = json.dumps(manifest).encode()
+            dst.writestr(info, data)
+    with pytest.raises(ProjectError, match="crop and turn of a result are not valid"):
         load_project(bad)

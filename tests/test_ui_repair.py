@@ -104,6 +104,25 @@ def test_turn_moves_the_photo_and_its_hints_and_undoes(qtbot, window, photo_path
     assert window.model.hints()[0] == hint
 
 
+def test_use_these_settings_after_a_turn_keeps_the_hints_on_their_content(
+    qtbot, window, photo_path
+):
+    """A run on the upright photo, then the photo is turned: restoring that run's settings
+    puts its hint where that spot of the photo now is, not at the old pixel position."""
+    assert window.open_path(photo_path)
+    window.edit_setting("engine", "classic")
+    window.add_hint(30.0, 20.0)
+    with qtbot.waitSignal(window.run_finished):
+        window.colorize()
+    window.clear_hints()
+    qtbot.mouseClick(window.repair.panel.turn_right, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.strip.use_button, Qt.MouseButton.LeftButton)
+    restored = window.model.hints()
+    assert [(hint.x, hint.y) for hint in restored] == [(H - 1 - 20.0, 30.0)]
+    window.undo_stack.undo()
+    assert window.model.hints() == []
+
+
 def test_tone_slider_guide_line_and_crop(qtbot, window, photo_path):
     assert window.open_path(photo_path)
     panel = window.repair.panel

@@ -16,7 +16,7 @@ Project files (``.piggy``) are zip archives:
 
 * ``manifest.json``: format name and version, the source's original path and file name,
   hints, prompts, seed, settings, the runs (their variants' settings, messages and image
-  names) and the chosen variant;
+  names, and the crop and turn each run was made under) and the chosen variant;
 * ``source/<name>``: a byte-exact copy of the source photo, so a project opens even if the
   original was moved (a photo without a file is stored as a 16-bit PNG);
 * ``runs/<run>/<variant>.png``: every variant as a 16-bit PNG, so nothing is lost.
@@ -53,11 +53,13 @@ from piggydesk.core.imaging import (
 )
 from piggydesk.core.pixels import CompactImage
 from piggydesk.core.repair.document import (
+    move_hints,
     read_repair,
     repair_state,
     working_photo,
     write_repair,
 )
+from piggydesk.core.repair.geometry import Geometry
 from piggydesk.core.repair.pipeline import RepairSettings
 from piggydesk.core.run_settings import RunSettings
 
@@ -141,18 +143,27 @@ class _EngineVariant(Protocol):
 
 @dataclass(eq=False)
 class Run:
-    """The variants one press of "Colorize" produced."""
+    """The variants one press of "Colorize" produced.
+
+    ``geometry`` is the repair geometry (crop, turn, straighten) the run was made under: its
+    variants' hints are in the pixels of that working photo, so "Use these settings" after a
+    later crop or turn moves them onto the same content. ``None`` until ``AddRun`` records the
+    document's geometry, and for runs of projects saved before it was recorded.
+    """
 
     variants: list[ResultVariant]
     engine: str = ""
     created: str = field(default_factory=lambda: _dt.datetime.now().isoformat(timespec="seconds"))
+    geometry: Geometry | None = None
 
     @classmethod
-    def from_engine(cls, variants: Iterable[_EngineVariant], engine: str = "") -> Run:
+    def from_engine(
+        cls, variants: Iterable[_EngineVariant], engine: str = "", geometry: Geometry | None = None
+    ) -> Run:
         results = [ResultVariant.from_engine(v) for v in variants]
         if not engine and results:
             engine = results[0].settings.engine
-        return cls(variants=results, engine=engine)
+        return cls(variants=results, engine=engine, geometry=geometry)
 
 
 @dataclass(eq=False)
@@ -251,6 +262,7 @@ class Document:
                 {
                     "engine": run.engine,
                     "created": run.created,
+                    **({"geometry": run.geometry.to_dict()} if run.geometry is not None else {}),
                     "variants": [
                         {
                             "settings": copy.deepcopy(v.settings.to_dict()),
@@ -461,6 +473,8 @@ class AddRun(Command):
 
     def do(self, doc: Document) -> None:
         self._old_chosen = doc.chosen
+        if self.run.geometry is None:  # made under the document's present crop and turn
+            self.run.geometry = doc.repair.geometry
         doc.runs.append(self.run)
         if self.choose and self.run.variants:
             doc.chosen = (len(doc.runs) - 1, 0)
@@ -515,7 +529,12 @@ class ChooseVariant(Command):
 
 
 class UseSettings(Command):
-    """ "Use these settings": restore the hints, prompts, seed and engine of a variant."""
+    """ "Use these settings": restore the hints, prompts, seed and engine of a variant.
+
+    ``geometry`` is the one the variant's run was made under (``Run.geometry``); when the
+    document has been cropped or turned since, the hints move onto the same content of the
+    present working photo, and those the present crop cuts away are left out (``dropped``).
+    """
 
     text = "Use these settings"
 
@@ -523,14 +542,22 @@ class UseSettings(Command):
                 "working_size")
     NOT_RESTORED_OPTIONS = ("mode",)  # how the engine ran, not something to ask for
 
-    def __init__(self, settings: RunSettings | Mapping[str, Any]) -> None:
+    def __init__(
+        self, settings: RunSettings | Mapping[str, Any], geometry: Geometry | None = None
+    ) -> None:
         self.settings = RunSettings.from_dict(settings)
+        self.geometry = geometry
+        self.dropped = 0
         self._old: tuple[list[Hint], RunSettings] | None = None
 
     def do(self, doc: Document) -> None:
         self._old = (list(doc.hints), doc.settings)
         s = self.settings
-        doc.hints[:] = list(s.hints)
+        hints = list(s.hints)
+        if self.geometry is not None and self.geometry != doc.repair.geometry:
+            hints = move_hints(hints, self.geometry, doc.repair.geometry, doc.photo.size)
+        self.dropped = len(s.hints) - len(hints)
+        doc.hints[:] = hints
         options = {k: v for k, v in s.options.items() if k not in self.NOT_RESTORED_OPTIONS}
         doc.settings = doc.settings.with_values(
             **{name: getattr(s, name) for name in self.RESTORED}, **options
@@ -720,6 +747,20 @@ def _check_values(manifest: dict[str, Any], path: Path) -> None:
         raise fail("the chosen result does not exist")
 
 
+def _run_geometry(stored: Any, path: Path) -> Geometry | None:
+    """A run's recorded geometry (``None`` when the project predates it)."""
+    if stored is None:
+        return None
+    try:
+        if not isinstance(stored, dict):
+            raise TypeError("not a set of named values")
+        return Geometry.from_dict(stored)
+    except (TypeError, ValueError) as exc:
+        raise ProjectError(
+            f"{path.name} is damaged: the crop and turn of a result are not valid ({exc})."
+        ) from None
+
+
 def _check_result_image(
     archive: zipfile.ZipFile, member: str, photo: Photo, path: Path
 ) -> None:
@@ -779,6 +820,7 @@ def _document_from_manifest(
                     variants=variants,
                     engine=str(run_state.get("engine", "")),
                     created=str(run_state.get("created", "")),
+                    geometry=_run_geometry(run_state.get("geometry"), path),
                 )
             )
         chosen = manifest.get("chosen")

@@ -269,12 +269,21 @@ class DocumentModel(QObject):
             return _ATTRIBUTE_COMMANDS[name](value)
         return core_doc.SetSetting(name, value)
 
-    def cmd_use_settings(self, settings: RunSettings) -> list[Any]:
-        """Restore a variant's hints, prompts, seed and engine settings (and fix the seed)."""
-        return [core_doc.UseSettings(settings), core_doc.SetRandomSeed(False)]
+    def cmd_use_settings(self, run_index: int, variant: int) -> list[Any]:
+        """Restore a variant's hints (moved onto the present crop and turn), prompts, seed and
+        engine settings, and fix the seed; empty if there is no such variant."""
+        settings = self.variant_settings(run_index, variant)
+        if settings is None:
+            return []
+        geometry = self.runs()[run_index].geometry
+        return [core_doc.UseSettings(settings, geometry), core_doc.SetRandomSeed(False)]
 
-    def cmd_add_run(self, variants: list[Variant]) -> Any:
-        return core_doc.AddRun(core_doc.Run.from_engine(variants))
+    def geometry(self) -> Any:
+        """The document's present crop and turn (what a run made now is made under)."""
+        return self.doc.repair.geometry if self.doc is not None else None
+
+    def cmd_add_run(self, variants: list[Variant], geometry: Any = None) -> Any:
+        return core_doc.AddRun(core_doc.Run.from_engine(variants, geometry=geometry))
 
     def cmd_choose_variant(self, run_index: int, variant: int) -> Any:
         return core_doc.ChooseVariant(run_index, variant)

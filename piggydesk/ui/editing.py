@@ -135,13 +135,15 @@ class DocumentEdits:
 
     def use_settings(self: MainWindow, run_index: int, variant_index: int) -> None:
         """Restore the engine, seed, prompt and hints that produced a variant (one undo step)."""
-        settings = self.model.variant_settings(run_index, variant_index)
-        if settings is None:
+        commands = self.model.cmd_use_settings(run_index, variant_index)
+        if not commands:
             return
-        self.push(DocumentCommand(self.model, "Use these settings",
-                                  self.model.cmd_use_settings(settings), select_after=-1))
+        self.push(DocumentCommand(self.model, "Use these settings", commands, select_after=-1))
+        restore = commands[0]
+        dropped = (f" {restore.dropped} hint{'s' * (restore.dropped != 1)} lay outside the "
+                   "present crop and were left out." if restore.dropped else "")
         self.set_status(f"Restored the settings of variant {variant_index + 1} "
-                        f"(seed {settings.seed}).")
+                        f"(seed {restore.settings.seed}).{dropped}")
 
     def set_show_hints(self: MainWindow, show: bool) -> None:
         self.settings.set("show_hints", show)

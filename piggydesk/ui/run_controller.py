@@ -87,6 +87,7 @@ class RunController(QObject):
         self._live_job: int | None = None  # the live preview, while pending or running
         self._suggest_job: int | None = None
         self._run_doc: object = None  # the document a run was made for
+        self._run_geometry: object = None  # its crop and turn when the run was asked for
         self._run_started = 0.0
         self._live_started = 0.0
         self._first_step: tuple[float, int] | None = None
@@ -238,6 +239,7 @@ class RunController(QObject):
         job = Job(JobKind.COLORIZE, engine=engine, device=self.settings.get("device"),
                   request=request, live=live)
         self._run_doc = self.model.doc
+        self._run_geometry = self.model.geometry()  # the hints' pixels are this crop's and turn's
         if live:
             self._live_job = self.worker.submit(job)
             self._live_started = time.monotonic()
@@ -395,7 +397,7 @@ class RunController(QObject):
         try:
             self.undo_stack.push(DocumentCommand(
                 self.model, f"Colorize ({variants[0].settings.engine})",
-                [self.model.cmd_add_run(variants)]))
+                [self.model.cmd_add_run(variants, self._run_geometry)]))
         finally:
             self._landing = False
         notes = " ".join(v.message for v in variants[:1] if v.message)
