@@ -389,3 +389,53 @@ def test_a_failed_checkpoint_save_keeps_the_previous_one_and_leaves_no_temp_file
     monkeypatch.undo()
     assert torch.load(run / "last.pt", weights_only=False)["step"] == 3
     assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_a_scene_branch_grows_onto_exported_weights_as_a_no_op_then_learns(
+    photo_folder: Path, tmp_path: Path
+):
+    from safetensors.torch import load_file
+
+    from piggydesk.engines.base import ColorizeRequest
+    from piggydesk.engines.instant import create
+    from piggydesk.models.instant_net import InstantNet, InstantNetConfig
+
+    run = tmp_path / "base"
+    assert _train(photo_folder, run, 1) == 0
+    out = tmp_path / "start"
+    assert train_instant.main(["export", "--run", str(run), "--checkpoint", "last",
+                               "--out", str(out), "--raw"]) == 0
+    weights = {k: v.float() for k, v in load_file(str(out / "model.safetensors")).items()}
+    net = json.loads((out / "config.json").read_text())["net"]
+    base = InstantNet(InstantNetConfig.from_dict(net)).eval()
+    base.load_state_dict(weights)
+    grown = InstantNet(InstantNetConfig.from_dict({**net, "scene_blocks": 2, "scene_width": 12}))
+    grown.eval().load_state_dict(weights, strict=False)
+    lightness = torch.rand(1, 1, 48, 80) * 100  # 1/16 is 3x5: the 1/32 branch rounds up
+    zeros = torch.zeros(1, 2, 48, 80), torch.zeros(1, 1, 48, 80)
+    with torch.no_grad():
+        a, b = base(lightness, *zeros), grown(lightness, *zeros)
+    assert torch.equal(a.ab, b.ab) and torch.equal(a.logits, b.logits)
+
+    tuned = tmp_path / "tuned"
+    scene = ["--scene-blocks", "2", "--scene-width", "12"]
+    assert _train(photo_folder, tuned, 2, "--init-from", str(out), "--freeze-bn", *scene) == 0
+    assert "scene branch new" in (tuned / "train.log").read_text()
+    state = torch.load(tuned / "last.pt", weights_only=False)["model"]
+    old_stats = [k for k in weights if k.endswith("running_mean")]
+    assert all(torch.allclose(state[k], weights[k]) for k in old_stats)  # frozen, as asked
+    assert not torch.equal(state["scene.down.1.running_mean"], torch.zeros(12))  # its own learn
+    assert state["scene.proj.weight"].abs().sum() > 0
+    grown_out = tmp_path / "grown"
+    assert train_instant.main(["export", "--run", str(tuned), "--checkpoint", "last",
+                               "--out", str(grown_out)]) == 0
+    assert json.loads((grown_out / "config.json").read_text())["net"]["scene_blocks"] == 2
+    engine = create("cpu", grown_out)
+    gray = np.linspace(0, 100, 70 * 90, dtype=np.float32).reshape(70, 90)
+    assert np.isfinite(engine.colorize(ColorizeRequest(lightness=gray))[0].rgb).all()
+
+    # weights that do not fit the asked network are refused in one sentence, not a traceback
+    other = tmp_path / "other"
+    assert _train(photo_folder, other, 1, "--init-from", str(out),
+                  "--widths", "8,8,16,24") == 2
+    assert "do not fit this network" in (other / "train.log").read_text()

@@ -12,6 +12,10 @@ its mask; the network predicts
 
 Designed for CPU speed: stride-2 convolutions down to 1/16 early, plain 3x3 residual blocks
 at low resolution, a global-context branch at the bottom, bilinear upsampling with skips.
+An optional scene branch (``scene_blocks`` > 0) goes one level deeper, to 1/32, where a few
+3x3 blocks see the whole working image (sky with horizon, lawn with house) for little compute;
+its output enters the bottom through a zero-initialised 1x1 projection, so a network grown
+from shipped weights starts out computing exactly what they computed.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class InstantNetConfig:
     num_bins: int = 248
     ab_scale: float = AB_SCALE
     hint_injection: bool = True  # hint maps pooled into every encoder level (see _hint_maps)
+    scene_blocks: int = 0  # residual blocks of the 1/32 scene branch; 0 = no branch
+    scene_width: int = 384
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -120,6 +126,30 @@ class _Up(nn.Module):
         return self.conv(F.relu(self.skip_bn(x + skip), inplace=True))
 
 
+class _SceneBranch(nn.Module):
+    """1/32-resolution blocks over the bottom features, projected back and added to them.
+
+    Works for any bottom size (the stride-2 convolution rounds up; the result is resized back
+    to the bottom's size). ``proj`` starts at zero: the branch adds nothing until trained.
+    """
+
+    def __init__(self, cin: int, width: int, blocks: int) -> None:
+        super().__init__()
+        self.down = _conv_bn(cin, width, stride=2)
+        self.blocks = nn.Sequential(
+            *[_ResBlock(width, dilation=2 if i % 2 == 1 else 1) for i in range(blocks)]
+        )
+        self.proj = nn.Conv2d(width, cin, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, bottom: torch.Tensor) -> torch.Tensor:
+        y = self.blocks(self.down(bottom))
+        y = F.interpolate(self.proj(y), size=bottom.shape[-2:], mode="bilinear",
+                          align_corners=False)
+        return bottom + y
+
+
 class InstantNet(nn.Module):
     """Hint-aware colorization U-Net. Input sizes must be multiples of 16.
 
@@ -153,6 +183,7 @@ class InstantNet(nn.Module):
         self.down_convs = nn.ModuleList(down_convs)
         self.hint_projs = nn.ModuleList(hint_projs)
         self.downs = nn.ModuleList(downs)
+        self.scene = _SceneBranch(w[-1], c.scene_width, c.scene_blocks) if c.scene_blocks else None
         # Global context (image-level colour prior): pooled bottom features, added back.
         self.context = nn.Sequential(nn.Linear(w[-1], w[-1]), nn.ReLU(inplace=True))
         skips = [c.stem_width, *w[:-1]]
@@ -190,7 +221,7 @@ class InstantNet(nn.Module):
             if self.config.hint_injection:
                 y = y + self.hint_projs[level](_hint_maps(x[:, 1:4], 2 ** (level + 1)))
             feats.append(down(y))
-        bottom = feats[-1]
+        bottom = feats[-1] if self.scene is None else self.scene(feats[-1])
         ctx = self.context(bottom.mean(dim=(2, 3)))
         y = bottom + ctx[:, :, None, None]
         logits = None

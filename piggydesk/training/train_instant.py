@@ -277,9 +277,9 @@ class Trainer:
         if self.cfg.freeze_encoder:  # frozen: its batch-norm statistics stay as they are too
             for module in self._encoder():
                 module.eval()
-        if self.cfg.freeze_bn:
-            for module in self.model.modules():
-                if isinstance(module, torch.nn.BatchNorm2d):
+        if self.cfg.freeze_bn:  # a scene branch grown onto loaded weights still learns its own
+            for name, module in self.model.named_modules():
+                if isinstance(module, torch.nn.BatchNorm2d) and not name.startswith("scene."):
                     module.eval()
         L, ab, hab, hmask = self._batch()
         for group in self.opt.param_groups:
@@ -418,9 +418,20 @@ class Trainer:
     def init_from(self, model_dir: Path) -> None:
         weights = load_file(str(Path(model_dir) / WEIGHTS_FILE))
         weights = {k: v.float() for k, v in weights.items()}
-        self.model.load_state_dict(weights)
-        self.ema.load_state_dict(weights)
-        logger.info("initialised from %s", model_dir)
+        own = self.model.state_dict()
+        resized = [k for k, v in weights.items() if k in own and own[k].shape != v.shape]
+        missing = [k for k in own if k not in weights]
+        grown = [k for k in missing if k.startswith("scene.")]
+        unexpected = [k for k in weights if k not in own]
+        if resized or unexpected or len(grown) != len(missing):
+            odd = (resized + unexpected + sorted(set(missing) - set(grown)))[:3]
+            raise ValueError(
+                f"The weights in {model_dir} do not fit this network (--widths, --depths, "
+                f"--scene-blocks): {', '.join(odd)} differ."
+            )
+        self.model.load_state_dict(weights, strict=False)
+        self.ema.load_state_dict(self.model.state_dict())
+        logger.info("initialised from %s%s", model_dir, " (scene branch new)" if grown else "")
 
 
 def export(
@@ -507,6 +518,8 @@ def _train(args: argparse.Namespace, run_dir: Path) -> int:
         widths=tuple(int(s) for s in args.widths.split(",")),
         depths=tuple(int(s) for s in args.depths.split(",")),
         num_bins=ab_bins.num_bins(),
+        scene_blocks=args.scene_blocks,
+        scene_width=args.scene_width,
     )
     last = run_dir / "last.pt"
     if args.resume and last.is_file():  # the saved configs win, so the run continues as it was
@@ -544,7 +557,11 @@ def _train(args: argparse.Namespace, run_dir: Path) -> int:
     if args.resume and last.is_file():
         trainer.load(last)
     elif args.init_from:
-        trainer.init_from(Path(args.init_from))
+        try:
+            trainer.init_from(Path(args.init_from))
+        except ValueError as exc:
+            logger.error("%s", exc)
+            return 2
     (run_dir / "command.txt").write_text(" ".join(sys.argv) + "\n")
     with (run_dir / "metrics.jsonl").open("a") as metrics_file:
         return _loop(trainer, cfg, args, run_dir, metrics_file)
@@ -674,6 +691,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cls-weight", type=float, default=TrainConfig.cls_weight)
     t.add_argument("--widths", default="32,64,128,256")
     t.add_argument("--depths", default="1,1,2,2")
+    t.add_argument(
+        "--scene-blocks", type=int, default=0,
+        help="blocks of a 1/32 scene branch (grown onto --init-from weights, starts as a no-op)",
+    )
+    t.add_argument("--scene-width", type=int, default=InstantNetConfig.scene_width)
     t.add_argument("--cache-side", type=int, default=TrainConfig.cache_side)
     t.add_argument(
         "--sampling", choices=("content", "sources"), default=TrainConfig.sampling,
