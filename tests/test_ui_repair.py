@@ -123,6 +123,41 @@ def test_use_these_settings_after_a_turn_keeps_the_hints_on_their_content(
     assert window.model.hints() == []
 
 
+def test_undo_and_redo_of_repair_edits_never_repair_on_the_gui_thread(
+    qtbot, window, photo_path, monkeypatch
+):
+    """More edits than the working-photo cache holds, then undo and redo them all: every
+    working photo is computed in a background thread, the window answering meanwhile."""
+    import threading
+
+    import piggydesk.core.repair.document as repair_document
+
+    real = repair_document.repair_photo
+    on_gui_thread = []
+
+    def watched(*args, **kwargs):
+        on_gui_thread.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(repair_document, "repair_photo", watched)
+    assert window.open_path(photo_path)
+    panel = window.repair.panel
+    qtbot.mouseClick(panel.turn_right, Qt.MouseButton.LeftButton)
+    panel.levels.setValue(60)
+    qtbot.mouseClick(panel.turn_right, Qt.MouseButton.LeftButton)
+    panel.levels.setValue(100)
+    edits = window.undo_stack.count()
+    shown = [window.canvas.before_image().copy()]
+    for _ in range(edits):
+        window.undo_stack.undo()
+        shown.append(window.canvas.before_image().copy())
+    assert window.model.doc.repair == type(window.model.doc.repair)()
+    for _ in range(edits):
+        window.undo_stack.redo()
+    assert np.array_equal(window.canvas.before_image(), shown[0])
+    assert on_gui_thread and not any(on_gui_thread), on_gui_thread
+
+
 def test_tone_slider_guide_line_and_crop(qtbot, window, photo_path):
     assert window.open_path(photo_path)
     panel = window.repair.panel

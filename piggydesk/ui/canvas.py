@@ -162,6 +162,10 @@ class PhotoCanvas(QGraphicsView):
     def after_image(self) -> np.ndarray | None:
         return self._after_rgb
 
+    def before_image(self) -> np.ndarray | None:
+        """The photo as shown (the working photo's gray)."""
+        return self._before_rgb
+
     def set_hints(self, hints: list[Hint], selected: int = -1) -> None:
         """Show ``hints``, reusing ring items (cheap during drags)."""
         while len(self._rings) > len(hints):

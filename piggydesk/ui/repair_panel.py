@@ -535,9 +535,10 @@ class RepairEditor(QObject):
             return
         self._prepare(command)
         merge_id = MERGE_SETTING if merge_key is not None else -1
-        self.undo_stack.push(
-            DocumentCommand(self.model, text, [command], merge_id=merge_id, merge_key=merge_key)
-        )
+        self.undo_stack.push(DocumentCommand(
+            self.model, text, [command], merge_id=merge_id, merge_key=merge_key,
+            prepare=self._prepare_replay,
+        ))
 
     def _prepare(self, command: object) -> None:
         """Compute the working photo the edit leads to, and its image, off the GUI thread.
@@ -553,6 +554,23 @@ class RepairEditor(QObject):
         try:
             self._ready = run_in_background(
                 self.panel.window(), "Repairing…", _preview_display, command, preview
+            )
+        except Exception:  # noqa: BLE001 - the edit itself then computes (and reports) it
+            logger.exception("repair preview failed")
+            self._ready = None
+
+    def _prepare_replay(self, commands: list[object], undo: bool) -> None:
+        """Before an undo or redo of a repair edit: the working photo it leads back to, off
+        the GUI thread (a 12-megapixel inpainting takes seconds; only the newest two working
+        photos stay cached)."""
+        doc = self.model.doc
+        if doc is None:
+            return
+        preview = copy.copy(doc)
+        preview.hints = list(doc.hints)
+        try:
+            self._ready = run_in_background(
+                self.panel.window(), "Repairing…", _replayed_display, commands, undo, preview
             )
         except Exception:  # noqa: BLE001 - the edit itself then computes (and reports) it
             logger.exception("repair preview failed")
@@ -704,7 +722,19 @@ def _export_photo(photo: Photo, path: Path, source_path: object) -> Path:
 
 def _preview_display(command: object, preview: object) -> tuple[Photo, np.ndarray, QImage]:
     """(worker thread) The working photo after ``command``, its gray and its image."""
-    command.do(preview)
+    return _replayed_display([command], False, preview)
+
+
+def _replayed_display(
+    commands: list[object], undo: bool, preview: object
+) -> tuple[Photo, np.ndarray, QImage]:
+    """(worker thread) The working photo after doing (or undoing, in the order given) the
+    ``commands`` on ``preview``, a copy of the document; its gray and its image."""
+    for command in commands:
+        if undo:
+            command.undo(preview)
+        else:
+            command.do(preview)
     photo = preview.working_photo
     gray = lightness_to_gray_rgb(photo.lightness)
     return photo, gray, rgb_to_qimage(gray)

@@ -9,12 +9,17 @@ exact whatever the command is. What merges:
 * one wheel gesture resizing one hint (same gesture id);
 * typing in one text field, as long as the pauses are shorter than ``TYPING_PAUSE_S``;
 * spin box changes of one setting in quick succession.
+
+``prepare`` (optional) is called with the core commands about to be replayed and whether they
+are undone, before an undo and before every redo but the first: the repair dock uses it to
+compute the working photo they lead to off the GUI thread (``ui.repair_panel``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QUndoCommand
@@ -47,6 +52,7 @@ class DocumentCommand(QUndoCommand):
         merge_id: int = -1,
         merge_key: Any = None,
         select_after: int | None = None,
+        prepare: Callable[[list[Any], bool], None] | None = None,
     ) -> None:
         super().__init__(text)
         self._model = model
@@ -56,6 +62,8 @@ class DocumentCommand(QUndoCommand):
         self._stamp = time.monotonic()
         self._select_after = select_after
         self._select_before = model.selected
+        self._prepare = prepare
+        self._pushed = False  # the first redo is the push itself: its caller prepared it
 
     @property
     def core_commands(self) -> list[Any]:
@@ -65,6 +73,9 @@ class DocumentCommand(QUndoCommand):
         return self._merge_id
 
     def redo(self) -> None:
+        if self._prepare is not None and self._pushed:
+            self._prepare(list(self._commands), False)
+        self._pushed = True
         with self._model.batch():
             for command in self._commands:
                 self._model.apply(command)
@@ -72,6 +83,8 @@ class DocumentCommand(QUndoCommand):
                 self._model.set_selected(self._select_after)
 
     def undo(self) -> None:
+        if self._prepare is not None:
+            self._prepare(list(reversed(self._commands)), True)
         with self._model.batch():
             for command in reversed(self._commands):
                 self._model.revert(command)
