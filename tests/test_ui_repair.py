@@ -37,12 +37,16 @@ def photo_path(tmp_path):
 
 
 @pytest.fixture
-def window(qtbot, monkeypatch):
+def engines():
+    return {"classic": TintEngine("classic"), "instant": SuggestingEngine("instant")}
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch, engines):
     for kind in ("warning", "information", "critical", "question"):
         monkeypatch.setattr(
             QMessageBox, kind, staticmethod(lambda *a, **k: QMessageBox.StandardButton.Discard)
         )
-    engines = {"classic": TintEngine("classic"), "instant": SuggestingEngine("instant")}
     infos = [replace(i, available=True, reason="") for i in fake_infos()]
     worker = ModelWorker(engine_factory=make_factory(engines), prober=lambda: (infos, ["cpu"]),
                          describe_device=lambda d: "Test CPU")  # fmt: skip
@@ -156,6 +160,45 @@ def test_undo_and_redo_of_repair_edits_never_repair_on_the_gui_thread(
         window.undo_stack.redo()
     assert np.array_equal(window.canvas.before_image(), shown[0])
     assert on_gui_thread and not any(on_gui_thread), on_gui_thread
+
+
+def test_a_run_that_lands_during_an_undo_waits_for_it(
+    qtbot, window, engines, photo_path, monkeypatch
+):
+    """The undo of a repair edit computes its working photo while the GUI's event loop runs;
+    a run finishing then is pushed after the undo, never inside it (the stack stays whole)."""
+    import threading
+    import time
+
+    import piggydesk.core.repair.document as repair_document
+
+    assert window.open_path(photo_path)
+    window.edit_setting("engine", "classic")
+    panel = window.repair.panel
+    qtbot.mouseClick(panel.turn_right, Qt.MouseButton.LeftButton)
+    panel.levels.setValue(60)
+    qtbot.mouseClick(panel.turn_right, Qt.MouseButton.LeftButton)  # the first turn is evicted
+    engine = engines["classic"]
+    real = repair_document.repair_photo
+
+    def slow(*args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            deadline = time.monotonic() + 5
+            while not engine.calls and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.3)  # the run's message reaches the GUI thread meanwhile
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(repair_document, "repair_photo", slow)
+    window.colorize()
+    window.undo_stack.undo()  # the second turn
+    window.undo_stack.undo()  # the levels: the first turn's photo is no longer cached
+    qtbot.waitUntil(lambda: len(window.model.runs()) == 1, timeout=10_000)
+    stack = window.undo_stack
+    assert stack.index() == stack.count() and stack.undoText().startswith("Colorize")
+    assert window.model.doc.repair.geometry.rotate == 1
+    stack.undo()
+    assert window.model.runs() == [] and stack.canRedo()
 
 
 def test_tone_slider_guide_line_and_crop(qtbot, window, photo_path):

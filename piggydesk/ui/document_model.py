@@ -70,6 +70,9 @@ class DocumentModel(QObject):
         self._selected = -1
         self._batch_depth = 0
         self._snapshot = self._state()
+        # True while an undo or redo waits for its working photo (``undo.DocumentCommand``'s
+        # ``prepare``): the undo stack is mid-operation, so nothing may push onto it
+        self.replaying = False
 
     # -- reading -----------------------------------------------------------------------
     @property

@@ -39,6 +39,7 @@ from piggydesk.ui.worker import Job, JobKind, MessageKind, ModelWorker, WorkerMe
 logger = logging.getLogger(__name__)
 
 SUGGEST_DELAY_MS = 150  # suggestions wait until a drag pauses
+LAND_RETRY_MS = 50  # a run that finishes during an undo or redo lands this much later
 
 
 def format_seconds(seconds: float) -> str:
@@ -360,6 +361,9 @@ class RunController(QObject):
         elif msg.kind is MessageKind.PROGRESS:
             self._on_progress(msg.step, msg.total)
         elif msg.kind is MessageKind.FINISHED:
+            if self.model.replaying:  # inside an undo or redo: land the run right after it
+                QTimer.singleShot(LAND_RETRY_MS, lambda: self._on_run_message(msg))
+                return
             self._run_done(msg)
         elif msg.kind in (MessageKind.CANCELLED, MessageKind.FAILED, MessageKind.SUPERSEDED):
             engine = self._run_engine

@@ -12,7 +12,10 @@ exact whatever the command is. What merges:
 
 ``prepare`` (optional) is called with the core commands about to be replayed and whether they
 are undone, before an undo and before every redo but the first: the repair dock uses it to
-compute the working photo they lead to off the GUI thread (``ui.repair_panel``).
+compute the working photo they lead to off the GUI thread (``ui.repair_panel``). The GUI's
+event loop runs meanwhile, inside the stack's undo or redo, so the model says so
+(``DocumentModel.replaying``) and nothing pushes until it is over (a run that lands then
+waits: ``ui.run_controller``).
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ class DocumentCommand(QUndoCommand):
 
     def redo(self) -> None:
         if self._prepare is not None and self._pushed:
-            self._prepare(list(self._commands), False)
+            self._prepared(list(self._commands), False)
         self._pushed = True
         with self._model.batch():
             for command in self._commands:
@@ -84,11 +87,19 @@ class DocumentCommand(QUndoCommand):
 
     def undo(self) -> None:
         if self._prepare is not None:
-            self._prepare(list(reversed(self._commands)), True)
+            self._prepared(list(reversed(self._commands)), True)
         with self._model.batch():
             for command in reversed(self._commands):
                 self._model.revert(command)
             self._model.set_selected(self._select_before)
+
+    def _prepared(self, commands: list[Any], undo: bool) -> None:
+        assert self._prepare is not None
+        self._model.replaying = True
+        try:
+            self._prepare(commands, undo)
+        finally:
+            self._model.replaying = False
 
     def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 - Qt API
         if not isinstance(other, DocumentCommand) or other._merge_id != self._merge_id:
