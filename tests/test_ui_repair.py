@@ -201,6 +201,24 @@ def test_a_run_that_lands_during_an_undo_waits_for_it(
     assert window.model.runs() == [] and stack.canRedo()
 
 
+def test_a_result_made_before_a_flip_is_not_laid_over_the_flipped_photo(
+    qtbot, window, photo_path
+):
+    """A flip keeps the photo's size: the result made before it no longer lies over it, so
+    the canvas shows the photo alone (and says why) until the flip is undone."""
+    assert window.open_path(photo_path)
+    window.edit_setting("engine", "classic")
+    with qtbot.waitSignal(window.run_finished):
+        window.colorize()
+    assert window.canvas.after_image() is not None
+    qtbot.mouseClick(window.repair.panel.flip_h, Qt.MouseButton.LeftButton)
+    assert window.canvas.image_size() == (H, W)
+    assert window.canvas.after_image() is None
+    assert "before the last crop, turn or flip" in window.status_label.text()
+    window.undo_stack.undo()
+    assert window.canvas.after_image() is not None
+
+
 def test_tone_slider_guide_line_and_crop(qtbot, window, photo_path):
     assert window.open_path(photo_path)
     panel = window.repair.panel

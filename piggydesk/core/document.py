@@ -239,6 +239,20 @@ class Document:
         except IndexError:
             return None
 
+    @property
+    def chosen_fits(self) -> bool:
+        """Whether the chosen variant lies over the present working photo pixel for pixel:
+        made under the present crop and turn (a flip or a half turn keeps the size, so the
+        size alone cannot tell), or, for a run that did not record its geometry, of its size.
+        """
+        variant = self.chosen_variant
+        if variant is None:
+            return False
+        geometry = self.runs[self.chosen[0]].geometry if self.chosen else None
+        if geometry is not None:
+            return geometry == self.repair.geometry
+        return variant.size == self.working_photo.size
+
     def run_settings(self, **overrides: Any) -> RunSettings:
         """The settings of the next run: ``settings`` with the document's hints."""
         return self.settings.with_values(hints=tuple(self.hints), **overrides)

@@ -396,10 +396,14 @@ class MainWindow(DocumentFiles, DocumentEdits, QMainWindow):
         return self.runs.current_result()
 
     def _result_over_photo(self) -> np.ndarray | None:
-        """The current result, if it fits the shown photo (not one made before a crop)."""
+        """The current result, if it lies over the shown photo (not one made before a crop,
+        a turn or a flip)."""
         result = self.current_result()
         photo = self.model.photo
         if result is not None and photo is not None and result.shape[:2] != photo.size:
+            return None
+        doc = self.model.doc
+        if self.runs.live_preview is None and doc is not None and not doc.chosen_fits:
             return None
         return result
 
@@ -407,10 +411,16 @@ class MainWindow(DocumentFiles, DocumentEdits, QMainWindow):
         shown = self._display
         doc = self.model.doc
         if (shown is not None and shown.variant is not None and doc is not None
-                and doc.chosen_variant is shown.variant and self.runs.live_preview is None):
+                and doc.chosen_variant is shown.variant and self.runs.live_preview is None
+                and doc.chosen_fits):
             self.canvas.set_after(shown.after, shown.after_image)
         else:
-            self.canvas.set_after(self._result_over_photo())
+            after = self._result_over_photo()
+            self.canvas.set_after(after)
+            if after is None and self.current_result() is not None:
+                self.set_status("The chosen result was made before the last crop, turn or "
+                                "flip: colorize again to see colour here (Export writes it "
+                                "as it was made).")
         self.export_action.setEnabled(self.runs.has_result())
 
     def _on_zoom_changed(self, zoom: float) -> None:
