@@ -149,13 +149,15 @@ def _engine_options() -> argparse.ArgumentParser:
         type=_hint_arg,
         default=[],
         metavar="X,Y,#RRGGBB",
-        help="a colour hint at pixel X,Y of the input (optionally X,Y,#RRGGBB,RADIUS); repeatable",
+        help="a colour hint at pixel X,Y of the input photo, before any turn or crop (they move "
+        "with the photo; optionally X,Y,#RRGGBB,RADIUS); repeatable",
     )
     h.add_argument(
         "--hints",
         metavar="FILE.json",
         default=None,
-        help='hints file: {"hints": [{"x": .., "y": .., "color": "#rrggbb", "radius": 2}, ...]}',
+        help='hints file: {"hints": [{"x": .., "y": .., "color": "#rrggbb", "radius": 2}, ...]}, '
+        "positions in the input photo's pixels like --hint",
     )
     h.add_argument("--prompt", default="", help="describe the photo (piggyback engine)")
     h.add_argument("--negative-prompt", default="", help="what to avoid (piggyback engine)")
