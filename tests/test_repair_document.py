@@ -51,6 +51,20 @@ def _stroke_over_the_scratch(doc: Document) -> PaintMask:
     return PaintMask([(40, 201), (300, 201), (559, 201)], radius=3)
 
 
+def _copy_project(path: Path, out: Path, change_manifest=None, members=None) -> Path:
+    """A copy of the project at ``path`` with its manifest changed in place by
+    ``change_manifest(manifest)`` and members replaced from ``members`` (name -> bytes)."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "manifest.json" and change_manifest is not None:
+                manifest = json.loads(data)
+                change_manifest(manifest)
+                data = json.dumps(manifest).encode()
+            dst.writestr(info, (members or {}).get(info.filename, data))
+    return out
+
+
 def test_a_stroke_fills_the_scratch_and_undoes_exactly(doc):
     before = doc.working_photo
     stroke = _stroke_over_the_scratch(doc)
@@ -149,16 +163,10 @@ def test_project_keeps_mask_geometry_and_tone(doc, tmp_path):
 
 def test_a_project_without_repair_opens_with_none(doc, tmp_path):
     path = save_project(doc, tmp_path / "plain.piggy")
-    old = tmp_path / "old.piggy"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == "manifest.json":
-                manifest = json.loads(data)
-                del manifest["repair"], manifest["defect_mask"]  # as older PiggyDesk wrote it
-                data = json.dumps(manifest).encode()
-            dst.writestr(info, data)
-    loaded = load_project(old)
+    def as_older_piggydesk_wrote_it(manifest):
+        del manifest["repair"], manifest["defect_mask"]
+
+    loaded = load_project(_copy_project(path, tmp_path / "old.piggy", as_older_piggydesk_wrote_it))
     assert loaded.repair == RepairSettings() and loaded.defect_mask is None
     assert loaded.working_photo is loaded.photo
     with zipfile.ZipFile(path) as archive:  # nothing repaired: still format 1
@@ -189,13 +197,8 @@ def test_a_repaired_project_is_refused_cleanly_by_a_format_1_reader(
 def test_a_mask_that_does_not_fit_is_a_project_error(doc, tmp_path):
     PaintMask([(20, 30)], radius=4).do(doc)
     path = save_project(doc, tmp_path / "p.piggy")
-    bad = tmp_path / "bad.piggy"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == MASK_MEMBER:
-                data = cv2.imencode(".png", np.zeros((10, 10), np.uint8))[1].tobytes()
-            dst.writestr(info, data)
+    small = cv2.imencode(".png", np.zeros((10, 10), np.uint8))[1].tobytes()
+    bad = _copy_project(path, tmp_path / "bad.piggy", members={MASK_MEMBER: small})
     with pytest.raises(ProjectError, match="defect mask does not fit"):
         load_project(bad)
 
@@ -239,16 +242,10 @@ def test_a_run_of_an_older_project_keeps_its_hints_as_they_were(doc, tmp_path):
     run = _run_with_hints(doc, [Hint(10.0, 20.0, (1, 2, 3))])
     AddRun(run).do(doc)
     path = save_project(doc, tmp_path / "p.piggy")
-    old = tmp_path / "old.piggy"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == "manifest.json":
-                manifest = json.loads(data)
-                del manifest["runs"][0]["geometry"]  # as PiggyDesk wrote it before
-                data = json.dumps(manifest).encode()
-            dst.writestr(info, data)
-    loaded = load_project(old)
+    def as_piggydesk_wrote_it_before(manifest):
+        del manifest["runs"][0]["geometry"]
+
+    loaded = load_project(_copy_project(path, tmp_path / "old.piggy", as_piggydesk_wrote_it_before))
     assert loaded.runs[0].geometry is None
     UseSettings(loaded.runs[0].variants[0].settings, loaded.runs[0].geometry).do(loaded)
     assert [(hint.x, hint.y) for hint in loaded.hints] == [(10.0, 20.0)]
@@ -258,14 +255,9 @@ def test_a_run_of_an_older_project_keeps_its_hints_as_they_were(doc, tmp_path):
 def test_a_damaged_run_geometry_is_a_project_error(doc, tmp_path, stored):
     AddRun(_run_with_hints(doc, [])).do(doc)
     path = save_project(doc, tmp_path / "p.piggy")
-    bad = tmp_path / "bad.piggy"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == "manifest.json":
-                manifest = json.loads(data)
-                manifest["runs"][0]["geometry"] = stored
-                data = json.dumps(manifest).encode()
-            dst.writestr(info, data)
+    def damage(manifest):
+        manifest["runs"][0]["geometry"] = stored
+
+    bad = _copy_project(path, tmp_path / "bad.piggy", damage)
     with pytest.raises(ProjectError, match="crop and turn of a result are not valid"):
         load_project(bad)
