@@ -191,6 +191,15 @@ def _engine_options() -> argparse.ArgumentParser:
         metavar="F",
         help=f"classifier-free guidance scale (default {DEFAULTS.guidance_scale:g})",
     )
+    v = common.add_argument_group("colour (instant engine)")
+    v.add_argument(
+        "--vividness",
+        type=_unit_float,
+        default=None,
+        metavar="F",
+        help="how saturated the automatic colours are, 0 to 1: 0 muted colours that are right "
+        "on average, 1 the network's boldest guesses (default: the model's, 0.5)",
+    )
     d = common.add_argument_group("diffusion (piggyback engine)")
     d.add_argument(
         "--freedom",
@@ -375,13 +384,16 @@ def settings_from_args(
         guidance_scale=args.guidance,
         working_size=args.size or info.default_working_size,
         num_variants=args.variants,
-        options=diffusion_options(args),
+        options=engine_options(args),
     )
 
 
-def diffusion_options(args: argparse.Namespace) -> dict:
-    """The piggyback engine's options the command line sets (``RunSettings.options``)."""
+def engine_options(args: argparse.Namespace) -> dict:
+    """The engine options the command line sets (``RunSettings.options``): the instant
+    engine's vividness, the piggyback engine's freedom, fast sampling and ControlNet scale."""
     options: dict = {}
+    if getattr(args, "vividness", None) is not None:
+        options["vividness"] = args.vividness
     if getattr(args, "freedom", None) is not None:
         options["freedom"] = args.freedom
     if getattr(args, "fast", False):

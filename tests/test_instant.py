@@ -202,3 +202,48 @@ def test_reach_stops_where_the_automatic_colours_change():
     aware = geodesic_distance(lightness, sources, 1000.0, chroma=chroma, chroma_cost=2.0)
     assert abs(plain[10, 50] - 45.0) < 1e-3 and abs(aware[10, 20] - 15.0) < 1e-3
     assert aware[10, 50] > plain[10, 50] + 79.0  # crossing costs 2 x 40 extra pixels
+
+
+def test_vividness_spans_muted_to_bold_and_is_recorded(engine, lightness):
+    """The run's vividness option: 0 is the regression head alone, 1 the annealed mean; more
+    vividness, more colour; without it the model's own balance; hints keep their colour."""
+    import json
+
+    from piggydesk.core.run_settings import RunSettings
+    from piggydesk.engines.instant import default_model_dir
+
+    def run(vividness, hints=()):
+        settings = RunSettings(hints=tuple(hints))
+        if vividness is not None:
+            settings = settings.with_values(vividness=vividness)
+        return engine.colorize(ColorizeRequest(lightness=lightness, settings=settings))[0]
+
+    muted, default, bold = run(0.0), run(None), run(1.0)
+    levels = [colourfulness(v.rgb) for v in (muted, default, bold)]
+    assert levels[0] + 2 < levels[1] < levels[2] - 2, levels
+    assert muted.settings.get("vividness") == 0.0 and default.settings.get("vividness") is None
+    config = json.loads((default_model_dir() / "config.json").read_text())
+    assert config["output"] == "mix"
+    halfway = run(config.get("mix_weight", 0.5))
+    assert np.array_equal(halfway.rgb, default.rgb)
+    hint = _hint_at(lightness, 200, 330, (60.0, 50.0))
+    for vividness in (0.0, 1.0):
+        ab = _ab_near(run(vividness, [hint]).rgb, 200, 330, r=1)
+        assert np.hypot(*(ab - np.array([60.0, 50.0]))) < 12.0, (vividness, ab)
+
+
+def test_cli_vividness(tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "piggydesk", "colorize", str(SAMPLE), "--size", "256"]
+    muted, bold = tmp_path / "muted.png", tmp_path / "bold.png"
+    for path, value in ((muted, "0"), (bold, "1")):
+        proc = subprocess.run([*cmd, "-o", str(path), "--vividness", value],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    assert colourfulness(load_photo(muted).rgb) + 2 < colourfulness(load_photo(bold).rgb)
+    proc = subprocess.run([*cmd, "-o", str(tmp_path / "bad.png"), "--vividness", "1.5"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "vividness" in proc.stderr and not (tmp_path / "bad.png").exists()

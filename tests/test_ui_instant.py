@@ -35,3 +35,29 @@ def test_live_preview_and_suggestions_with_instant_engine(qtbot, dialogs, photo_
         assert len(win.model.runs()) == 1
     finally:
         win.close()
+
+
+def test_vividness_is_an_undoable_edit_that_reaches_the_run(qtbot, dialogs, photo_path):  # noqa: F811
+    worker = real_engine_worker("instant")
+    win = show_window(qtbot, worker, (1280, 820))  # the default window size
+    panel = win.prompt_panel
+    try:
+        assert win.open_path(photo_path)
+        assert panel.vividness_spin.isVisible() and panel.vividness_spin.text() == "Auto"
+        from PySide6.QtWidgets import QScrollArea
+
+        scroll = panel.findChild(QScrollArea).verticalScrollBar()  # every row in view
+        qtbot.waitUntil(lambda: not scroll.isVisible())
+        assert not panel.freedom_spin.isVisible()  # the diffusion options are not this engine's
+        panel.vividness_spin.setValue(0.9)  # as the person types it
+        assert win.model.value("vividness") == 0.9
+        assert win.undo_stack.undoText() == "Change vividness"
+        win.undo_stack.undo()
+        assert win.model.value("vividness") is None and panel.vividness_spin.text() == "Auto"
+        win.undo_stack.redo()
+        assert panel.vividness_spin.value() == 0.9
+        with qtbot.waitSignal(win.run_finished, timeout=120000):
+            win.colorize()
+        assert win.model.runs()[-1].variants[0].settings.get("vividness") == 0.9
+    finally:
+        win.close()

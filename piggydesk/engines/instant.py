@@ -10,7 +10,9 @@ pixel, which gives
 * the "most likely" colour when ``output`` is ``annealed`` (annealed mean, Zhang et al. 2016
   Eq. 5, at ``temperature``) or ``mix`` (``mix_weight`` x annealed mean + the rest x
   regression, 0.5 unless config.json says otherwise); ``regression`` uses the regression head
-  only;
+  only. A run's ``vividness`` option (0 to 1) sets that share of the annealed mean for the
+  run: 0 the regression head's muted, closest-on-average colours, 1 the annealed mean's
+  saturated ones (the same network; measured in benchmarks/RESULTS.md);
 * **suggested colours** at a point (``suggest_colors``): the k most probable bins there;
 * **variants** (``instant_variants``): variant 1 is the most likely colorization; each further
   variant recolours a few whole objects with another colour the network finds plausible
@@ -120,6 +122,7 @@ def engine_info(model_path: str | Path | None = None) -> EngineInfo:
         default_working_size=512,
         live_preview=True,  # a few hundred ms on a CPU: refreshes after every hint edit
         suggests_colors=True,
+        options=(VIVIDNESS,),
     )
 
 
@@ -160,10 +163,23 @@ class _Prepared:
 
 
 @dataclass
+class _NetOutput:
+    """One network pass (cached): its two heads, and the annealed mean once it is needed."""
+
+    reg_ab: np.ndarray  # (2, hn, wn) regression head, Lab units
+    probs: np.ndarray  # (Q, hn/4, wn/4) bin probabilities
+    near_hints: np.ndarray  # (1, hn, wn) bool: at the hints (the regression head follows them)
+    annealed: np.ndarray | None = None  # (2, hn, wn) annealed mean at the engine's temperature
+
+
+@dataclass
 class _NetResult:
     ab: np.ndarray  # (2, hn, wn) Lab units, the engine's "most likely" colour
     probs: np.ndarray  # (Q, hn/4, wn/4) bin probabilities
     reg_ab: np.ndarray  # (2, hn, wn) regression head
+
+
+VIVIDNESS = "vividness"  # RunSettings option: the run's share of the annealed mean, 0 to 1
 
 
 class InstantColorizer:
@@ -183,7 +199,7 @@ class InstantColorizer:
         self.hint_spread = HintSpread.from_config(config.get("hint_spread", {}))
         self._centres = ab_bins.bin_centers()
         self._prepared: OrderedDict[tuple, _Prepared] = OrderedDict()
-        self._results: OrderedDict[tuple, _NetResult] = OrderedDict()
+        self._results: OrderedDict[tuple, _NetOutput] = OrderedDict()
 
     def unload(self) -> None:
         """Drop the network and the cached results (the worker then forgets this engine)."""
@@ -230,10 +246,18 @@ class InstantColorizer:
         hints = [h.resized(h.radius * scale) for h in request.hints]
         return rasterize_hints(hints, request.image_size, prepared.net_shape)
 
+    def annealed_share(self, request: ColorizeRequest) -> float:
+        """The share of the annealed mean in the run's colours: its ``vividness`` option, or
+        what the model's config.json says (``output``, ``mix_weight``)."""
+        vividness = request.settings.get(VIVIDNESS)
+        if vividness is not None:
+            return min(max(float(vividness), 0.0), 1.0)
+        return {"annealed": 1.0, "mix": self.mix_weight}.get(self.output, 0.0)
+
     @torch.inference_mode()
-    def _run_net(
+    def _net_output(
         self, photo_key: tuple, prepared: _Prepared, hint_ab: np.ndarray, hint_mask: np.ndarray
-    ) -> _NetResult:
+    ) -> _NetOutput:
         key = (photo_key, hashlib.sha1(hint_ab.tobytes() + hint_mask.tobytes()).hexdigest())
         if key in self._results:
             self._results.move_to_end(key)
@@ -244,24 +268,34 @@ class InstantColorizer:
             torch.from_numpy(hint_ab[None]).to(self.device),
             torch.from_numpy(hint_mask[None]).to(self.device),
         )
-        reg = out.ab[0].float().cpu().numpy()
-        probs = torch.softmax(out.logits[0].float(), dim=0).cpu().numpy()
-        if self.output in ("annealed", "mix"):
-            am = ab_bins.annealed_mean(probs, self.temperature, axis=0)  # (h4, w4, 2)
-            hn, wn = prepared.net_shape
-            am = cv2.resize(am, (wn, hn), interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
-            # Inside hints the regression head follows the hint exactly; keep it there.
-            near = cv2.dilate(hint_mask[0], np.ones((5, 5), np.uint8))[None] > 0
-            w = 1.0 if self.output == "annealed" else self.mix_weight
-            blend = w * am + (1.0 - w) * reg
-            ab = np.where(near, reg, blend).astype(np.float32)
-        else:
-            ab = reg
-        result = _NetResult(ab=ab, probs=probs, reg_ab=reg)
+        result = _NetOutput(
+            reg_ab=out.ab[0].float().cpu().numpy(),
+            probs=torch.softmax(out.logits[0].float(), dim=0).cpu().numpy(),
+            near_hints=cv2.dilate(hint_mask[0], np.ones((5, 5), np.uint8))[None] > 0,
+        )
         self._results[key] = result
         while len(self._results) > _CACHE_SIZE * 2:
             self._results.popitem(last=False)
         return result
+
+    def _run_net(
+        self, photo_key: tuple, prepared: _Prepared, hint_ab: np.ndarray, hint_mask: np.ndarray,
+        share: float,
+    ) -> _NetResult:
+        """The network's colours with ``share`` of the annealed mean (a cached pass)."""
+        out = self._net_output(photo_key, prepared, hint_ab, hint_mask)
+        reg = out.reg_ab
+        if share <= 0.0:
+            return _NetResult(ab=reg, probs=out.probs, reg_ab=reg)
+        if out.annealed is None:
+            am = ab_bins.annealed_mean(out.probs, self.temperature, axis=0)  # (h4, w4, 2)
+            hn, wn = prepared.net_shape
+            out.annealed = cv2.resize(
+                am, (wn, hn), interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
+        blend = share * out.annealed + (1.0 - share) * reg
+        # Inside hints the regression head follows the hint exactly; keep it there.
+        ab = np.where(out.near_hints, reg, blend).astype(np.float32)
+        return _NetResult(ab=ab, probs=out.probs, reg_ab=reg)
 
     def _hinted_ab(
         self,
@@ -270,6 +304,7 @@ class InstantColorizer:
         hinted: _NetResult,
         user_ab: np.ndarray,
         user_mask: np.ndarray,
+        share: float,
     ) -> np.ndarray:
         """The most likely chroma (net size) with the user's hints: the network's own hinted
         colours combined with the hints spread edge-aware over its automatic colours
@@ -277,19 +312,20 @@ class InstantColorizer:
         if self.hint_spread.blend >= 1.0 or not (user_mask > 0).any():
             return hinted.ab
         empty = np.zeros_like(user_ab), np.zeros_like(user_mask)
-        automatic = self._run_net(photo_key, prepared, *empty).ab
+        automatic = self._run_net(photo_key, prepared, *empty, share).ab
         return spread_hints(self.hint_spread, prepared.lightness_net, automatic, hinted.ab,
                             user_ab, user_mask, barrier=prepared.head_mask())
 
     def _influenced(
-        self, photo_key: tuple, prepared: _Prepared, ab: np.ndarray, user_mask: np.ndarray
+        self, photo_key: tuple, prepared: _Prepared, ab: np.ndarray, user_mask: np.ndarray,
+        share: float,
     ) -> np.ndarray | None:
         """Where the hints changed the colours by more than ``_HINT_INFLUENCE`` Lab units
         (net size, bool; None without hints): variants leave those places to the hints."""
         if not (user_mask > 0).any():
             return None
         empty = np.zeros((2, *user_mask.shape[1:]), np.float32), np.zeros_like(user_mask)
-        automatic = self._run_net(photo_key, prepared, *empty).ab
+        automatic = self._run_net(photo_key, prepared, *empty, share).ab
         return np.sqrt(((ab - automatic) ** 2).sum(axis=0)) > _HINT_INFLUENCE
 
     def _work_ab(
@@ -327,8 +363,9 @@ class InstantColorizer:
         total = 2 * count
         key, prepared = self._prepare(request)
         user_ab, user_mask = self._hint_maps(request, prepared)
-        base = self._run_net(key, prepared, user_ab, user_mask)
-        base_ab = self._hinted_ab(key, prepared, base, user_ab, user_mask)
+        share = self.annealed_share(request)
+        base = self._run_net(key, prepared, user_ab, user_mask, share)
+        base_ab = self._hinted_ab(key, prepared, base, user_ab, user_mask, share)
         variants: list[Variant] = []
         plan = None  # the regions all variants share, made once
         for index in range(count):
@@ -340,7 +377,8 @@ class InstantColorizer:
                 if plan is None:
                     plan = plan_variants(prepared.lightness_net, base_ab, base.probs,
                                          self._centres, user_mask[0] > 0,
-                                         self._influenced(key, prepared, base_ab, user_mask),
+                                         self._influenced(key, prepared, base_ab, user_mask,
+                                                          share),
                                          prepared.head_mask())
                 ab = variant_ab(plan, rng)
             if progress:
@@ -362,8 +400,9 @@ class InstantColorizer:
         """The most likely chroma at the working size, ``(h, w, 2)`` Lab units (no recombine)."""
         key, prepared = self._prepare(request)
         user_ab, user_mask = self._hint_maps(request, prepared)
-        result = self._run_net(key, prepared, user_ab, user_mask)
-        ab = self._hinted_ab(key, prepared, result, user_ab, user_mask)
+        share = self.annealed_share(request)
+        result = self._run_net(key, prepared, user_ab, user_mask, share)
+        ab = self._hinted_ab(key, prepared, result, user_ab, user_mask, share)
         return self._work_ab(request, prepared, ab)
 
     @out_of_memory_as_error()
@@ -376,7 +415,8 @@ class InstantColorizer:
         colour (the network's, or the hint's on a hint) comes first, as that exact colour.
         """
         key, prepared = self._prepare(request)
-        result = self._run_net(key, prepared, *self._hint_maps(request, prepared))
+        result = self._run_net(key, prepared, *self._hint_maps(request, prepared),
+                               self.annealed_share(request))
         height, width = request.image_size
         hn, wn = prepared.net_shape
         q, h4, w4 = result.probs.shape

@@ -40,6 +40,7 @@ SETTING_VALUES: dict[str, Any] = {  # fields of Document.settings that start fro
     name: getattr(DEFAULTS, name) for name in ("engine", "num_variants", "steps", "guidance_scale")
 }
 OPTION_VALUES: dict[str, Any] = {  # engine options (RunSettings.options); None: the engine's
+    "vividness": None,
     "freedom": None,
     "fast": False,
     "conditioning_scale": 1.0,

@@ -36,6 +36,7 @@ SETTING_LABELS = {
     "random_seed": "Toggle random seed",
     "steps": "Change steps",
     "guidance_scale": "Change guidance",
+    "vividness": "Change vividness",
     "freedom": "Change freedom",
     "fast": "Toggle fast sampling",
     "conditioning_scale": "Change ControlNet strength",

@@ -144,12 +144,18 @@ class MainWindow(DocumentFiles, DocumentEdits, QMainWindow):
 
     def fit_prompt_dock(self) -> None:
         """Grow the Colorize dock to show every row of the panel (Variants, Seed...) without
-        its scrollbar; the Colour dock below scrolls instead. Never shrinks what the person
-        chose."""
+        its scrollbar; the Colour dock below gives up the height and scrolls instead. Never
+        shrinks what the person chose."""
         title = self.prompt_dock.height() - self.prompt_panel.height()
         needed = self.prompt_panel.sizeHint().height() + max(title, 0)
-        if self.prompt_dock.isVisible() and needed > self.prompt_dock.height():
-            self.resizeDocks([self.prompt_dock], [needed], Qt.Orientation.Vertical)
+        grow = needed - self.prompt_dock.height()
+        if self.prompt_dock.isVisible() and grow > 0:
+            docks, sizes = [self.prompt_dock], [needed]
+            if self.colour_dock.isVisible():  # both at once: Qt then moves the splitter exactly
+                docks.append(self.colour_dock)
+                sizes.append(max(self.colour_dock.height() - grow,
+                                 self.colour_dock.minimumSizeHint().height()))
+            self.resizeDocks(docks, sizes, Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -198,6 +204,7 @@ class MainWindow(DocumentFiles, DocumentEdits, QMainWindow):
         )
         p = self.prompt_panel
         p.edited.connect(self.edit_setting)
+        p.rows_changed.connect(lambda: QTimer.singleShot(0, self.fit_prompt_dock))
         p.colorize_requested.connect(self.colorize)
         p.device_changed.connect(self.set_device)
         p.live_toggled.connect(self.runs.set_live)
@@ -357,7 +364,6 @@ class MainWindow(DocumentFiles, DocumentEdits, QMainWindow):
         self.prompt_panel.set_value("engine", name)
         actions.check_engine(self, name)
         self._update_actions()
-        QTimer.singleShot(0, self.fit_prompt_dock)  # its rows depend on the engine
 
     def _on_busy_changed(self, busy: bool) -> None:
         self.prompt_panel.set_running(busy)

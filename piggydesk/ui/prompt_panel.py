@@ -4,9 +4,10 @@ The panel only shows values and reports edits: ``edited(name, value)`` for docum
 (the main window turns them into undoable, typing-merged commands) and ``set_value`` to show a
 value without echoing it back. Unavailable engines are greyed out with the reason as tooltip;
 devices that do not exist here are greyed out too. Steps and guidance appear only for engines
-that use them, Live mode for engines that offer it, and the diffusion options (Freedom, Fast,
-ControlNet strength) only when the engine says it reads them (``EngineInfo.options``): what an
-engine uses is read from its ``EngineInfo`` (no engine is named here).
+that use them, Live mode for engines that offer it, and the engine options (Vividness,
+Freedom, Fast, ControlNet strength) only when the engine says it reads them
+(``EngineInfo.options``): what an engine uses is read from its ``EngineInfo`` (no engine is
+named here).
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ logger = logging.getLogger(__name__)
 DEVICE_LABELS = {"auto": "Auto", "cuda": "CUDA (NVIDIA)", "mps": "MPS (Apple)", "cpu": "CPU"}
 MAX_SEED = 2**31 - 1
 FREEDOM_AUTO = -0.05  # the freedom spin box's "Auto" (the option left to the engine: None)
+VIVIDNESS_AUTO = -0.05  # the same for vividness
+VIVIDNESS_TIP = (
+    "How saturated the automatic colours are. Low: muted colours that are right on average. "
+    "High: the network's boldest guesses (bluer skies, greener grass, and more wrong colours "
+    "too).\nAuto: the model's own balance (0.5). Your hints keep their colours either way."
+)
 FREEDOM_TIP = (
     "How far the result may move from the instant engine's colours: the diffusion run starts "
     "from them (hints included), noised this much. 0 keeps them, 1 starts from noise.\n"
@@ -65,6 +72,7 @@ class PromptPanel(QWidget):
     device_changed = Signal(str)
     live_toggled = Signal(bool)
     colorize_requested = Signal()
+    rows_changed = Signal()  # rows were shown or hidden (the engine's): the dock may need to grow
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -148,6 +156,17 @@ class PromptPanel(QWidget):
         self.guidance_spin.setSingleStep(0.5)
         self.guidance_label = QLabel("Guidance")
         form.addRow(self.guidance_label, self.guidance_spin)
+        self.vividness_spin = QDoubleSpinBox()
+        self.vividness_spin.setObjectName("vividnessSpin")
+        self.vividness_spin.setRange(VIVIDNESS_AUTO, 1.0)
+        self.vividness_spin.setSingleStep(0.1)
+        self.vividness_spin.setDecimals(2)
+        self.vividness_spin.setSpecialValueText("Auto")
+        self.vividness_spin.setValue(VIVIDNESS_AUTO)
+        self.vividness_spin.setToolTip(VIVIDNESS_TIP)
+        self.vividness_label = QLabel("Vividness")
+        self.vividness_label.setToolTip(VIVIDNESS_TIP)
+        form.addRow(self.vividness_label, self.vividness_spin)
         self.freedom_spin = QDoubleSpinBox()
         self.freedom_spin.setObjectName("freedomSpin")
         self.freedom_spin.setRange(FREEDOM_AUTO, 1.0)
@@ -202,6 +221,8 @@ class PromptPanel(QWidget):
         self.dice_button.clicked.connect(self.roll_seed)
         self.steps_spin.valueChanged.connect(lambda v: self._emit("steps", int(v)))
         self.guidance_spin.valueChanged.connect(lambda v: self._emit("guidance_scale", float(v)))
+        self.vividness_spin.valueChanged.connect(
+            lambda v: self._emit("vividness", None if v < 0 else round(float(v), 2)))
         self.freedom_spin.valueChanged.connect(
             lambda v: self._emit("freedom", None if v < 0 else round(float(v), 2)))
         self.fast_check.toggled.connect(self._fast_toggled)
@@ -279,6 +300,8 @@ class PromptPanel(QWidget):
         for widget in (self.steps_spin, self.steps_label, self.guidance_spin, self.guidance_label):
             widget.setVisible(uses_steps)
         options = info.options if info else ()
+        for widget in (self.vividness_spin, self.vividness_label):
+            widget.setVisible("vividness" in options)
         for widget in (self.freedom_spin, self.freedom_label):
             widget.setVisible("freedom" in options)
         for widget in (self.guide_spin, self.guide_label):
@@ -304,6 +327,7 @@ class PromptPanel(QWidget):
             self.engine_note.setText(short)
             self.engine_note.setToolTip(info.description)
         self.engine_note.setVisible(bool(self.engine_note.text()))
+        self.rows_changed.emit()
 
     # -- values ------------------------------------------------------------------------
     def set_value(self, name: str, value: Any) -> None:
@@ -332,6 +356,8 @@ class PromptPanel(QWidget):
                 self.guidance_spin.setValue(float(value))
             elif name == "live":
                 self.live_check.setChecked(bool(value))
+            elif name == "vividness":
+                self.vividness_spin.setValue(VIVIDNESS_AUTO if value is None else float(value))
             elif name == "freedom":
                 self.freedom_spin.setValue(FREEDOM_AUTO if value is None else float(value))
             elif name == "fast":
@@ -354,6 +380,8 @@ class PromptPanel(QWidget):
             "random_seed": self.random_check.isChecked(),
             "steps": self.steps_spin.value(),
             "guidance_scale": self.guidance_spin.value(),
+            "vividness": (None if self.vividness_spin.value() < 0
+                          else self.vividness_spin.value()),
             "freedom": None if self.freedom_spin.value() < 0 else self.freedom_spin.value(),
             "fast": self.fast_check.isChecked(),
             "conditioning_scale": self.guide_spin.value(),
@@ -361,8 +389,9 @@ class PromptPanel(QWidget):
 
     def sizeHint(self) -> QSize:  # noqa: N802
         """Tall enough for every shown row and the buttons, without the scrollbar."""
-        return QSize(super().sizeHint().width(),
-                     self._fields.sizeHint().height() + self._buttons.sizeHint().height())
+        spacing = max(self.layout().spacing(), 0)  # between the fields and the buttons
+        return QSize(super().sizeHint().width(), self._fields.sizeHint().height()
+                     + spacing + self._buttons.sizeHint().height())
 
     def roll_seed(self) -> None:
         self.seed_spin.setValue(random_seed())
