@@ -188,11 +188,17 @@ def test_batch_dialog_colorizes_folder_and_reports_failures(qtbot, tmp_path, dia
         qtbot.addWidget(dialog)
         # the classic engine needs hints, so it is not offered for batches
         assert dialog.engine_combo.currentData() == "instant"
+        assert not dialog.vividness_spin.isHidden() and dialog.engine_options() == {}
+        dialog.vividness_spin.setValue(0.8)  # the instant engine's option reaches each run
+        dialog.engine_combo.setCurrentIndex(dialog.engine_combo.findData("piggyback"))
+        assert dialog.vividness_spin.isHidden() and dialog.engine_options() == {}
+        dialog.engine_combo.setCurrentIndex(dialog.engine_combo.findData("instant"))
         dialog.in_edit.setText(str(src))
         dialog.out_edit.setText(str(out))
         with qtbot.waitSignal(dialog.finished_batch) as blocker:
             dialog.start_button.click()
         assert blocker.args == [2, 1]
+        assert [c.settings.get("vividness") for c in engines["instant"].calls] == [0.8, 0.8]
         assert sorted(p.name for p in out.iterdir()) == ["p0-colorized.png", "p1-colorized.png"]
         assert dialog.failures[0][0].name == "broken.png"
         assert "Traceback" not in dialog.failures[0][1]

@@ -96,7 +96,7 @@ class SuggestingEngine(TintEngine):
 def fake_infos() -> list[EngineInfo]:
     return [
         EngineInfo("instant", "Instant", "hint CNN", available=True, live_preview=True,
-                   suggests_colors=True),
+                   suggests_colors=True, options=("vividness",)),
         EngineInfo(
             "piggyback", "Piggyback", "diffusion", available=False,
             reason="No piggyback model is installed.", uses_prompt=True, uses_steps=True,

@@ -15,6 +15,9 @@ Output names come from ``core.batch.plan_outputs`` (``scan-colorized.png``; phot
 name get ``scan-jpeg-colorized.png``...), so results never collide. "Skip photos already
 colorized" leaves a photo whose planned result exists alone (counted apart from failures);
 otherwise an existing result is never overwritten: the new one gets a number.
+
+An engine's *Vividness* (``EngineInfo.options``) is offered when the chosen engine reads it,
+with the Colorize panel's meaning (Auto: the model's own balance).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -46,7 +50,7 @@ from piggydesk.core.batch import find_photos, plan_outputs
 from piggydesk.core.repair.pipeline import RepairSettings
 from piggydesk.core.repair.tone import ToneSettings
 from piggydesk.engines.base import ColorizeRequest, EngineInfo
-from piggydesk.ui.prompt_panel import MAX_SEED
+from piggydesk.ui.prompt_panel import MAX_SEED, VIVIDNESS_AUTO, VIVIDNESS_TIP
 from piggydesk.ui.settings import AppSettings
 from piggydesk.ui.worker import BatchItem, Job, JobKind, MessageKind, ModelWorker, WorkerMessage
 
@@ -114,6 +118,19 @@ class BatchDialog(QDialog):
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, MAX_SEED)
         form.addRow("Seed", self.seed_spin)
+        self._options = {info.name: info.options for info in engines}
+        self.vividness_spin = QDoubleSpinBox()
+        self.vividness_spin.setObjectName("batchVividness")
+        self.vividness_spin.setRange(VIVIDNESS_AUTO, 1.0)
+        self.vividness_spin.setSingleStep(0.1)
+        self.vividness_spin.setDecimals(2)
+        self.vividness_spin.setSpecialValueText("Auto")
+        self.vividness_spin.setValue(VIVIDNESS_AUTO)
+        self.vividness_spin.setToolTip(VIVIDNESS_TIP)
+        self.vividness_label = QLabel("Vividness")
+        form.addRow(self.vividness_label, self.vividness_spin)
+        self.engine_combo.currentIndexChanged.connect(lambda _i: self._show_engine_options())
+        self._show_engine_options()
         self.depth_combo = QComboBox()
         self.depth_combo.addItem("8 bit PNG", 8)
         self.depth_combo.addItem("16 bit PNG", 16)
@@ -240,6 +257,17 @@ class BatchDialog(QDialog):
         self.cancel_button.setEnabled(True)
         self._next()
 
+    def _show_engine_options(self) -> None:
+        offered = "vividness" in self._options.get(self.engine_combo.currentData(), ())
+        for widget in (self.vividness_spin, self.vividness_label):
+            widget.setVisible(offered)
+
+    def engine_options(self) -> dict:
+        """The chosen engine's options set here (``RunSettings.options``; Auto sets none)."""
+        if not self.vividness_spin.isVisibleTo(self) or self.vividness_spin.value() < 0:
+            return {}
+        return {"vividness": round(float(self.vividness_spin.value()), 2)}
+
     def _next(self) -> None:
         if not self._queue:
             self._finish()
@@ -260,6 +288,7 @@ class BatchDialog(QDialog):
             steps=self._settings.get("steps"),
             guidance_scale=self._settings.get("guidance_scale"),
             working_size=self._settings.get("working_size"),
+            **self.engine_options(),
         )
         repair = self.repair_settings()
         item = BatchItem(source=source, output=numbered_if_taken(planned),
