@@ -47,6 +47,7 @@ from piggydesk.ui.variants_strip import RunView, VariantsStrip
 from piggydesk.ui.worker import ModelWorker
 
 logger = logging.getLogger(__name__)
+QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's "no maximum" for a widget's size
 
 QUIT_WAIT_S = 3.0  # quitting waits this long for a run to stop, then leaves without it
 
@@ -140,22 +141,35 @@ class MainWindow(DocumentFiles, DocumentEdits, QMainWindow):
         # dock (below the photo only) never squeeze the Colorize panel
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([self.prompt_dock, self.colour_dock], [330, 420], Qt.Orientation.Vertical)
+        self._fitted_height: int | None = None  # the Colorize dock's height fit_prompt_dock set
+        self._fit_asked: tuple[int, int] | None = None  # (its height then, the height asked)
         self.resizeDocks([self.prompt_dock], [320], Qt.Orientation.Horizontal)
 
     def fit_prompt_dock(self) -> None:
         """Grow the Colorize dock to show every row of the panel (Variants, Seed...) without
         its scrollbar; the Colour dock below gives up the height and scrolls instead. Never
         shrinks what the person chose."""
-        title = self.prompt_dock.height() - self.prompt_panel.height()
+        height = self.prompt_dock.height()
+        title = height - self.prompt_panel.height()
         needed = self.prompt_panel.sizeHint().height() + max(title, 0)
-        grow = needed - self.prompt_dock.height()
-        if self.prompt_dock.isVisible() and grow > 0:
-            docks, sizes = [self.prompt_dock], [needed]
-            if self.colour_dock.isVisible():  # both at once: Qt then moves the splitter exactly
-                docks.append(self.colour_dock)
-                sizes.append(max(self.colour_dock.height() - grow,
-                                 self.colour_dock.minimumSizeHint().height()))
-            self.resizeDocks(docks, sizes, Qt.Orientation.Vertical)
+        grow = needed - height
+        # a height this method chose earlier (for rows since hidden, or a narrower panel
+        # whose text wrapped) goes back down; one the person dragged to stays
+        ours = self._fitted_height is not None and abs(height - self._fitted_height) <= 2
+        if (height, needed) == self._fit_asked:
+            return  # asked already; the dock layout has not applied it yet
+        if self.prompt_dock.isVisible() and (grow > 0 or (grow < 0 and ours)):
+            self._fit_asked = (height, needed)
+            self._fitted_height = needed
+            # resizeDocks alone lands some pixels off; held at the height until the dock
+            # layout has applied it, the dock gets exactly that, then is free again
+            self.prompt_dock.setFixedHeight(needed)
+            self.resizeDocks([self.prompt_dock], [needed], Qt.Orientation.Vertical)
+            QTimer.singleShot(50, self._release_prompt_dock)
+
+    def _release_prompt_dock(self) -> None:
+        self.prompt_dock.setMinimumHeight(0)
+        self.prompt_dock.setMaximumHeight(QWIDGETSIZE_MAX)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
