@@ -48,6 +48,8 @@ def test_vividness_is_an_undoable_edit_that_reaches_the_run(qtbot, dialogs, phot
 
         scroll = panel.findChild(QScrollArea).verticalScrollBar()  # every row in view
         qtbot.waitUntil(lambda: not scroll.isVisible())
+        # and no more than them: the Colour dock below keeps the rest
+        qtbot.waitUntil(lambda: abs(panel.height() - panel.sizeHint().height()) <= 3)
         assert not panel.freedom_spin.isVisible()  # the diffusion options are not this engine's
         panel.vividness_spin.setValue(0.9)  # as the person types it
         assert win.model.value("vividness") == 0.9
