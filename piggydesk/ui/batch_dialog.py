@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -50,7 +49,12 @@ from piggydesk.core.batch import find_photos, plan_outputs
 from piggydesk.core.repair.pipeline import RepairSettings
 from piggydesk.core.repair.tone import ToneSettings
 from piggydesk.engines.base import ColorizeRequest, EngineInfo
-from piggydesk.ui.prompt_panel import MAX_SEED, VIVIDNESS_AUTO, VIVIDNESS_TIP
+from piggydesk.ui.prompt_panel import (
+    MAX_SEED,
+    VIVIDNESS_AUTO,
+    VIVIDNESS_TIP,
+    unit_spin_with_auto,
+)
 from piggydesk.ui.settings import AppSettings
 from piggydesk.ui.worker import BatchItem, Job, JobKind, MessageKind, ModelWorker, WorkerMessage
 
@@ -119,14 +123,8 @@ class BatchDialog(QDialog):
         self.seed_spin.setRange(0, MAX_SEED)
         form.addRow("Seed", self.seed_spin)
         self._options = {info.name: info.options for info in engines}
-        self.vividness_spin = QDoubleSpinBox()
-        self.vividness_spin.setObjectName("batchVividness")
-        self.vividness_spin.setRange(VIVIDNESS_AUTO, 1.0)
-        self.vividness_spin.setSingleStep(0.1)
-        self.vividness_spin.setDecimals(2)
-        self.vividness_spin.setSpecialValueText("Auto")
-        self.vividness_spin.setValue(VIVIDNESS_AUTO)
-        self.vividness_spin.setToolTip(VIVIDNESS_TIP)
+        self.vividness_spin = unit_spin_with_auto(
+            "batchVividness", VIVIDNESS_TIP, 0.1, VIVIDNESS_AUTO)
         self.vividness_label = QLabel("Vividness")
         form.addRow(self.vividness_label, self.vividness_spin)
         self.engine_combo.currentIndexChanged.connect(lambda _i: self._show_engine_options())

@@ -63,6 +63,19 @@ NO_FAST_TIP = (
 )
 
 
+def unit_spin_with_auto(object_name: str, tip: str, step: float, auto: float) -> QDoubleSpinBox:
+    """A 0-1 spin box whose lowest value, ``auto``, reads "Auto" (the engine decides: None)."""
+    spin = QDoubleSpinBox()
+    spin.setObjectName(object_name)
+    spin.setRange(auto, 1.0)
+    spin.setSingleStep(step)
+    spin.setDecimals(2)
+    spin.setSpecialValueText("Auto")
+    spin.setValue(auto)
+    spin.setToolTip(tip)
+    return spin
+
+
 def random_seed() -> int:
     return random.randint(0, MAX_SEED)
 
@@ -156,25 +169,12 @@ class PromptPanel(QWidget):
         self.guidance_spin.setSingleStep(0.5)
         self.guidance_label = QLabel("Guidance")
         form.addRow(self.guidance_label, self.guidance_spin)
-        self.vividness_spin = QDoubleSpinBox()
-        self.vividness_spin.setObjectName("vividnessSpin")
-        self.vividness_spin.setRange(VIVIDNESS_AUTO, 1.0)
-        self.vividness_spin.setSingleStep(0.1)
-        self.vividness_spin.setDecimals(2)
-        self.vividness_spin.setSpecialValueText("Auto")
-        self.vividness_spin.setValue(VIVIDNESS_AUTO)
-        self.vividness_spin.setToolTip(VIVIDNESS_TIP)
+        self.vividness_spin = unit_spin_with_auto(
+            "vividnessSpin", VIVIDNESS_TIP, 0.1, VIVIDNESS_AUTO)
         self.vividness_label = QLabel("Vividness")
         self.vividness_label.setToolTip(VIVIDNESS_TIP)
         form.addRow(self.vividness_label, self.vividness_spin)
-        self.freedom_spin = QDoubleSpinBox()
-        self.freedom_spin.setObjectName("freedomSpin")
-        self.freedom_spin.setRange(FREEDOM_AUTO, 1.0)
-        self.freedom_spin.setSingleStep(0.05)
-        self.freedom_spin.setDecimals(2)
-        self.freedom_spin.setSpecialValueText("Auto")
-        self.freedom_spin.setValue(FREEDOM_AUTO)
-        self.freedom_spin.setToolTip(FREEDOM_TIP)
+        self.freedom_spin = unit_spin_with_auto("freedomSpin", FREEDOM_TIP, 0.05, FREEDOM_AUTO)
         self.freedom_label = QLabel("Freedom")
         self.freedom_label.setToolTip(FREEDOM_TIP)
         form.addRow(self.freedom_label, self.freedom_spin)
