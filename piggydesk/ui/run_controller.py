@@ -240,13 +240,13 @@ class RunController(QObject):
         job = Job(JobKind.COLORIZE, engine=engine, device=self.settings.get("device"),
                   request=request, live=live)
         self._run_doc = self.model.doc
-        self._run_geometry = self.model.geometry()  # the hints' pixels are this crop's and turn's
         if live:
             self._live_job = self.worker.submit(job)
             self._live_started = time.monotonic()
             return job.job_id
         self._live_job = None  # an explicit run replaces a live preview not yet started
         self._live_timer.stop()
+        self._run_geometry = self.model.geometry()  # the hints' pixels are this crop's and turn's
         self._run_job = self.worker.submit(job)
         self._run_engine = engine
         self._run_started = time.monotonic()
