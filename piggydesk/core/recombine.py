@@ -284,7 +284,7 @@ def _inside(lin: np.ndarray) -> np.ndarray:
 def _encode_srgb(lin: np.ndarray) -> np.ndarray:
     """IEC 61966-2-1 transfer curve for linear values already in [0, 1]."""
     knee = np.float32(0.0031308)
-    out = power_float32(np.maximum(lin, knee), 1.0 / 2.4)  # pow(0) takes a slow path: avoid it
+    out = power_float32(np.maximum(lin, knee), 1.0 / 2.4)  # below the knee: the linear part
     out *= np.float32(1.055)
     out -= np.float32(0.055)
     out = np.where(lin <= knee, lin * np.float32(12.92), out)

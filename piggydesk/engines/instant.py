@@ -80,6 +80,7 @@ CONFIG_FILE = "config.json"
 NET_MULTIPLE = 16
 _CACHE_SIZE = 4
 _HINT_INFLUENCE = 8.0  # Lab units: where the hints changed the colours more, variants keep them
+VIVIDNESS = "vividness"  # RunSettings option: the run's share of the annealed mean, 0 to 1
 
 
 def default_model_dir() -> Path:
@@ -177,9 +178,6 @@ class _NetResult:
     ab: np.ndarray  # (2, hn, wn) Lab units, the engine's "most likely" colour
     probs: np.ndarray  # (Q, hn/4, wn/4) bin probabilities
     reg_ab: np.ndarray  # (2, hn, wn) regression head
-
-
-VIVIDNESS = "vividness"  # RunSettings option: the run's share of the annealed mean, 0 to 1
 
 
 class InstantColorizer:
