@@ -6,15 +6,18 @@ another sky), never a colour cloud over part of a region:
 
 1. ``objects``: the photo is cut into object-like regions: SLIC superpixels (Achanta et al.
    2012) over the lightness, the most likely colours and the people's heads, then neighbours
-   that look alike merged over a region-adjacency graph;
+   merged over a region-adjacency graph when they look alike or when no lightness edge
+   separates them (the boundary's mean lightness step, ``WEAK_EDGE``): a region ends where
+   the photo shows an edge, so a variant never recolours half a lawn or half a carpet;
 2. ``people_guard``: people keep their colours in every variant. Heads come from a frontal
    face detector (the LBP cascade that ships with scikit-image, on the lightness) widened to
    take in the hair; a skin-coloured or dark region mostly inside a head, or one whose
    distribution lies mostly on skin tones, or a dark, brownish region touching one of those
    (hair) is left alone (the wall or sky behind a head changes with the rest of it);
 3. ``variant_ab``: a seeded generator picks, among the other regions, those where a clearly
-   different colour has a good share of the probability of the most likely one, up to a third
-   of the photo, and shifts each one's chroma to that colour (shading kept) over a mask
+   different colour has a good share of the probability of the most likely one (where no
+   region has one, a weaker alternative), up to a quarter of the photo (one object up to
+   half of it), and shifts each one's chroma to that colour (shading kept) over a mask
    feathered along the photo's edges (guided filter, He et al. 2010).
 
 Same seed, same variants. A region holding a person's hint keeps the hint's colour.
@@ -31,13 +34,19 @@ import numpy as np
 SEGMENTS = 32  # superpixels per photo (SLIC) before merging
 MERGE = 0.12  # neighbouring superpixels closer than this in (L/100, ab/60, head) merge
 MIN_AREA = 0.03  # smallest region a variant recolours (share of the photo)
-MAX_AREA = 0.25  # most of the photo one variant recolours
+MAX_AREA = 0.25  # most of the photo one variant recolours (more only for one object) ...
+MAX_OBJECT = 0.5  # ... and never an object larger than this: that would be a colour cast
 SKIN = 0.6  # a region whose distribution has more than this on skin tones keeps its colour
 NEAR = 15.0  # Lab units: a colour's probability is the mass of the bins this close to it
 ALT_MASS = 0.2  # an alternative colour needs at least this probability ...
 PLAUSIBLE = 0.8  # ... and at least this share of the probability of the current colour
+LOOSE_MASS, LOOSE_PLAUSIBLE = 0.1, 0.35  # where no region has such an alternative: weaker ones
 MIN_SHIFT = 18.0  # Lab units a sampled region colour keeps away from the current one
 GROW_COLOUR = 12.0  # Lab units: neighbours coloured this alike change with a chosen region
+WEAK_EDGE = 2.0  # L* per pixel (half the net's size, lightly smoothed): a boundary whose mean
+# step is below this (and below TEXTURE x the steps inside its regions) runs through one
+# object, not between two
+TEXTURE = 2.5
 HEAD_SHARE = 0.35  # a region with more than this share inside a head keeps its colour ...
 HEAD_SKIN = 0.15  # ... when this much of its distribution is on skin tones, or it is dark
 HAIR_LIGHTNESS = 40.0  # hair: a region touching a head or skin, darker than this (L*) ...
@@ -87,7 +96,9 @@ def head_mask(lightness: np.ndarray) -> np.ndarray:
 def objects(lightness: np.ndarray, ab: np.ndarray, heads: np.ndarray) -> np.ndarray:
     """Object-like regions (int labels) of a photo given at one size: its lightness ``(h, w)``,
     most likely colours ``(2, h, w)`` and head mask ``(h, w)``; regions follow the photo's
-    edges, the boundaries between things the network colours differently, and the heads."""
+    edges, the boundaries between things the network colours differently, and the heads.
+    Two neighbouring superpixels are one object when their mean features differ by less than
+    ``MERGE``; then regions no lightness edge separates merge too (``_merge_seamless``)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from skimage.segmentation import slic
@@ -97,9 +108,6 @@ def objects(lightness: np.ndarray, ab: np.ndarray, heads: np.ndarray) -> np.ndar
     ).astype(np.float64)
     labels = slic(features, n_segments=SEGMENTS, compactness=0.1, channel_axis=-1,
                   start_label=0, enforce_connectivity=True, convert2lab=False)
-    # Merge neighbouring superpixels that look alike (a floor, a wall, a sky in one piece):
-    # the connected parts of the region-adjacency graph once the edges between superpixels
-    # whose mean features differ by more than MERGE are cut.
     count = int(labels.max()) + 1
     sums = np.zeros((count, features.shape[-1]))
     np.add.at(sums, labels.ravel(), features.reshape(-1, features.shape[-1]))
@@ -109,7 +117,109 @@ def objects(lightness: np.ndarray, ab: np.ndarray, heads: np.ndarray) -> np.ndar
     graph = coo_matrix((np.ones(int(close.sum())), (pairs[close, 0], pairs[close, 1])),
                        shape=(count, count))
     _, merged = connected_components(graph, directed=False)
-    return merged[labels]
+    labels = merged[labels]
+    return _merge_seamless(labels, lightness, heads)
+
+
+def _merge_seamless(labels: np.ndarray, lightness: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """Merge neighbouring regions no lightness edge separates, weakest boundary first.
+
+    A boundary is weak when its mean L* step is under ``WEAK_EDGE`` and under ``TEXTURE``
+    times the steps inside the smoother of the two regions (a boundary through wood grain or
+    a carpet is as busy as the texture itself). Each merge adds the two regions' boundaries
+    with their other neighbours together, so one soft stretch of a horizon does not join a
+    sky to the sea whose boundary is an edge elsewhere. Regions reaching into a head are left
+    out: hair meets the wall behind it without much of an edge.
+    """
+    import heapq
+
+    smooth = cv2.GaussianBlur(lightness.astype(np.float32), (0, 0), 1.0)
+    count = int(labels.max()) + 1
+    inner = np.zeros((count, 2))  # per region: sum of steps inside it, number of steps
+    boundary: dict[tuple[int, int], list[float]] = {}  # (a, b), a < b: [sum, number]
+    for a, b, step in _steps(labels, smooth):
+        same = a == b
+        np.add.at(inner, (a[same], 0), step[same])
+        np.add.at(inner, (a[same], 1), 1.0)
+        for pair, (total, number) in _pair_sums(a[~same], b[~same], step[~same], count).items():
+            entry = boundary.setdefault(pair, [0.0, 0.0])
+            entry[0] += total
+            entry[1] += number
+    near_head = np.bincount(labels.ravel(), weights=heads.ravel().astype(np.float64),
+                            minlength=count) > 0.1 * np.bincount(labels.ravel(), minlength=count)
+    parent = list(range(count))
+
+    def weakness(pair: tuple[int, int]) -> float:
+        """The boundary's mean step over its threshold (merge while under 1)."""
+        total, number = boundary[pair]
+        texture = min(inner[i, 0] / max(inner[i, 1], 1.0) for i in pair)
+        return (total / number) / max(WEAK_EDGE, TEXTURE * texture)
+
+    heap = [(weakness(pair), pair) for pair in boundary
+            if not (near_head[pair[0]] or near_head[pair[1]])]
+    heapq.heapify(heap)
+    while heap:
+        value, (a, b) = heapq.heappop(heap)
+        if value >= 1.0:
+            break
+        if parent[a] != a or parent[b] != b or (a, b) not in boundary \
+                or value != weakness((a, b)):
+            continue  # a region merged away since, or a stale entry
+        parent[b] = a  # b joins a: its boundaries and texture become a's
+        inner[a] += inner[b]
+        del boundary[(a, b)]
+        for pair in [p for p in boundary if b in p]:
+            other = pair[0] if pair[1] == b else pair[1]
+            total, number = boundary.pop(pair)
+            key = (min(a, other), max(a, other))
+            boundary.setdefault(key, [0.0, 0.0])
+            boundary[key][0] += total
+            boundary[key][1] += number
+        for pair in [p for p in boundary if a in p]:
+            if not (near_head[pair[0]] or near_head[pair[1]]):
+                heapq.heappush(heap, (weakness(pair), pair))
+    roots = np.array([_root(parent, i) for i in range(count)])
+    return np.unique(roots[labels], return_inverse=True)[1].reshape(labels.shape)
+
+
+def _root(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        i = parent[i]
+    return i
+
+
+def _steps(labels: np.ndarray, smooth: np.ndarray):
+    """(label, neighbour's label, L* step) for every pair of 4-neighbouring pixels."""
+    for a, b, step in (
+        (labels[:, :-1], labels[:, 1:], np.abs(smooth[:, :-1] - smooth[:, 1:])),
+        (labels[:-1], labels[1:], np.abs(smooth[:-1] - smooth[1:])),
+    ):
+        yield a.ravel(), b.ravel(), step.ravel()
+
+
+def _pair_sums(a: np.ndarray, b: np.ndarray, step: np.ndarray, count: int) -> dict:
+    """{(low, high): (sum of steps, number)} over the boundary pixel pairs given."""
+    key = np.minimum(a, b).astype(np.int64) * count + np.maximum(a, b)
+    sums = np.bincount(key, weights=step, minlength=count * count)
+    hits = np.bincount(key, minlength=count * count)
+    found = np.flatnonzero(hits)
+    return {(int(k // count), int(k % count)): (float(sums[k]), float(hits[k])) for k in found}
+
+
+def boundary_strength(labels: np.ndarray, lightness: np.ndarray) -> dict[tuple[int, int], float]:
+    """For each pair of touching regions ``(a, b)``, ``a < b``: the mean L* step between
+    neighbouring pixels across their boundary, on the lightness lightly smoothed (so grain
+    counts less than the edge between two things)."""
+    smooth = cv2.GaussianBlur(lightness.astype(np.float32), (0, 0), 1.0)
+    count = int(labels.max()) + 1
+    totals: dict[tuple[int, int], list[float]] = {}
+    for a, b, step in _steps(labels, smooth):
+        apart = a != b
+        for pair, (total, number) in _pair_sums(a[apart], b[apart], step[apart], count).items():
+            entry = totals.setdefault(pair, [0.0, 0.0])
+            entry[0] += total
+            entry[1] += number
+    return {pair: total / number for pair, (total, number) in totals.items()}
 
 
 def _neighbours(segments: np.ndarray) -> set[tuple[int, int]]:
@@ -162,6 +272,17 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return box(a) * guide + box(b)
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A region a variant may recolour, and the colours it may take."""
+
+    label: int
+    area: float  # share of the photo
+    alternatives: np.ndarray  # (Q,) probability of each alternative colour bin, 0 elsewhere
+    plausibility: float  # the best alternative's probability over the current colour's
+    strong: bool  # a real second mode (``ALT_MASS``, ``PLAUSIBLE``), not a weaker one
+
+
 @dataclass
 class VariantPlan:
     """What every variant of one colorization shares: its regions and their candidates."""
@@ -173,8 +294,9 @@ class VariantPlan:
     stats: dict  # label -> (region mask, share of the photo, colour probabilities)
     currents: dict  # label -> the region's mean chroma in variant 1
     free: set  # labels a variant may recolour
-    candidates: list  # (label, area, alternative colours, plausibility)
+    candidates: list  # Candidate regions, strong and weak
     neighbours: dict = field(default_factory=dict)
+    seamless: set = field(default_factory=set)  # (a, b) pairs no lightness edge separates
     masks: dict = field(default_factory=dict)  # label -> feathered mask at the net's size
 
     def mask(self, label: int) -> np.ndarray:
@@ -249,40 +371,56 @@ def plan_variants(
         own = float(p[int(np.argmin(distance))])
         alt = np.where(distance >= MIN_SHIFT, p, 0.0)
         best = float(alt.max())
-        if best < ALT_MASS or best < PLAUSIBLE * own:
+        if best < LOOSE_MASS or best < LOOSE_PLAUSIBLE * own:
             continue
         alt = np.where(alt >= 0.75 * best, alt, 0.0)  # the alternative mode(s) only
-        candidates.append((label, area, alt, best / max(own, 1e-6)))
+        strong = best >= ALT_MASS and best >= PLAUSIBLE * own
+        candidates.append(Candidate(label, area, alt, best / max(own, 1e-6), strong))
     neighbours: dict[int, set[int]] = {}
     for a, b in _neighbours(segments):
         neighbours.setdefault(a, set()).add(b)
+    # Regions still apart though no edge separates them lie on two sides of a head's outline
+    # (the wall inside the ellipse and the rest of it): a variant changes them together.
+    seamless = {pair for pair, step in boundary_strength(segments, L_small).items()
+                if step < WEAK_EDGE}
+    seamless |= {(b, a) for a, b in seamless}
     return VariantPlan(lightness, ab, centres, segments, stats, currents, free, candidates,
-                       neighbours)
+                       neighbours, seamless)
 
 
 def variant_ab(plan: VariantPlan, rng: np.random.Generator) -> np.ndarray:
     """One alternative colouring ``(2, h, w)``: candidates drawn by area times plausibility,
     each with one of its alternative colours, grown over the rest of its object, up to
-    ``MAX_AREA`` of the photo."""
+    ``MAX_AREA`` of the photo (one object alone up to ``MAX_OBJECT``). The strong candidates
+    come first; only where none of them could change anything do the weak ones, so a variant
+    differs from the first wherever the network sees any alternative at all."""
     out = plan.ab.copy()
-    candidates = plan.candidates
-    if not candidates:
-        return out
+    for strong in (True, False):
+        candidates = [c for c in plan.candidates if c.strong == strong]
+        if candidates and _recolour(plan, candidates, rng, out):
+            break
+    return out
+
+
+def _recolour(
+    plan: VariantPlan, candidates: list[Candidate], rng: np.random.Generator, out: np.ndarray
+) -> bool:
+    """Recolour objects drawn from ``candidates`` into ``out``; whether any changed."""
     q = len(plan.centres)
-    weights = np.array([c[1] * c[3] for c in candidates])
+    weights = np.array([c.area * c.plausibility for c in candidates])
     order = rng.choice(len(candidates), size=len(candidates), replace=False,
                        p=weights / weights.sum())
     used, taken = 0.0, set()
     for i in order:
-        label, area, alt, _ = candidates[int(i)]
-        if label in taken:
+        candidate = candidates[int(i)]
+        if candidate.label in taken:
             continue
-        sharp = alt ** 4.0
+        sharp = candidate.alternatives ** 4.0
         choice = int(rng.choice(q, p=sharp / sharp.sum()))
-        group = _grow(label, choice, plan.neighbours, plan.free - taken, plan.stats,
-                      plan.currents)
+        group = _grow(candidate.label, choice, plan.neighbours, plan.free - taken, plan.stats,
+                      plan.currents, plan.seamless)
         group_area = sum(plan.stats[g][1] for g in group)
-        if used + group_area > MAX_AREA and used > 0:
+        if group_area > MAX_OBJECT or (used + group_area > MAX_AREA and used > 0):
             continue
         for member in group:  # each part of the object takes the new colour, shading kept
             shift = (plan.centres[choice] - plan.currents[member]).astype(np.float32)
@@ -291,7 +429,7 @@ def variant_ab(plan: VariantPlan, rng: np.random.Generator) -> np.ndarray:
         used += group_area
         if used >= MAX_AREA:
             break
-    return out
+    return used > 0
 
 
 def _grow(
@@ -301,18 +439,22 @@ def _grow(
     free: set[int],
     stats: dict,
     currents: dict[int, np.ndarray],
+    seamless: set[tuple[int, int]] = frozenset(),
 ) -> set[int]:
     """The regions that make one object with ``seed``: neighbours (and theirs) coloured about
     the same (within ``GROW_COLOUR``) for which the new colour bin ``choice`` is plausible
-    too, so a floor, a wall or a coat cut into several regions changes as one piece."""
+    too, so a floor, a wall or a coat cut into several regions changes as one piece; and any
+    free neighbour no lightness edge separates from the object (``seamless``), so a change
+    never ends in the middle of a wall."""
     group, todo = {seed}, [seed]
     while todo:
-        for other in neighbours.get(todo.pop(), ()):
+        current = todo.pop()
+        for other in neighbours.get(current, ()):
             if other in group or other not in free:
                 continue
             p = stats[other][2]
             close = np.linalg.norm(currents[other] - currents[seed]) < GROW_COLOUR
-            if close and p[choice] >= ALT_MASS:
+            if (close and p[choice] >= ALT_MASS) or (current, other) in seamless:
                 group.add(other)
                 todo.append(other)
     return group
