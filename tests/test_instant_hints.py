@@ -43,7 +43,7 @@ def _two_hints(shape=(48, 64)):
 def test_spread_is_classic_propagation_at_prior_0_and_corrections_at_prior_1():
     lightness, automatic, hint_ab, hint_mask = _two_hints()
     hinted = automatic + 5.0
-    plain = dict(blend=0.0, guide_sigma=0.0, scale=1, reach=0.0)
+    plain = dict(blend=0.0, guide_sigma=0.0, scale=1, reach=0.0, saturation_range=0.0)
     classic = propagate_chroma(lightness, hint_ab, hint_mask).transpose(2, 0, 1)
     got = spread_hints(HintSpread(prior=0.0, **plain), lightness, automatic, hinted,
                        hint_ab, hint_mask)
@@ -126,3 +126,48 @@ def test_unusable_hint_settings_are_one_clear_sentence(tmp_path, entry):
         create("cpu", tmp_path)
     message = str(caught.value)
     assert "hint_spread" in message and message.count(".") >= 1 and "\n" not in message
+
+
+def test_the_hints_scale_the_automatic_chroma_bounded_and_by_how_many_agree():
+    from piggydesk.engines.instant_hints import saturation_scale
+
+    shape = (40, 80)
+    automatic = np.zeros((2, *shape), np.float32)
+    automatic[0] = 40.0  # the network: a bold red everywhere
+
+    def scale(colours, settings=HintSpread()):
+        hints = tuple(Hint(x=10 + 20 * i, y=20, color=c) for i, c in enumerate(colours))
+        hint_ab, hint_mask = rasterize_hints(hints, shape, shape)
+        factor = saturation_scale(settings, automatic, hint_ab, hint_mask)
+        return factor, float(hint_ab[0][hint_mask[0] > 0].mean()) / 40.0
+
+    one, ratio = scale([(170, 100, 95)])  # a quieter red: the photo is less colourful
+    assert 0.6 < ratio < 0.8
+    assert one == pytest.approx(1.0 - 0.5 * (1.0 - ratio), abs=1e-3)  # one hint: half-way
+    three, _ = scale([(170, 100, 95)] * 3)
+    assert three == pytest.approx(1.0 - 0.75 * (1.0 - ratio), abs=1e-3)  # three: 3/4
+    assert scale([(255, 0, 60)])[0] == pytest.approx(1.25)  # bolder, bounded to 1.5
+    assert scale([(60, 140, 60)])[0] == pytest.approx(0.75)  # another hue: bounded to 0.5
+    assert scale([(170, 100, 95)], HintSpread(saturation_range=0.0))[0] == 1.0
+
+
+def test_quieter_hints_calm_their_object_and_nothing_beyond_their_reach():
+    """Hints less colourful than the network's colours scale its colours down where the
+    hints reach (their object), and leave the photo beyond it exactly as it was."""
+    shape = (48, 128)
+    lightness = np.full(shape, 50.0, np.float32)
+    lightness[:, 64:] = 95.0  # a strong edge: the right half is another object
+    automatic = np.zeros((2, *shape), np.float32)
+    automatic[0] = np.linspace(10.0, 50.0, 128, dtype=np.float32)[None]  # varying reds
+    hints = tuple(Hint(x=x, y=24, color=(150, 115, 110)) for x in (8, 30, 52))
+    hint_ab, hint_mask = rasterize_hints(hints, shape, shape)
+    settings = dict(blend=0.0, scale=1, reach=60.0, chroma_cost=0.0, edge_cost=4.0)
+    on = spread_hints(HintSpread(**settings), lightness, automatic, automatic, hint_ab,
+                      hint_mask)
+    off = spread_hints(HintSpread(saturation_range=0.0, **settings), lightness, automatic,
+                       automatic, hint_ab, hint_mask)
+    # Between the hints, the automatic variation is kept at a smaller scale.
+    spread_on = np.ptp(on[0, 24, 10:50])
+    spread_off = np.ptp(off[0, 24, 10:50])
+    assert spread_on < 0.85 * spread_off
+    np.testing.assert_array_equal(on[:, :, 96:], automatic[:, :, 96:])  # beyond the reach

@@ -9,7 +9,10 @@ config.json's ``hint_spread``, which overrides these defaults)::
     spread = prior * automatic + Levin(hint - prior * automatic)
     result = blend * hinted + (1 - blend) * spread     (within the hints' reach)
 
-``automatic`` is the network's colour without hints and ``hinted`` with them; ``prior`` = 1
+``automatic`` is the network's colour without hints, its chroma scaled within the hints'
+reach by how much more or less colourful the hints say the photo is (``saturation_scale``:
+one factor, never a hue, trusted more the more hints there are; beyond the reach the
+network's colours stay exactly), and ``hinted`` the network's colour with them; ``prior`` = 1
 propagates only the hints' corrections to the automatic colours (keeping all of their
 variation), 0 propagates the hint colours themselves (the classic engine). The propagation's
 affinities are also cut where the automatic colours change (``guide_sigma``, Lab units), so a
@@ -64,6 +67,8 @@ class HintSpread:
     edge_cost: float = EDGE_COST  # reach: extra pixels per unit of L* difference
     step_cost: float = 1.0  # reach: what a step of one pixel costs (< 1: edges count more)
     outside: float = 0.0  # beyond the reach: share of the network's own hint response kept
+    saturation_range: float = 0.5  # the hints may scale the automatic chroma by 1 -+ this; 0: off
+    saturation_weight: float = 1.0  # hints it takes to trust that scale half-way
 
     @classmethod
     def from_config(cls, entry: dict | None) -> HintSpread:
@@ -135,6 +140,29 @@ def geodesic_distance(
     return distance.reshape(h, w)
 
 
+def saturation_scale(
+    settings: HintSpread, automatic: np.ndarray, hint_ab: np.ndarray, hint_mask: np.ndarray
+) -> float:
+    """How much more (> 1) or less (< 1) colourful the hints say the photo is than the
+    network's automatic colours: the least-squares factor ``r`` that takes the automatic
+    chroma under the hints closest to the hints' own, bounded to ``1 -+ saturation_range``
+    and trusted ``n / (n + saturation_weight)`` of the way for ``n`` hints (one hint moves it
+    at most half-way). A factor, not a colour: it makes the automatic colours bolder or
+    quieter without turning any of them towards a hint's hue."""
+    fixed = hint_mask[0] > 0
+    if settings.saturation_range <= 0 or not fixed.any():
+        return 1.0
+    auto, hints = automatic[:, fixed].astype(np.float64), hint_ab[:, fixed].astype(np.float64)
+    power = float((auto * auto).sum())
+    if power <= 1e-6:
+        return 1.0
+    low, high = 1.0 - settings.saturation_range, 1.0 + settings.saturation_range
+    ratio = float(np.clip((auto * hints).sum() / power, max(low, 0.0), high))
+    count = cv2.connectedComponents(fixed.astype(np.uint8))[0] - 1
+    trust = count / (count + max(settings.saturation_weight, 0.0))
+    return 1.0 + trust * (ratio - 1.0)
+
+
 def _area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(image, dtype=np.float32), size,
                       interpolation=cv2.INTER_AREA)
@@ -159,6 +187,10 @@ def spread_hints(
     fixed = hint_mask[0] > 0
     if settings.blend >= 1.0 or not fixed.any():
         return hinted
+    unscaled = automatic  # beyond the hints' reach, the network's colours exactly
+    saturation = saturation_scale(settings, automatic, hint_ab, hint_mask)
+    if saturation != 1.0:
+        automatic = (automatic * saturation).astype(np.float32)
     h, w = lightness.shape
     scale = max(1, int(settings.scale))
     size = (max(w // scale, 1), max(h // scale, 1))
@@ -199,6 +231,6 @@ def spread_hints(
         if scale > 1:
             near = cv2.resize(near.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         near = near[None]
-        beyond = automatic + settings.outside * (hinted - automatic)
+        beyond = unscaled + settings.outside * (hinted - unscaled)
         inside = near * inside + (1.0 - near) * beyond
     return inside.astype(np.float32)
