@@ -225,3 +225,20 @@ def test_where_no_region_has_a_strong_alternative_a_variant_takes_a_weaker_one()
     assert plan.candidates and not any(c.strong for c in plan.candidates)
     outs = [variant_ab(plan, np.random.default_rng(seed)) for seed in range(4)]
     assert all(np.abs(out - ab).max() > 10.0 for out in outs)
+
+
+def test_a_variant_the_same_as_the_first_says_so(lightness):
+    """A blank wall has no object another colour would suit: variants 2 and 3 come out as the
+    first, and say why instead of leaving the person to compare three equal pictures."""
+    from piggydesk.engines.instant import SAME_AS_FIRST
+
+    engine = create("cpu")
+    wall = np.full((120, 160), 62.0, np.float32)
+    variants = engine.colorize(ColorizeRequest(lightness=wall, num_variants=3, seed=1))
+    assert variants[0].message == ""
+    for variant in variants[1:]:
+        np.testing.assert_array_equal(variant.rgb, variants[0].rgb)
+        assert variant.message == SAME_AS_FIRST
+    different = engine.colorize(ColorizeRequest(lightness=lightness, num_variants=3, seed=1))
+    assert not any(np.array_equal(v.rgb, different[0].rgb) for v in different[1:])
+    assert all(v.message == "" for v in different)

@@ -63,3 +63,25 @@ def test_vividness_is_an_undoable_edit_that_reaches_the_run(qtbot, dialogs, phot
         assert win.model.runs()[-1].variants[0].settings.get("vividness") == 0.9
     finally:
         win.close()
+
+
+def test_the_status_bar_says_when_variants_came_out_the_same(qtbot, dialogs, tmp_path):
+    """The note of any variant reaches the status bar, not only the first variant's."""
+    import numpy as np
+    from PIL import Image
+
+    from piggydesk.engines.instant import SAME_AS_FIRST
+
+    wall = tmp_path / "wall.png"
+    Image.fromarray(np.full((90, 120), 150, np.uint8), mode="L").save(wall)
+    worker = real_engine_worker("instant")
+    win = show_window(qtbot, worker, (900, 650))
+    try:
+        assert win.open_path(wall)
+        win.edit_setting("num_variants", 3)
+        with qtbot.waitSignal(win.run_finished, timeout=120000):
+            win.colorize()
+        assert len(win.model.runs()[0].variants) == 3
+        assert SAME_AS_FIRST in win.status_label.text()
+    finally:
+        win.close()

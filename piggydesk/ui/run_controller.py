@@ -404,7 +404,7 @@ class RunController(QObject):
                 [self.model.cmd_add_run(variants, self._run_geometry)]))
         finally:
             self._landing = False
-        notes = " ".join(v.message for v in variants[:1] if v.message)
+        notes = " ".join(dict.fromkeys(v.message for v in variants if v.message))
         self.status.emit(f"Done in {format_seconds(seconds)}: {len(variants)} "
                          f"variant{'s' * (len(variants) != 1)}. {notes}".strip())
         self.run_finished.emit(msg)
