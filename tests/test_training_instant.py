@@ -127,6 +127,16 @@ def test_bf16_training_and_a_cosine_finish_on_resume(photo_folder: Path, tmp_pat
     assert len(losses) == 4 and all(np.isfinite(losses))
 
 
+def test_the_share_trained_without_hints_is_chosen_and_kept_on_resume(
+    photo_folder: Path, tmp_path: Path
+):
+    run = tmp_path / "run"
+    assert _train(photo_folder, run, 1, "--no-hints-share", "0.05") == 0
+    assert torch.load(run / "last.pt", weights_only=False)["train_config"]["p_none"] == 0.05
+    assert _train(photo_folder, run, 2, "--resume") == 0  # the run goes on as it began
+    assert torch.load(run / "last.pt", weights_only=False)["train_config"]["p_none"] == 0.05
+
+
 def test_split_is_fixed_by_file_name_and_sampling_is_balanced(photo_folder: Path):
     train = list_photos(photo_folder, "train")
     val = list_photos(photo_folder, "val")

@@ -513,6 +513,7 @@ def _train(args: argparse.Namespace, run_dir: Path) -> int:
         rebalance_lambda=args.rebalance_lambda,
         freeze_bn=args.freeze_bn,
         sky_foliage_emphasis=args.sky_foliage_emphasis or 0.0,
+        p_none=args.no_hints_share,
     )
     net_cfg = InstantNetConfig(
         widths=tuple(int(s) for s in args.widths.split(",")),
@@ -715,6 +716,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--freeze-bn", action="store_true",
         help="keep batch-norm running statistics (fine-tuning: measured, 40 steps of updating "
              "them on training batches alone cost 0.5 dB on validation)",
+    )
+    t.add_argument(
+        "--no-hints-share", type=float, default=TrainConfig.p_none,
+        help="share of samples trained without hints (automatic colorization); the rest get "
+             "simulated hint points (default 0.3)",
     )
     t.add_argument(
         "--freeze-encoder", action="store_true",
