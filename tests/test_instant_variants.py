@@ -242,3 +242,37 @@ def test_a_variant_the_same_as_the_first_says_so(lightness):
     different = engine.colorize(ColorizeRequest(lightness=lightness, num_variants=3, seed=1))
     assert not any(np.array_equal(v.rgb, different[0].rgb) for v in different[1:])
     assert all(v.message == "" for v in different)
+
+
+def test_the_wall_behind_a_portrait_changes_half_way_though_it_fills_the_photo():
+    """A head-and-shoulders portrait before a wall: the wall is most of the photo, too large
+    to recolour outright, yet it is the alternative a person expects; it moves half-way to
+    another colour, all of it (no halo), and the face stays."""
+    from piggydesk.engines.instant_variants import BACKDROP_SHIFT, plan_variants, variant_ab
+    from piggydesk.models import ab_bins
+
+    centres = ab_bins.bin_centers()
+    nearest = lambda a, b: _nearest_bin(centres, a, b)  # noqa: E731
+    h, w = 96, 128
+    yy, xx = np.mgrid[:h, :w]
+    face = ((yy - 48) / 18.0) ** 2 + ((xx - 64) / 14.0) ** 2 <= 1.0
+    heads = ((yy - 44) / 32.0) ** 2 + ((xx - 64) / 26.0) ** 2 <= 1.0
+    lightness = np.where(face, 62.0, 80.0).astype(np.float32)
+    ab = np.zeros((2, h, w), np.float32)
+    ab[0][face], ab[1][face] = 15.0, 20.0
+    ab[1][~face] = -25.0  # a blue wall, 90 % of the photo
+    probs = np.full((len(centres), h // 4, w // 4), 0.05 / len(centres), np.float32)
+    face4 = face[::4, ::4]
+    probs[nearest(15, 20)][face4] += 0.95
+    probs[nearest(0, -25)][~face4] += 0.5
+    probs[nearest(-30, 30)][~face4] += 0.45
+    plan = plan_variants(lightness, ab, probs, centres, np.zeros((h, w), bool), heads=heads)
+    inner_face = ((yy - 48) / 12.0) ** 2 + ((xx - 64) / 9.0) ** 2 <= 1.0
+    near_face = ((yy - 48) / 22.0) ** 2 + ((xx - 64) / 18.0) ** 2 <= 1.0
+    full = np.hypot(*(centres[nearest(-30, 30)] - np.array([0.0, -25.0])))
+    for seed in range(4):
+        shift = np.linalg.norm(variant_ab(plan, np.random.default_rng(seed)) - ab, axis=0)
+        assert np.median(shift[inner_face]) < 1.0, seed
+        wall = np.median(shift[~heads & (xx > 8) & (xx < w - 8)])
+        assert wall == pytest.approx(BACKDROP_SHIFT * full, rel=0.1), seed
+        assert np.median(shift[heads & ~near_face]) > 0.6 * wall, seed  # no halo

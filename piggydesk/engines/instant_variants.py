@@ -17,7 +17,7 @@ another sky), never a colour cloud over part of a region:
 3. ``variant_ab``: a seeded generator picks, among the other regions, those where a clearly
    different colour has a good share of the probability of the most likely one (where no
    region has one, a weaker alternative), up to a quarter of the photo (one object up to
-   half of it), and shifts each one's chroma to that colour (shading kept) over a mask
+   half of it; the backdrop behind people, however large, alone and half-way), and shifts each one's chroma to that colour (shading kept) over a mask
    feathered along the photo's edges (guided filter, He et al. 2010).
 
 Same seed, same variants. A region holding a person's hint keeps the hint's colour.
@@ -35,7 +35,8 @@ SEGMENTS = 32  # superpixels per photo (SLIC) before merging
 MERGE = 0.12  # neighbouring superpixels closer than this in (L/100, ab/60, head) merge
 MIN_AREA = 0.03  # smallest region a variant recolours (share of the photo)
 MAX_AREA = 0.25  # most of the photo one variant recolours (more only for one object) ...
-MAX_OBJECT = 0.5  # ... and never an object larger than this: that would be a colour cast
+MAX_OBJECT = 0.5  # ... and never an object larger than this: that would be a colour cast,
+BACKDROP_SHIFT = 0.5  # ... but for the backdrop behind people, moved this share of the way
 SKIN = 0.6  # a region whose distribution has more than this on skin tones keeps its colour
 NEAR = 15.0  # Lab units: a colour's probability is the mass of the bins this close to it
 ALT_MASS = 0.2  # an alternative colour needs at least this probability ...
@@ -297,6 +298,7 @@ class VariantPlan:
     candidates: list  # Candidate regions, strong and weak
     neighbours: dict = field(default_factory=dict)
     seamless: set = field(default_factory=set)  # (a, b) pairs no lightness edge separates
+    people: set = field(default_factory=set)  # labels of faces, skin and hair (never recoloured)
     masks: dict = field(default_factory=dict)  # label -> feathered mask at the net's size
 
     def mask(self, label: int) -> np.ndarray:
@@ -385,13 +387,14 @@ def plan_variants(
                 if step < WEAK_EDGE}
     seamless |= {(b, a) for a, b in seamless}
     return VariantPlan(lightness, ab, centres, segments, stats, currents, free, candidates,
-                       neighbours, seamless)
+                       neighbours, seamless, guarded)
 
 
 def variant_ab(plan: VariantPlan, rng: np.random.Generator) -> np.ndarray:
     """One alternative colouring ``(2, h, w)``: candidates drawn by area times plausibility,
     each with one of its alternative colours, grown over the rest of its object, up to
-    ``MAX_AREA`` of the photo (one object alone up to ``MAX_OBJECT``). The strong candidates
+    ``MAX_AREA`` of the photo (one object alone up to ``MAX_OBJECT``; a larger backdrop
+    behind people alone, ``BACKDROP_SHIFT`` of the way to its new colour). The strong candidates
     come first; only where none of them could change anything do the weak ones, so a variant
     differs from the first wherever the network sees any alternative at all."""
     out = plan.ab.copy()
@@ -420,10 +423,16 @@ def _recolour(
         group = _grow(candidate.label, choice, plan.neighbours, plan.free - taken, plan.stats,
                       plan.currents, plan.seamless)
         group_area = sum(plan.stats[g][1] for g in group)
-        if group_area > MAX_OBJECT or (used + group_area > MAX_AREA and used > 0):
+        # The wall behind a portrait often fills most of it: it may change on its own, part
+        # of the way (another backdrop, not a colour cast over a street or a field).
+        backdrop = group_area > MAX_OBJECT and used == 0 and any(
+            plan.neighbours.get(member, set()) & plan.people for member in group)
+        if (group_area > MAX_OBJECT and not backdrop) \
+                or (used + group_area > MAX_AREA and used > 0):
             continue
+        strength = BACKDROP_SHIFT if backdrop else 1.0
         for member in group:  # each part of the object takes the new colour, shading kept
-            shift = (plan.centres[choice] - plan.currents[member]).astype(np.float32)
+            shift = strength * (plan.centres[choice] - plan.currents[member]).astype(np.float32)
             out += plan.mask(member)[None] * shift[:, None, None]
         taken |= group
         used += group_area
