@@ -276,3 +276,19 @@ def test_the_wall_behind_a_portrait_changes_half_way_though_it_fills_the_photo()
         wall = np.median(shift[~heads & (xx > 8) & (xx < w - 8)])
         assert wall == pytest.approx(BACKDROP_SHIFT * full, rel=0.1), seed
         assert np.median(shift[heads & ~near_face]) > 0.6 * wall, seed  # no halo
+
+
+def test_a_white_stripe_on_a_recoloured_coat_stays_white():
+    """A region's new colour follows each pixel's own saturation: the white blaze in a brown
+    dog's fur turned teal or purple when the region's mean change was added to every pixel."""
+    from piggydesk.engines.instant_variants import recoloured
+
+    ab = np.zeros((2, 8, 8), np.float32)
+    ab[0], ab[1] = 8.0, 30.0  # brown-yellow fur
+    ab[:, :, 3:5] = 0.0  # a white stripe
+    current = ab.reshape(2, -1).mean(axis=1)
+    target = np.array([-10.0, -30.0], np.float32)  # a blue coat
+    out = recoloured(ab, current, target)
+    assert np.abs(out[:, :, 3:5]).max() < 1e-3  # the stripe stays white
+    fur = out[:, 0, 0]
+    assert np.hypot(*(fur - target)) < 0.5  # the fur takes the new colour

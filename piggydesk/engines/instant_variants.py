@@ -17,7 +17,8 @@ another sky), never a colour cloud over part of a region:
 3. ``variant_ab``: a seeded generator picks, among the other regions, those where a clearly
    different colour has a good share of the probability of the most likely one (where no
    region has one, a weaker alternative), up to a quarter of the photo (one object up to
-   half of it; the backdrop behind people, however large, alone and half-way), and shifts each one's chroma to that colour (shading kept) over a mask
+   half of it; the backdrop behind people, however large, alone and half-way), and gives
+   each one that colour (``recoloured``: lightness and relative saturation kept) over a mask
    feathered along the photo's edges (guided filter, He et al. 2010).
 
 Same seed, same variants. A region holding a person's hint keeps the hint's colour.
@@ -37,6 +38,7 @@ MIN_AREA = 0.03  # smallest region a variant recolours (share of the photo)
 MAX_AREA = 0.25  # most of the photo one variant recolours (more only for one object) ...
 MAX_OBJECT = 0.5  # ... and never an object larger than this: that would be a colour cast,
 BACKDROP_SHIFT = 0.5  # ... but for the backdrop behind people, moved this share of the way
+TINT_CHROMA = 10.0  # Lab units: a region this colourful takes a new hue at its own saturation
 SKIN = 0.6  # a region whose distribution has more than this on skin tones keeps its colour
 NEAR = 15.0  # Lab units: a colour's probability is the mass of the bins this close to it
 ALT_MASS = 0.2  # an alternative colour needs at least this probability ...
@@ -432,13 +434,31 @@ def _recolour(
             continue
         strength = BACKDROP_SHIFT if backdrop else 1.0
         for member in group:  # each part of the object takes the new colour, shading kept
-            shift = strength * (plan.centres[choice] - plan.currents[member]).astype(np.float32)
-            out += plan.mask(member)[None] * shift[:, None, None]
+            change = recoloured(plan.ab, plan.currents[member], plan.centres[choice]) - plan.ab
+            out += (strength * plan.mask(member))[None] * change
         taken |= group
         used += group_area
         if used >= MAX_AREA:
             break
     return used > 0
+
+
+def recoloured(ab: np.ndarray, current: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``ab`` ``(2, h, w)`` of a region whose mean chroma is ``current``, moved to ``target``:
+    each pixel takes the target's hue at its own share of the region's mean saturation (at
+    most the target's), so a white blaze in brown fur or a white stripe on a coat stays white
+    instead of turning the new colour's opposite; a near-grey region (mean chroma under
+    ``TINT_CHROMA``) is tinted by the difference instead, as scaling nothing gives nothing."""
+    current = np.asarray(current, np.float32)
+    target = np.asarray(target, np.float32)
+    strength = float(np.hypot(*current))
+    shifted = ab + (target - current)[:, None, None]
+    if strength <= 0.0:
+        return shifted.astype(np.float32)
+    own = np.sqrt((ab * ab).sum(axis=0))
+    scaled = target[:, None, None] * np.clip(own / strength, 0.0, 1.0)[None]
+    weight = min(strength / TINT_CHROMA, 1.0)
+    return (weight * scaled + (1.0 - weight) * shifted).astype(np.float32)
 
 
 def _grow(
