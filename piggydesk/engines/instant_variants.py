@@ -136,18 +136,8 @@ def _merge_seamless(labels: np.ndarray, lightness: np.ndarray, heads: np.ndarray
     """
     import heapq
 
-    smooth = cv2.GaussianBlur(lightness.astype(np.float32), (0, 0), 1.0)
     count = int(labels.max()) + 1
-    inner = np.zeros((count, 2))  # per region: sum of steps inside it, number of steps
-    boundary: dict[tuple[int, int], list[float]] = {}  # (a, b), a < b: [sum, number]
-    for a, b, step in _steps(labels, smooth):
-        same = a == b
-        np.add.at(inner, (a[same], 0), step[same])
-        np.add.at(inner, (a[same], 1), 1.0)
-        for pair, (total, number) in _pair_sums(a[~same], b[~same], step[~same], count).items():
-            entry = boundary.setdefault(pair, [0.0, 0.0])
-            entry[0] += total
-            entry[1] += number
+    inner, boundary = _step_sums(labels, lightness)
     near_head = np.bincount(labels.ravel(), weights=heads.ravel().astype(np.float64),
                             minlength=count) > 0.1 * np.bincount(labels.ravel(), minlength=count)
     parent = list(range(count))
@@ -191,38 +181,40 @@ def _root(parent: list[int], i: int) -> int:
     return i
 
 
-def _steps(labels: np.ndarray, smooth: np.ndarray):
-    """(label, neighbour's label, L* step) for every pair of 4-neighbouring pixels."""
+def _step_sums(
+    labels: np.ndarray, lightness: np.ndarray
+) -> tuple[np.ndarray, dict[tuple[int, int], list[float]]]:
+    """The L* steps between 4-neighbouring pixels of the lightly smoothed lightness (grain
+    counts less than the edge between two things), summed: inside each region (``(count, 2)``:
+    sum, number) and across each boundary (``{(a, b), a < b: [sum, number]}``)."""
+    smooth = cv2.GaussianBlur(lightness.astype(np.float32), (0, 0), 1.0)
+    count = int(labels.max()) + 1
+    inner = np.zeros((count, 2))
+    boundary: dict[tuple[int, int], list[float]] = {}
     for a, b, step in (
         (labels[:, :-1], labels[:, 1:], np.abs(smooth[:, :-1] - smooth[:, 1:])),
         (labels[:-1], labels[1:], np.abs(smooth[:-1] - smooth[1:])),
     ):
-        yield a.ravel(), b.ravel(), step.ravel()
-
-
-def _pair_sums(a: np.ndarray, b: np.ndarray, step: np.ndarray, count: int) -> dict:
-    """{(low, high): (sum of steps, number)} over the boundary pixel pairs given."""
-    key = np.minimum(a, b).astype(np.int64) * count + np.maximum(a, b)
-    sums = np.bincount(key, weights=step, minlength=count * count)
-    hits = np.bincount(key, minlength=count * count)
-    found = np.flatnonzero(hits)
-    return {(int(k // count), int(k % count)): (float(sums[k]), float(hits[k])) for k in found}
+        a, b, step = a.ravel(), b.ravel(), step.ravel()
+        same = a == b
+        inner[:, 0] += np.bincount(a[same], weights=step[same], minlength=count)
+        inner[:, 1] += np.bincount(a[same], minlength=count)
+        low, high = np.minimum(a[~same], b[~same]), np.maximum(a[~same], b[~same])
+        key = low.astype(np.int64) * count + high
+        sums = np.bincount(key, weights=step[~same], minlength=count * count)
+        hits = np.bincount(key, minlength=count * count)
+        for k in np.flatnonzero(hits).tolist():
+            entry = boundary.setdefault((k // count, k % count), [0.0, 0.0])
+            entry[0] += float(sums[k])
+            entry[1] += float(hits[k])
+    return inner, boundary
 
 
 def boundary_strength(labels: np.ndarray, lightness: np.ndarray) -> dict[tuple[int, int], float]:
     """For each pair of touching regions ``(a, b)``, ``a < b``: the mean L* step between
-    neighbouring pixels across their boundary, on the lightness lightly smoothed (so grain
-    counts less than the edge between two things)."""
-    smooth = cv2.GaussianBlur(lightness.astype(np.float32), (0, 0), 1.0)
-    count = int(labels.max()) + 1
-    totals: dict[tuple[int, int], list[float]] = {}
-    for a, b, step in _steps(labels, smooth):
-        apart = a != b
-        for pair, (total, number) in _pair_sums(a[apart], b[apart], step[apart], count).items():
-            entry = totals.setdefault(pair, [0.0, 0.0])
-            entry[0] += total
-            entry[1] += number
-    return {pair: total / number for pair, (total, number) in totals.items()}
+    neighbouring pixels across their boundary (``_step_sums``)."""
+    _, boundary = _step_sums(labels, lightness)
+    return {pair: total / number for pair, (total, number) in boundary.items()}
 
 
 def _neighbours(segments: np.ndarray) -> set[tuple[int, int]]:
