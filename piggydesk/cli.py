@@ -38,6 +38,7 @@ from piggydesk.engines.base import (
     EngineInfo,
     EngineUnavailable,
     Variant,
+    variant_notes,
 )
 from piggydesk.engines.device import DEVICE_CHOICES
 from piggydesk.logging_setup import log_file, setup_logging
@@ -446,14 +447,6 @@ class _Session:
             )
 
 
-def _messages(variants: Sequence[Variant]) -> list[str]:
-    seen: list[str] = []
-    for variant in variants:
-        if variant.message and variant.message not in seen:
-            seen.append(variant.message)
-    return seen
-
-
 COLORIZE_BYTES_PER_PIXEL = 12
 """Memory of colorizing and exporting, per pixel, besides each variant's 12 (float32 RGB)."""
 
@@ -475,7 +468,7 @@ def prepare_photo(photo: Photo, variants: int) -> Photo:
 
 def _notes(photo: Photo, variants: Sequence[Variant]) -> list[str]:
     """What the user should hear about a photo and its results (first frame used, ...)."""
-    return list(dict.fromkeys([*photo.notes, *_messages(variants)]))
+    return list(dict.fromkeys([*photo.notes, *variant_notes(variants)]))
 
 
 def cmd_colorize(args: argparse.Namespace) -> int:

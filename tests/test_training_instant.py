@@ -135,6 +135,9 @@ def test_the_share_trained_without_hints_is_chosen_and_kept_on_resume(
     assert torch.load(run / "last.pt", weights_only=False)["train_config"]["p_none"] == 0.05
     assert _train(photo_folder, run, 2, "--resume") == 0  # the run goes on as it began
     assert torch.load(run / "last.pt", weights_only=False)["train_config"]["p_none"] == 0.05
+    with pytest.raises(SystemExit) as refused:  # argparse: one line on stderr, exit 2
+        _train(photo_folder, tmp_path / "other", 1, "--no-hints-share", "1.5")
+    assert refused.value.code == 2
 
 
 def test_split_is_fixed_by_file_name_and_sampling_is_balanced(photo_folder: Path):

@@ -10,6 +10,7 @@ data, so the UI never names one.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -80,6 +81,11 @@ class Variant:
     settings: RunSettings  # what made it (``request.settings.for_variant(...)``)
     message: str = ""  # something the user should know ("the classic engine needs hints")
     seconds: float = 0.0
+
+
+def variant_notes(variants: Sequence[Variant]) -> list[str]:
+    """What the user should hear about a run: each variant's message once, in order."""
+    return list(dict.fromkeys(v.message for v in variants if v.message))
 
 
 @dataclass(frozen=True)

@@ -658,6 +658,17 @@ def export_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _share(text: str) -> float:
+    """A command-line share: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share from 0 to 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m piggydesk.training.train_instant", description=__doc__.split("\n")[0]
@@ -718,9 +729,9 @@ def build_parser() -> argparse.ArgumentParser:
              "them on training batches alone cost 0.5 dB on validation)",
     )
     t.add_argument(
-        "--no-hints-share", type=float, default=TrainConfig.p_none,
-        help="share of samples trained without hints (automatic colorization); the rest get "
-             "simulated hint points (default 0.3)",
+        "--no-hints-share", type=_share, default=TrainConfig.p_none,
+        help="share of samples trained without hints (automatic colorization), 0 to 1; the "
+             f"rest get simulated hint points (default {TrainConfig.p_none})",
     )
     t.add_argument(
         "--freeze-encoder", action="store_true",

@@ -29,7 +29,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
-from piggydesk.engines.base import ColorizeRequest, EngineInfo
+from piggydesk.engines.base import ColorizeRequest, EngineInfo, variant_notes
 from piggydesk.ui.document_model import DocumentModel
 from piggydesk.ui.prompt_panel import random_seed
 from piggydesk.ui.settings import AppSettings
@@ -404,7 +404,7 @@ class RunController(QObject):
                 [self.model.cmd_add_run(variants, self._run_geometry)]))
         finally:
             self._landing = False
-        notes = " ".join(dict.fromkeys(v.message for v in variants if v.message))
+        notes = " ".join(variant_notes(variants))
         self.status.emit(f"Done in {format_seconds(seconds)}: {len(variants)} "
                          f"variant{'s' * (len(variants) != 1)}. {notes}".strip())
         self.run_finished.emit(msg)
