@@ -166,6 +166,28 @@ def test_solution_satisfies_the_paper_equation():
     np.testing.assert_allclose(ab[fixed], np.moveaxis(ab_hint, 0, -1)[fixed], atol=1e-3)
 
 
+def test_leaving_hints_out_by_the_low_rank_update_equals_a_new_solve():
+    """``Propagation.left_out`` (the Woodbury update of the factors) gives what a fresh
+    propagation without those hinted pixels gives there, for any number of channels, with
+    a guide and a decay."""
+    rng = np.random.default_rng(5)
+    lightness = np.clip(50 + 20 * rng.standard_normal((24, 32)), 0, 100).astype(np.float32)
+    guide = rng.standard_normal((2, 24, 32)).astype(np.float32) * 3
+    hints = [Hint(3, 3, RED, 1), Hint(28, 20, (20, 60, 200), 1), Hint(15, 10, (40, 200, 60), 1)]
+    values, mask = rasterize_hints(hints, (24, 32), (24, 32))
+    values = np.concatenate([values, 0.5 * values[::-1]])  # four channels
+    fixed = mask[0] > 0.5
+    left = np.zeros_like(fixed)
+    left[8:13, 13:18] = fixed[8:13, 13:18]  # the third hint's pixels
+    assert left.any()
+    options = dict(decay=0.01, guide=guide, guide_sigma=1.5)
+    whole = propagation.Propagation(lightness, fixed, **options)
+    got = whole.left_out(left, values, whole.solve_ordered(values))
+    fresh = propagation.Propagation(lightness, fixed & ~left, **options).solve(values)
+    np.testing.assert_allclose(got, fresh[left], atol=2e-3)
+    assert np.abs(fresh[left] - np.moveaxis(values, 0, -1)[left]).max() > 20  # it did change
+
+
 def test_engine_contract():
     info = classic.engine_info(None)
     assert info.name == "classic" and info.available and info.needs_hints

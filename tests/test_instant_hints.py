@@ -43,7 +43,8 @@ def _two_hints(shape=(48, 64)):
 def test_spread_is_classic_propagation_at_prior_0_and_corrections_at_prior_1():
     lightness, automatic, hint_ab, hint_mask = _two_hints()
     hinted = automatic + 5.0
-    plain = dict(blend=0.0, guide_sigma=0.0, scale=1, reach=0.0, saturation_range=0.0)
+    plain = dict(blend=0.0, guide_sigma=0.0, scale=1, reach=0.0, saturation_range=0.0,
+                 prior_weight=0.0)
     classic = propagate_chroma(lightness, hint_ab, hint_mask).transpose(2, 0, 1)
     got = spread_hints(HintSpread(prior=0.0, **plain), lightness, automatic, hinted,
                        hint_ab, hint_mask)
@@ -171,3 +172,69 @@ def test_quieter_hints_calm_their_object_and_nothing_beyond_their_reach():
     spread_off = np.ptp(off[0, 24, 10:50])
     assert spread_on < 0.85 * spread_off
     np.testing.assert_array_equal(on[:, :, 96:], automatic[:, :, 96:])  # beyond the reach
+
+
+def _two_bands(hints):
+    """A sky band over a grass band (a strong lightness edge between), both coloured beige
+    by the network; hints at the bands' far ends, the middle beyond every hint's reach."""
+    shape = (48, 192)
+    lightness = np.full(shape, 80.0, np.float32)
+    lightness[24:] = 40.0
+    automatic = np.zeros((2, *shape), np.float32)
+    automatic[0], automatic[1] = 4.0, 18.0  # beige everywhere
+    hint_ab, hint_mask = rasterize_hints(hints, shape, shape)
+    settings = HintSpread(blend=0.0, scale=1, reach=40.0, chroma_cost=0.0, edge_cost=4.0,
+                          saturation_range=0.0)
+    on = spread_hints(settings, lightness, automatic, automatic, hint_ab, hint_mask)
+    off = spread_hints(HintSpread(**{**settings.__dict__, "extrapolate": 0.0}), lightness,
+                       automatic, automatic, hint_ab, hint_mask)
+    return automatic, on, off
+
+
+def test_hints_that_show_the_automatic_colours_wrong_across_the_photo_carry_past_their_reach():
+    """Blue hints at both ends of the sky and green ones at both ends of the grass: each
+    left-out hint is predicted by the others' spread far better than by the beige automatic
+    colours or by one tint, so the middle of the sky turns blue and of the grass green."""
+    blue, green = (90, 150, 220), (60, 140, 50)
+    automatic, on, off = _two_bands((Hint(x=4, y=8, color=blue), Hint(x=187, y=8, color=blue),
+                                     Hint(x=4, y=40, color=green),
+                                     Hint(x=187, y=40, color=green)))
+    middle = (slice(None), slice(None), slice(88, 104))
+    np.testing.assert_array_equal(off[middle], automatic[middle])  # without: beige
+    sky, grass = on[:, :20, 88:104].mean(axis=(1, 2)), on[:, 28:, 88:104].mean(axis=(1, 2))
+    assert sky[1] < -5.0 and grass[0] < -10.0, (sky, grass)  # blue (b* < 0), green (a* < 0)
+
+
+def test_hints_of_one_colour_at_both_ends_stay_within_their_reach():
+    """Two red hints far apart predict each other as well as a red tint would: they say
+    nothing about where colours go, so the photo beyond their reach keeps its colours."""
+    red = (200, 60, 50)
+    automatic, on, off = _two_bands((Hint(x=4, y=8, color=red), Hint(x=187, y=8, color=red)))
+    np.testing.assert_array_equal(on, off)
+    np.testing.assert_array_equal(on[:, :, 88:104], automatic[:, :, 88:104])
+
+
+@pytest.mark.parametrize("follows", [True, False])
+def test_the_hints_choose_how_much_of_the_automatic_variation_to_keep(follows):
+    """Six hints along one object whose automatic colours vary: where the hints vary as the
+    automatic colours do, more of that variation is kept between them than the configured
+    prior keeps; where the hints are one flat colour, less (leave-one-out, ``fitted_prior``)."""
+    shape = (32, 192)
+    lightness = np.full(shape, 50.0, np.float32)
+    automatic = np.zeros((2, *shape), np.float32)
+    automatic[0] = 30.0 * np.sin(np.linspace(0, 6 * np.pi, shape[1], dtype=np.float32))[None]
+    xs = [8, 40, 72, 104, 136, 168]
+    ab = np.zeros((2, *shape), np.float32)
+    ab[0] = automatic[0] + 20.0 if follows else 20.0
+    hint_ab, hint_mask = np.zeros_like(ab), np.zeros((1, *shape), np.float32)
+    for x in xs:
+        hint_ab[:, 14:18, x:x + 4] = ab[:, 14:18, x:x + 4]
+        hint_mask[:, 14:18, x:x + 4] = 1.0
+    settings = dict(blend=0.0, scale=1, reach=0.0, guide_sigma=0.0, saturation_range=0.0)
+    fitted = spread_hints(HintSpread(**settings), lightness, automatic, automatic, hint_ab,
+                          hint_mask)
+    fixed = spread_hints(HintSpread(prior_weight=0.0, **settings), lightness, automatic,
+                         automatic, hint_ab, hint_mask)
+    error_fitted = np.abs(fitted[0] - ab[0]).mean()
+    error_fixed = np.abs(fixed[0] - ab[0]).mean()
+    assert error_fitted < 0.8 * error_fixed, (error_fitted, error_fixed)

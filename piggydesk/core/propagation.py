@@ -162,6 +162,82 @@ def build_system(
     )
 
 
+class Propagation:
+    """Eq. 1 built and factorised once for one set of hinted pixels.
+
+    ``solve`` spreads any number of channels; ``left_out`` answers what the other hints
+    spread to a few of the hinted pixels, were those left out, by a low-rank update of the
+    same factors (the Woodbury identity: the left-out pixels' identity rows become Levin's
+    rows, a rank-``r`` change for ``r`` pixels) instead of a new factorisation.
+    ``lightness`` L* ``(h, w)``; ``fixed`` bool ``(h, w)``; ``decay``, ``guide`` and
+    ``guide_sigma`` as in ``build_system``.
+    """
+
+    def __init__(
+        self,
+        lightness: np.ndarray,
+        fixed: np.ndarray,
+        decay: float = 0.0,
+        guide: np.ndarray | None = None,
+        guide_sigma: float = 0.0,
+    ) -> None:
+        self.shape = lightness.shape
+        self.fixed = np.asarray(fixed, dtype=bool)
+        self.order = nested_dissection_order(*self.shape)
+        self._y = np.asarray(lightness, dtype=np.float64) / 100.0
+        self._system = (decay, guide, guide_sigma)
+        matrix = build_system(self._y, self.fixed, self.order, decay, guide, guide_sigma)
+        self._lu = spla.splu(
+            matrix,
+            permc_spec="NATURAL",  # already in nested-dissection order
+            diag_pivot_thresh=0.0,
+            options={"SymmetricMode": True},
+        )
+        self._position = np.empty(self.order.size, dtype=np.int64)
+        self._position[self.order] = np.arange(self.order.size, dtype=np.int64)
+        self._free_rows: sp.csr_matrix | None = None
+
+    def _rhs(self, values: np.ndarray) -> np.ndarray:
+        """``(c, h, w)`` hint values -> the right-hand sides ``(n, c)`` in solve order."""
+        c = len(values)
+        rhs = np.where(self.fixed[None], values, 0.0).reshape(c, -1)[:, self.order].T
+        return np.ascontiguousarray(rhs, dtype=np.float32)
+
+    def solve_ordered(self, values: np.ndarray) -> np.ndarray:
+        """The spread ``(n, c)`` in solve order (``values`` ``(c, h, w)``)."""
+        return self._lu.solve(self._rhs(values))
+
+    def solve(self, values: np.ndarray) -> np.ndarray:
+        """Spread ``values`` ``(c, h, w)`` from the hinted pixels: ``(h, w, c)`` float32."""
+        solution = self.solve_ordered(values)
+        out = np.empty_like(solution)
+        out[self.order] = solution
+        return out.reshape(*self.shape, len(values))
+
+    def left_out(self, cells: np.ndarray, values: np.ndarray,
+                 solution: np.ndarray) -> np.ndarray:
+        """What the other hinted pixels spread to the hinted pixels ``cells`` (bool ``(h, w)``),
+        were those left out: ``(r, c)`` float64, one row per pixel of ``cells`` in raster
+        order. ``solution`` is ``solve_ordered(values)``."""
+        pixels = np.flatnonzero(cells & self.fixed)
+        if pixels.size == 0:
+            return np.zeros((0, len(values)))
+        if self._free_rows is None:  # Levin's rows for every pixel, as if none were hinted
+            self._free_rows = build_system(
+                self._y, np.zeros(self.shape, bool), self.order, *self._system).tocsr()
+        at = self._position[pixels]
+        r, n = at.size, self.order.size
+        units = np.zeros((n, r), dtype=np.float32)
+        units[at, np.arange(r)] = 1.0
+        z = self._lu.solve(units).astype(np.float64)  # A^-1 E
+        rhs = self._rhs(values).astype(np.float64)
+        y = solution.astype(np.float64) - z @ rhs[at]  # A^-1 b' (b' without the left-out hints)
+        rows = self._free_rows[at]  # the left-out pixels' new rows; D = rows - E^T
+        dy = rows @ y - y[at]
+        k = np.eye(r) + rows @ z - z[at]
+        return y[at] - z[at] @ np.linalg.solve(k, dy)
+
+
 def propagate_chroma(
     lightness: np.ndarray,
     hint_ab: np.ndarray,
@@ -177,36 +253,23 @@ def propagate_chroma(
 
     ``lightness`` ``(h, w)`` L* in [0, 100] at the working size; ``hint_ab`` ``(2, h, w)`` and
     ``hint_mask`` ``(1, h, w)`` as from ``core.hints.rasterize_hints``. Returns ``(h, w, 2)``
-    float32 chroma in Lab units. Reports steps 1..3 of ``total_steps`` through ``progress``.
+    float32 chroma in Lab units (``(h, w, c)`` for ``c`` channels of ``hint_ab``: one
+    factorisation spreads them all). Reports steps 1..3 of ``total_steps`` through ``progress``.
     ``decay``, ``guide`` and ``guide_sigma`` as in ``build_system`` (0 and None: Levin et
     al.'s exact propagation).
     """
     h, w = lightness.shape
     fixed = hint_mask[0] > 0.5
     if not fixed.any():
-        return np.zeros((h, w, 2), dtype=np.float32)
-    order = nested_dissection_order(h, w)
-    matrix = build_system(
-        np.asarray(lightness, dtype=np.float64) / 100.0, fixed, order, decay, guide, guide_sigma
-    )
+        return np.zeros((h, w, len(hint_ab)), dtype=np.float32)
     if progress:
         progress(1, total_steps)
     check_cancel(cancel)
-
-    lu = spla.splu(
-        matrix,
-        permc_spec="NATURAL",  # already in nested-dissection order
-        diag_pivot_thresh=0.0,
-        options={"SymmetricMode": True},
-    )
+    propagation = Propagation(lightness, fixed, decay, guide, guide_sigma)
     if progress:
         progress(2, total_steps)
     check_cancel(cancel)
-
-    rhs = np.where(fixed[None], hint_ab, 0.0).reshape(2, -1)[:, order].T
-    solution = lu.solve(np.ascontiguousarray(rhs, dtype=np.float32))
-    ab = np.empty((h * w, 2), dtype=np.float32)
-    ab[order] = solution
+    ab = propagation.solve(hint_ab)
     if progress:
         progress(3, total_steps)
-    return ab.reshape(h, w, 2)
+    return ab

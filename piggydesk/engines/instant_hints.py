@@ -30,6 +30,15 @@ heads (``instant_variants.head_mask``) a lightness edge counts many times over: 
 does not turn the hair blue, a hint on a coat does not colour the face, while the background
 the head's ellipse takes in is reached as anywhere else (no seam along the ellipse).
 
+The hints also check the network (leave-one-out, with two hints or more): each hint in turn
+is left out and the others predict its colour, by a low-rank update of the one factorised
+propagation (``core.propagation.Propagation.left_out``, no new factorisation). Where the
+hints vary as the network's colours do, more of that variation is kept (``prior`` fitted per
+photo, ``fitted_prior``); where they show the network wrong beyond their reach across the
+photo (a beige sky, olive grass, with hints of more than one colour), the spread carries on
+past the reach (``extrapolation_trust``). Hints on one object, or of one colour, say nothing
+about the rest of the photo and leave it alone.
+
 Measured on validation photos against the classic engine at k = 1, 5, 10 hints
 (benchmarks/RESULTS.md).
 """
@@ -41,7 +50,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from piggydesk.core.propagation import propagate_chroma
+from piggydesk.core.propagation import Propagation
 from piggydesk.core.recombine import guided_upsample
 
 EDGE_COST = 2.0  # geodesic distance: extra pixels per unit of L* difference
@@ -69,6 +78,9 @@ class HintSpread:
     outside: float = 0.0  # beyond the reach: share of the network's own hint response kept
     saturation_range: float = 0.5  # the hints may scale the automatic chroma by 1 -+ this; 0: off
     saturation_weight: float = 1.0  # hints it takes to trust that scale half-way
+    extrapolate: float = 1.0  # most of the spread trusted beyond the reach (leave-one-out); 0: off
+    extrapolate_weight: float = 2.0  # held-out hints beyond the others' reach to trust it half-way
+    prior_weight: float = 3.0  # > 0: the prior fitted per photo (leave-one-out), trusted m/(m+this)
 
     @classmethod
     def from_config(cls, entry: dict | None) -> HintSpread:
@@ -163,6 +175,117 @@ def saturation_scale(
     return 1.0 + trust * (ratio - 1.0)
 
 
+_MAX_HELD_OUT = 12  # hints left out in turn to measure how their spread holds
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """One hint left out, and what the others say about its place (mean chroma ``(2,)`` over
+    its cells at the solve's size)."""
+
+    colour: np.ndarray  # the hint's own colour
+    spread_hints: np.ndarray  # the other hints' colours, propagated there
+    spread_automatic: np.ndarray  # the automatic colours under the other hints, propagated there
+    automatic: np.ndarray  # the automatic colours there (chroma scaled by the hints)
+    unscaled: np.ndarray  # the network's automatic colours there
+    near: float  # 1 within the other hints' reach, 0 beyond it
+    tint: np.ndarray  # the other hints' mean colour
+
+    def spread(self, prior: float) -> np.ndarray:
+        """The other hints' spread at this place with ``prior`` (the module doc's formula)."""
+        return prior * self.automatic + self.spread_hints - prior * self.spread_automatic
+
+
+def leave_one_out(propagation: Propagation, channels: np.ndarray, automatic: np.ndarray,
+                  unscaled: np.ndarray, nearness) -> list[HeldOut]:
+    """Leave out up to ``_MAX_HELD_OUT`` of the hints (connected groups of the hinted cells of
+    ``propagation``) in turn, evenly over them, and propagate the others' four ``channels``
+    (hint colours and automatic colours under the hints, ``(4, h, w)``) to them by the
+    factors' low-rank update (``Propagation.left_out``); ``nearness(cells)`` ``(h, w)`` or
+    None. Fewer than two hints: none."""
+    hint_cells = propagation.fixed
+    count, labels = cv2.connectedComponents(hint_cells.astype(np.uint8), connectivity=8)
+    count -= 1
+    if count < 2:
+        return []
+    held = []
+    solution = propagation.solve_ordered(channels)
+    for label in np.unique(np.linspace(1, count, min(count, _MAX_HELD_OUT)).round().astype(int)):
+        cells = labels == label
+        others = hint_cells & ~cells
+        spread = propagation.left_out(cells, channels, solution).mean(axis=0)
+        held.append(HeldOut(
+            colour=channels[:2, cells].mean(axis=1), spread_hints=spread[:2],
+            spread_automatic=spread[2:], automatic=automatic[:, cells].mean(axis=1),
+            unscaled=unscaled[:, cells].mean(axis=1),
+            near=float(nearness(others)[cells].mean()) if nearness is not None else 1.0,
+            tint=channels[:2, others].mean(axis=1),
+        ))
+    return held
+
+
+def fitted_prior(settings: HintSpread, held: list[HeldOut]) -> float:
+    """The share of the automatic colours' variation to keep under the hints, as the hints
+    say (leave-one-out): the least-squares ``prior`` (0-1) whose spread of the other hints
+    predicts each left-out hint within their reach best. The spread is linear in the prior
+    (``HeldOut.spread``), so it is one division. Trusted ``m / (m + prior_weight)`` of the way
+    from the configured ``prior``, ``m`` the left-out hints within the others' reach: where
+    the network's colours vary as the photo's do, they are kept; where they vary wrongly,
+    the hints' own colours spread flat."""
+    if settings.prior_weight <= 0 or not held:
+        return settings.prior
+    num = den = evidence = 0.0
+    for h in held:
+        if h.near <= 0:
+            continue
+        direction = h.automatic - h.spread_automatic
+        num += h.near * float((h.colour - h.spread_hints) @ direction)
+        den += h.near * float(direction @ direction)
+        evidence += h.near
+    if den <= 1e-6:
+        return settings.prior
+    fit = float(np.clip(num / den, 0.0, 1.0))
+    return settings.prior + (fit - settings.prior) * evidence / (evidence + settings.prior_weight)
+
+
+def extrapolation_trust(settings: HintSpread, held: list[HeldOut], prior: float) -> float:
+    """How much of the hints' spread to trust beyond their reach, as the hints themselves
+    say (leave-one-out): the others predict each left-out hint with their spread where it
+    lies within their reach and with the network's automatic colours beyond it. The
+    least-squares share ``alpha`` (0-1) of the spread beyond the reach that predicts the
+    left-out hints best is trusted ``m / (m + extrapolate_weight)`` of the way, ``m`` the
+    left-out hints' summed distance past the others' reach (hints on one object, all within
+    each other's reach, say nothing about the rest of the photo: 0), and only as far as the
+    spread predicts them better than a tint of the other hints' mean colour would: hints of
+    one colour say nothing about where colours go (two red hints on a suit, beyond each
+    other's reach, would otherwise turn the sky pink). Where the network's colours are right
+    beyond the hints they stay; where the hints show them wrong across the photo (a beige
+    sky, olive grass), the spread carries on past the reach."""
+    if settings.extrapolate <= 0:
+        return 0.0
+    b = settings.blend
+    num = den = evidence = spread_error = tint_error = 0.0
+    for h in held:
+        far = 1.0 - h.near
+        if far <= 1e-3:
+            continue
+        spread = h.spread(prior)
+        inside = b * h.automatic + (1.0 - b) * spread
+        residual = h.colour - (h.near * inside + far * h.unscaled)
+        direction = far * (spread - h.unscaled)
+        num += float(residual @ direction)
+        den += float(direction @ direction)
+        evidence += far
+        spread_error += far * float(((h.colour - spread) ** 2).sum())
+        tint_error += far * float(((h.colour - h.tint) ** 2).sum())
+    if den <= 1e-6 or tint_error <= 1e-6:
+        return 0.0
+    alpha = float(np.clip(num / den, 0.0, 1.0))
+    skill = float(np.clip(1.0 - spread_error / tint_error, 0.0, 1.0))
+    return min(settings.extrapolate, 1.0) * alpha * skill * evidence / (
+        evidence + max(settings.extrapolate_weight, 0.0))
+
+
 def _area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(image, dtype=np.float32), size,
                       interpolation=cv2.INTER_AREA)
@@ -195,42 +318,59 @@ def spread_hints(
     scale = max(1, int(settings.scale))
     size = (max(w // scale, 1), max(h // scale, 1))
     weight = fixed.astype(np.float32)
-    # Hints at the solve's size: the mean hint colour of each cell a hint touches.
+    # At the solve's size: the mean hint colour, and the mean automatic colour under the
+    # hints, of each cell a hint touches.
     covered = _area(weight, size)
-    target = (hint_ab - settings.prior * automatic) * weight
-    target = np.stack([_area(c, size) for c in target]) / np.maximum(covered, 1e-6)
-    small_mask = (covered > 0)[None].astype(np.float32)
+    hint_cells = covered > 0
+    channels = np.concatenate([hint_ab * weight, automatic * weight])
+    channels = np.stack([_area(c, size) for c in channels]) / np.maximum(covered, 1e-6)
     small_auto = np.stack([_area(c, size) for c in automatic])
+    small_light = _area(lightness, size)
     guide = small_auto if settings.guide_sigma > 0 else None
-    correction = propagate_chroma(
-        _area(lightness, size), target, small_mask, decay=settings.decay,
-        guide=guide, guide_sigma=settings.guide_sigma,
-    )
-    if scale > 1:
-        correction = guided_upsample(lightness, correction)
-    spread = settings.prior * automatic + correction.transpose(2, 0, 1)
-    b = settings.blend
-    inside = b * hinted + (1.0 - b) * spread
+
+    propagation = Propagation(small_light, hint_cells, decay=settings.decay, guide=guide,
+                              guide_sigma=settings.guide_sigma)
+
+    nearness = None
     if settings.reach > 0:
-        # Beyond the edge-aware reach of every hint the automatic colours come back, with
-        # ``outside`` of the network's own response to the hints.
+        # Beyond the edge-aware reach of every hint the automatic colours come back.
         # Measured on the solve's coarse grid too: fine texture (wrinkles, foliage, grain)
         # averages out there, the edges between objects stay; one coarse step is ``scale``
         # net pixels.
-        small_light = _area(lightness, size)
-        weight = None
+        edge_weight = None
         if barrier is not None and barrier.any():
-            weight = 1.0 + (_HEAD_EDGES - 1.0) * _area(barrier.astype(np.float32), size)
-        distance = scale * geodesic_distance(
-            small_light, covered > 0, settings.reach / scale, chroma=small_auto,
-            chroma_cost=settings.chroma_cost / scale, edge_cost=settings.edge_cost / scale,
-            step_cost=settings.step_cost, edge_weight=weight,
-        )
-        core = 0.5 * settings.reach
-        near = np.clip((settings.reach - distance) / (settings.reach - core), 0.0, 1.0)
+            edge_weight = 1.0 + (_HEAD_EDGES - 1.0) * _area(barrier.astype(np.float32), size)
+
+        def nearness(cells: np.ndarray) -> np.ndarray:
+            """1 within half the reach of the hints in ``cells``, fading to 0 at the reach."""
+            distance = scale * geodesic_distance(
+                small_light, cells, settings.reach / scale, chroma=small_auto,
+                chroma_cost=settings.chroma_cost / scale, edge_cost=settings.edge_cost / scale,
+                step_cost=settings.step_cost, edge_weight=edge_weight,
+            )
+            core = 0.5 * settings.reach
+            return np.clip((settings.reach - distance) / (settings.reach - core), 0.0, 1.0)
+
+    held: list[HeldOut] = []
+    if settings.prior_weight > 0 or (settings.extrapolate > 0 and nearness is not None):
+        unscaled_small = np.stack([_area(c, size) for c in unscaled])
+        held = leave_one_out(propagation, channels, small_auto, unscaled_small, nearness)
+    prior = fitted_prior(settings, held)
+    spread_all = propagation.solve(channels)
+    correction = spread_all[..., :2] - prior * spread_all[..., 2:]
+    if scale > 1:
+        correction = guided_upsample(lightness, correction)
+    spread = prior * automatic + correction.transpose(2, 0, 1)
+    b = settings.blend
+    inside = b * hinted + (1.0 - b) * spread
+    if nearness is not None:
+        near = nearness(hint_cells)
         if scale > 1:
             near = cv2.resize(near.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         near = near[None]
-        beyond = unscaled + settings.outside * (hinted - unscaled)
+        # Beyond the reach: the automatic colours, ``outside`` of the network's own response
+        # to the hints, and as much of the spread as the hints show it holds there.
+        trust = extrapolation_trust(settings, held, prior) if held else 0.0
+        beyond = unscaled + trust * (spread - unscaled) + settings.outside * (hinted - unscaled)
         inside = near * inside + (1.0 - near) * beyond
     return inside.astype(np.float32)
