@@ -644,9 +644,13 @@ class _Ticks:
 
     On a shared, busy machine the process itself is sometimes not scheduled for a while;
     ``idle_gap`` measures that noise with the event loop doing nothing for as long, and the
-    tests allow it on top of their 100 ms (without the fix, the gaps are the whole 0.4-1 s
+    tests allow it on top of ``ANSWERS_WITHIN`` (without the fix, the gaps are the whole 1 s
     of work, far above either).
     """
+
+    # What the GUI thread itself may take at once: showing the first progress dialog took
+    # 0.16 s on a 2-core machine while the PyInstaller build ran beside the tests (CI).
+    ANSWERS_WITHIN = 0.3
 
     def __init__(self) -> None:
         from PySide6.QtCore import QTimer
@@ -717,7 +721,7 @@ def test_quit_during_a_step_that_cannot_stop_leaves_and_the_gui_keeps_answering(
     finally:
         stuck.release.set()
         window.worker._thread.wait(10000)
-    allowed = 0.1 + ticks.idle_gap(qtbot)
+    allowed = _Ticks.ANSWERS_WITHIN + ticks.idle_gap(qtbot)
     assert ticks.largest_gap < allowed, f"the GUI thread did not answer for {ticks.largest_gap:.3f} s"
 
 
@@ -729,12 +733,12 @@ def test_save_and_open_run_off_the_gui_thread(qtbot, window, photo_path, tmp_pat
 
     def slow_save(doc, path):
         threads.append(threading.current_thread())
-        time.sleep(0.4)  # a big project on a slow disk
+        time.sleep(1.0)  # a big project on a slow disk
         return real_save(doc, path)
 
     def slow_open(path):
         threads.append(threading.current_thread())
-        time.sleep(0.4)
+        time.sleep(1.0)
         return real_open(path)
 
     monkeypatch.setattr(core_doc, "save_project", slow_save)
@@ -749,8 +753,9 @@ def test_save_and_open_run_off_the_gui_thread(qtbot, window, photo_path, tmp_pat
     assert window.model.project_path == project
     assert core_doc.load_project(project).hints == window.model.hints()
     assert len(threads) == 2 and threading.main_thread() not in threads
-    assert opening.largest_gap < 0.1 + opening.idle_gap(qtbot), opening.largest_gap
-    assert saving.largest_gap < 0.1 + saving.idle_gap(qtbot), saving.largest_gap
+    within = _Ticks.ANSWERS_WITHIN
+    assert opening.largest_gap < within + opening.idle_gap(qtbot), opening.largest_gap
+    assert saving.largest_gap < within + saving.idle_gap(qtbot), saving.largest_gap
 
 
 def test_panel_follows_what_each_engine_can_do(qtbot, window, photo_path):
