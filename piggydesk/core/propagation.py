@@ -25,6 +25,7 @@ automatic colours.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -170,7 +171,8 @@ class Propagation:
     same factors (the Woodbury identity: the left-out pixels' identity rows become Levin's
     rows, a rank-``r`` change for ``r`` pixels) instead of a new factorisation.
     ``lightness`` L* ``(h, w)``; ``fixed`` bool ``(h, w)``; ``decay``, ``guide`` and
-    ``guide_sigma`` as in ``build_system``.
+    ``guide_sigma`` as in ``build_system``; ``built`` is called once the system is built,
+    before the factorisation.
     """
 
     def __init__(
@@ -180,6 +182,7 @@ class Propagation:
         decay: float = 0.0,
         guide: np.ndarray | None = None,
         guide_sigma: float = 0.0,
+        built: Callable[[], None] | None = None,
     ) -> None:
         self.shape = lightness.shape
         self.fixed = np.asarray(fixed, dtype=bool)
@@ -187,6 +190,8 @@ class Propagation:
         self._y = np.asarray(lightness, dtype=np.float64) / 100.0
         self._system = (decay, guide, guide_sigma)
         matrix = build_system(self._y, self.fixed, self.order, decay, guide, guide_sigma)
+        if built is not None:  # between building and factorising (progress, a cancel check)
+            built()
         self._lu = spla.splu(
             matrix,
             permc_spec="NATURAL",  # already in nested-dissection order
@@ -207,12 +212,15 @@ class Propagation:
         """The spread ``(n, c)`` in solve order (``values`` ``(c, h, w)``)."""
         return self._lu.solve(self._rhs(values))
 
-    def solve(self, values: np.ndarray) -> np.ndarray:
-        """Spread ``values`` ``(c, h, w)`` from the hinted pixels: ``(h, w, c)`` float32."""
-        solution = self.solve_ordered(values)
+    def on_grid(self, solution: np.ndarray) -> np.ndarray:
+        """A spread in solve order ``(n, c)`` back on the pixel grid: ``(h, w, c)``."""
         out = np.empty_like(solution)
         out[self.order] = solution
-        return out.reshape(*self.shape, len(values))
+        return out.reshape(*self.shape, solution.shape[1])
+
+    def solve(self, values: np.ndarray) -> np.ndarray:
+        """Spread ``values`` ``(c, h, w)`` from the hinted pixels: ``(h, w, c)`` float32."""
+        return self.on_grid(self.solve_ordered(values))
 
     def left_out(self, cells: np.ndarray, values: np.ndarray,
                  solution: np.ndarray) -> np.ndarray:
@@ -262,10 +270,13 @@ def propagate_chroma(
     fixed = hint_mask[0] > 0.5
     if not fixed.any():
         return np.zeros((h, w, len(hint_ab)), dtype=np.float32)
-    if progress:
-        progress(1, total_steps)
-    check_cancel(cancel)
-    propagation = Propagation(lightness, fixed, decay, guide, guide_sigma)
+
+    def built() -> None:
+        if progress:
+            progress(1, total_steps)
+        check_cancel(cancel)
+
+    propagation = Propagation(lightness, fixed, decay, guide, guide_sigma, built)
     if progress:
         progress(2, total_steps)
     check_cancel(cancel)

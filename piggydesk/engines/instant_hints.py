@@ -196,20 +196,20 @@ class HeldOut:
         return prior * self.automatic + self.spread_hints - prior * self.spread_automatic
 
 
-def leave_one_out(propagation: Propagation, channels: np.ndarray, automatic: np.ndarray,
-                  unscaled: np.ndarray, nearness) -> list[HeldOut]:
+def leave_one_out(propagation: Propagation, channels: np.ndarray, solution: np.ndarray,
+                  automatic: np.ndarray, unscaled: np.ndarray, nearness) -> list[HeldOut]:
     """Leave out up to ``_MAX_HELD_OUT`` of the hints (connected groups of the hinted cells of
     ``propagation``) in turn, evenly over them, and propagate the others' four ``channels``
-    (hint colours and automatic colours under the hints, ``(4, h, w)``) to them by the
-    factors' low-rank update (``Propagation.left_out``); ``nearness(cells)`` ``(h, w)`` or
-    None. Fewer than two hints: none."""
+    (hint colours and automatic colours under the hints, ``(4, h, w)``; ``solution`` their
+    spread from every hint, ``Propagation.solve_ordered``) to them by the factors' low-rank
+    update (``Propagation.left_out``); ``nearness(cells)`` ``(h, w)`` or None. Fewer than
+    two hints: none."""
     hint_cells = propagation.fixed
     count, labels = cv2.connectedComponents(hint_cells.astype(np.uint8), connectivity=8)
     count -= 1
     if count < 2:
         return []
     held = []
-    solution = propagation.solve_ordered(channels)
     for label in np.unique(np.linspace(1, count, min(count, _MAX_HELD_OUT)).round().astype(int)):
         cells = labels == label
         others = hint_cells & ~cells
@@ -351,12 +351,14 @@ def spread_hints(
             core = 0.5 * settings.reach
             return np.clip((settings.reach - distance) / (settings.reach - core), 0.0, 1.0)
 
+    solution = propagation.solve_ordered(channels)
     held: list[HeldOut] = []
     if settings.prior_weight > 0 or (settings.extrapolate > 0 and nearness is not None):
         unscaled_small = np.stack([_area(c, size) for c in unscaled])
-        held = leave_one_out(propagation, channels, small_auto, unscaled_small, nearness)
+        held = leave_one_out(propagation, channels, solution, small_auto, unscaled_small,
+                             nearness)
     prior = fitted_prior(settings, held)
-    spread_all = propagation.solve(channels)
+    spread_all = propagation.on_grid(solution)
     correction = spread_all[..., :2] - prior * spread_all[..., 2:]
     if scale > 1:
         correction = guided_upsample(lightness, correction)
