@@ -7,6 +7,8 @@ hints the engine beats the classic engine on the colour samples.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -102,6 +104,18 @@ def test_a_sky_hint_does_not_turn_the_hair_blue(engine):
     assert change[FAR_ON_THE_SUIT].mean() < 2.0
 
 
+def test_grey_hints_on_the_background_leave_the_face_alone(engine):
+    """Three grey hints on the background, quieter than the network's colours, earn a longer
+    reach (``earned_reach``); people's heads keep the configured one (without: face 10 Lab
+    units greyer)."""
+    lightness = load_photo(SAMPLES / "astronaut-gray.jpg").lightness
+    hints = (Hint(x=330, y=60, color=(128, 128, 128), radius=4),
+             Hint(x=470, y=40, color=(120, 120, 122), radius=4),
+             Hint(x=40, y=40, color=(60, 60, 60), radius=4))
+    change = _change(engine, lightness, hints)
+    assert change[HAIR].mean() < 1.0 and change[FACE].mean() < 1.0
+
+
 def test_ten_hints_beat_the_classic_engine_on_the_colour_samples(engine):
     classic, gains = ClassicColorizer(), []
     for name in ("astronaut", "coffee", "chelsea"):
@@ -174,19 +188,22 @@ def test_quieter_hints_calm_their_object_and_nothing_beyond_their_reach():
     np.testing.assert_array_equal(on[:, :, 96:], automatic[:, :, 96:])  # beyond the reach
 
 
-def _two_bands(hints):
+def _two_bands(hints, automatic_ab=(4.0, 18.0), **overrides):
     """A sky band over a grass band (a strong lightness edge between), both coloured beige
-    by the network; hints at the bands' far ends, the middle beyond every hint's reach."""
+    by the network; hints at the bands' far ends, the middle beyond every hint's reach.
+    Returns the automatic colours, the spread with ``overrides``, and the spread within the
+    configured reach alone (no extrapolation, no earned reach)."""
     shape = (48, 192)
     lightness = np.full(shape, 80.0, np.float32)
     lightness[24:] = 40.0
     automatic = np.zeros((2, *shape), np.float32)
-    automatic[0], automatic[1] = 4.0, 18.0  # beige everywhere
+    automatic[0], automatic[1] = automatic_ab  # beige everywhere, unless told
     hint_ab, hint_mask = rasterize_hints(hints, shape, shape)
     settings = HintSpread(blend=0.0, scale=1, reach=40.0, chroma_cost=0.0, edge_cost=4.0,
-                          saturation_range=0.0)
-    on = spread_hints(settings, lightness, automatic, automatic, hint_ab, hint_mask)
-    off = spread_hints(HintSpread(**{**settings.__dict__, "extrapolate": 0.0}), lightness,
+                          saturation_range=0.0, reach_limit=0.0)
+    on = spread_hints(dataclasses.replace(settings, **overrides), lightness, automatic,
+                      automatic, hint_ab, hint_mask)
+    off = spread_hints(dataclasses.replace(settings, extrapolate=0.0), lightness,
                        automatic, automatic, hint_ab, hint_mask)
     return automatic, on, off
 
@@ -212,6 +229,46 @@ def test_hints_of_one_colour_at_both_ends_stay_within_their_reach():
     automatic, on, off = _two_bands((Hint(x=4, y=8, color=red), Hint(x=187, y=8, color=red)))
     np.testing.assert_array_equal(on, off)
     np.testing.assert_array_equal(on[:, :, 88:104], automatic[:, :, 88:104])
+
+
+EARNED = dict(extrapolate=0.0, reach_limit=512.0)  # the reach alone carries past 40 px
+
+
+def test_hints_of_several_colours_predicted_from_afar_earn_a_longer_reach():
+    """The same sky and grass hints, with the spread past the reach turned off: each left-out
+    hint is predicted by the others from 180 px away far better than by one tint, so the
+    hints earn a reach that takes in the middle of each band (``earned_reach``)."""
+    blue, green = (90, 150, 220), (60, 140, 50)
+    automatic, on, off = _two_bands((Hint(x=4, y=8, color=blue), Hint(x=187, y=8, color=blue),
+                                     Hint(x=4, y=40, color=green),
+                                     Hint(x=187, y=40, color=green)), **EARNED)
+    middle = (slice(None), slice(None), slice(88, 104))
+    np.testing.assert_array_equal(off[middle], automatic[middle])  # the configured reach
+    sky, grass = on[:, :20, 88:104].mean(axis=(1, 2)), on[:, 28:, 88:104].mean(axis=(1, 2))
+    assert sky[1] < -10.0 and grass[0] < -15.0, (sky, grass)
+
+
+def test_hints_quieter_than_the_network_across_the_photo_earn_a_longer_reach():
+    """The network paints sky and grass a strong orange; grey hints at both ends of both say
+    it is wrong everywhere they are. One colour, but quieter than the network's: where the
+    hints only take colour away, a longer reach cannot paint anything new."""
+    grey, darker = (128, 128, 126), (90, 92, 90)
+    hints = (Hint(x=4, y=8, color=grey), Hint(x=187, y=8, color=grey),
+             Hint(x=4, y=40, color=darker), Hint(x=187, y=40, color=darker))
+    automatic, on, off = _two_bands(hints, automatic_ab=(25.0, 35.0), **EARNED)
+    middle = (slice(None), slice(None), slice(88, 104))
+    np.testing.assert_array_equal(off[middle], automatic[middle])
+    chroma = np.linalg.norm(on[middle], axis=0)
+    assert chroma.max() < 15.0, chroma.max()  # the network's own: 43
+
+
+def test_hints_of_one_colour_earn_no_longer_reach():
+    """Two red hints far apart (the astronaut's suit): a red tint predicts each as well, so
+    the reach stays as configured and the sky between keeps its colours."""
+    automatic, on, off = _two_bands((Hint(x=4, y=8, color=(200, 60, 50)),
+                                     Hint(x=187, y=8, color=(185, 75, 60))), **EARNED)
+    np.testing.assert_array_equal(on[:, :, 60:132], automatic[:, :, 60:132])
+    assert np.abs(on - off).max() < 0.5
 
 
 @pytest.mark.parametrize("follows", [True, False])

@@ -36,8 +36,10 @@ propagation (``core.propagation.Propagation.left_out``, no new factorisation). W
 hints vary as the network's colours do, more of that variation is kept (``prior`` fitted per
 photo, ``fitted_prior``); where they show the network wrong beyond their reach across the
 photo (a beige sky, olive grass, with hints of more than one colour), the spread carries on
-past the reach (``extrapolation_trust``). Hints on one object, or of one colour, say nothing
-about the rest of the photo and leave it alone.
+past the reach (``extrapolation_trust``); where the others predict a left-out hint better
+from further away, the reach itself grows (``earned_reach``, up to ``reach_limit``), as long
+as the hints are of several colours or only quieter than the network's. Hints on one object,
+or of one colour, say nothing about the rest of the photo and leave it alone.
 
 Measured on validation photos against the classic engine at k = 1, 5, 10 hints
 (benchmarks/RESULTS.md).
@@ -81,6 +83,8 @@ class HintSpread:
     extrapolate: float = 1.0  # most of the spread trusted beyond the reach (leave-one-out); 0: off
     extrapolate_weight: float = 2.0  # held-out hints beyond the others' reach to trust it half-way
     prior_weight: float = 3.0  # > 0: the prior fitted per photo (leave-one-out), trusted m/(m+this)
+    reach_limit: float = 4096.0  # > reach: the longest reach the left-out hints may earn; 0: off
+    reach_weight: float = 0.02  # share of the left-out error a longer reach removes, trusted half-way
 
     @classmethod
     def from_config(cls, entry: dict | None) -> HintSpread:
@@ -176,6 +180,8 @@ def saturation_scale(
 
 
 _MAX_HELD_OUT = 12  # hints left out in turn to measure how their spread holds
+_ONE_COLOUR = 10.0  # Lab: hints whose colours lie this close (rms) to their mean are one colour
+_QUIETER = 2.0  # hints half as colourful as the network's colours under them: fully quieter
 
 
 @dataclass(frozen=True)
@@ -188,22 +194,37 @@ class HeldOut:
     spread_automatic: np.ndarray  # the automatic colours under the other hints, propagated there
     automatic: np.ndarray  # the automatic colours there (chroma scaled by the hints)
     unscaled: np.ndarray  # the network's automatic colours there
-    near: float  # 1 within the other hints' reach, 0 beyond it
+    distance: np.ndarray  # edge-aware distance (net px) of its cells from the others; inf: none
     tint: np.ndarray  # the other hints' mean colour
 
     def spread(self, prior: float) -> np.ndarray:
         """The other hints' spread at this place with ``prior`` (the module doc's formula)."""
         return prior * self.automatic + self.spread_hints - prior * self.spread_automatic
 
+    def near(self, reach: float) -> float:
+        """1 within half of ``reach`` of the other hints, fading to 0 at it (``fade``)."""
+        return float(fade(self.distance, reach).mean())
+
+
+def fade(distance: np.ndarray, reach: float) -> np.ndarray:
+    """How far the hints' spread holds at an edge-aware ``distance`` (net px) from the
+    nearest hint: 1 within half the ``reach``, fading linearly to 0 at it; no reach (0):
+    everywhere 1."""
+    if reach <= 0:
+        return np.ones_like(distance, dtype=np.float64)
+    core = 0.5 * reach
+    return np.clip((reach - distance) / (reach - core), 0.0, 1.0)
+
 
 def leave_one_out(propagation: Propagation, channels: np.ndarray, solution: np.ndarray,
-                  automatic: np.ndarray, unscaled: np.ndarray, nearness) -> list[HeldOut]:
+                  automatic: np.ndarray, unscaled: np.ndarray, distance) -> list[HeldOut]:
     """Leave out up to ``_MAX_HELD_OUT`` of the hints (connected groups of the hinted cells of
     ``propagation``) in turn, evenly over them, and propagate the others' four ``channels``
     (hint colours and automatic colours under the hints, ``(4, h, w)``; ``solution`` their
     spread from every hint, ``Propagation.solve_ordered``) to them by the factors' low-rank
-    update (``Propagation.left_out``); ``nearness(cells)`` ``(h, w)`` or None. Fewer than
-    two hints: none."""
+    update (``Propagation.left_out``); ``distance(cells)`` ``(h, w)`` the edge-aware distance
+    from ``cells`` (net px), or None (no reach: every place near). Fewer than two hints:
+    none."""
     hint_cells = propagation.fixed
     count, labels = cv2.connectedComponents(hint_cells.astype(np.uint8), connectivity=8)
     count -= 1
@@ -218,13 +239,13 @@ def leave_one_out(propagation: Propagation, channels: np.ndarray, solution: np.n
             colour=channels[:2, cells].mean(axis=1), spread_hints=spread[:2],
             spread_automatic=spread[2:], automatic=automatic[:, cells].mean(axis=1),
             unscaled=unscaled[:, cells].mean(axis=1),
-            near=float(nearness(others)[cells].mean()) if nearness is not None else 1.0,
+            distance=distance(others)[cells] if distance is not None else np.zeros(1),
             tint=channels[:2, others].mean(axis=1),
         ))
     return held
 
 
-def fitted_prior(settings: HintSpread, held: list[HeldOut]) -> float:
+def fitted_prior(settings: HintSpread, held: list[HeldOut], reach: float) -> float:
     """The share of the automatic colours' variation to keep under the hints, as the hints
     say (leave-one-out): the least-squares ``prior`` (0-1) whose spread of the other hints
     predicts each left-out hint within their reach best. The spread is linear in the prior
@@ -236,19 +257,21 @@ def fitted_prior(settings: HintSpread, held: list[HeldOut]) -> float:
         return settings.prior
     num = den = evidence = 0.0
     for h in held:
-        if h.near <= 0:
+        near = h.near(reach)
+        if near <= 0:
             continue
         direction = h.automatic - h.spread_automatic
-        num += h.near * float((h.colour - h.spread_hints) @ direction)
-        den += h.near * float(direction @ direction)
-        evidence += h.near
+        num += near * float((h.colour - h.spread_hints) @ direction)
+        den += near * float(direction @ direction)
+        evidence += near
     if den <= 1e-6:
         return settings.prior
     fit = float(np.clip(num / den, 0.0, 1.0))
     return settings.prior + (fit - settings.prior) * evidence / (evidence + settings.prior_weight)
 
 
-def extrapolation_trust(settings: HintSpread, held: list[HeldOut], prior: float) -> float:
+def extrapolation_trust(settings: HintSpread, held: list[HeldOut], prior: float,
+                        reach: float) -> float:
     """How much of the hints' spread to trust beyond their reach, as the hints themselves
     say (leave-one-out): the others predict each left-out hint with their spread where it
     lies within their reach and with the network's automatic colours beyond it. The
@@ -266,12 +289,13 @@ def extrapolation_trust(settings: HintSpread, held: list[HeldOut], prior: float)
     b = settings.blend
     num = den = evidence = spread_error = tint_error = 0.0
     for h in held:
-        far = 1.0 - h.near
+        near = h.near(reach)
+        far = 1.0 - near
         if far <= 1e-3:
             continue
         spread = h.spread(prior)
         inside = b * h.automatic + (1.0 - b) * spread
-        residual = h.colour - (h.near * inside + far * h.unscaled)
+        residual = h.colour - (near * inside + far * h.unscaled)
         direction = far * (spread - h.unscaled)
         num += float(residual @ direction)
         den += float(direction @ direction)
@@ -284,6 +308,53 @@ def extrapolation_trust(settings: HintSpread, held: list[HeldOut], prior: float)
     skill = float(np.clip(1.0 - spread_error / tint_error, 0.0, 1.0))
     return min(settings.extrapolate, 1.0) * alpha * skill * evidence / (
         evidence + max(settings.extrapolate_weight, 0.0))
+
+
+def earned_reach(settings: HintSpread, held: list[HeldOut], prior: float) -> float:
+    """How far the hints reach on this photo, as the hints themselves say (leave-one-out):
+    of the reaches from ``reach`` up to ``reach_limit`` (steps of sqrt 2), the one with
+    which the others' spread (within it; the network's automatic colours beyond) predicts
+    the left-out hints best. It is trusted ``d / (d + reach_weight)`` of the way, ``d`` the
+    share of the left-out hints' error it takes away, and only where a longer reach cannot
+    paint what the hints do not say:
+
+    - the hints are of several colours (their rms distance from their mean colour over
+      ``_ONE_COLOUR`` Lab, fully at twice that): hints of one colour (two red hints on a
+      suit) say nothing about where that colour stops, so the sky stays as it was;
+    - or they are quieter than the network's colours under them (fully at ``1 / _QUIETER``
+      of their chroma): grey hints where the network painted orange only take away colour
+      the photo does not have, which a longer reach cannot overdo.
+
+    Measured: where the left-out hints ask for a longer reach, a longer reach gains on the
+    whole photo (benchmarks/RESULTS.md, session 9)."""
+    base, limit = settings.reach, settings.reach_limit
+    if base <= 0 or limit <= base or not held:
+        return base
+    b = settings.blend
+    inside = [b * h.automatic + (1.0 - b) * h.spread(prior) for h in held]
+
+    def error(reach: float) -> float:
+        total = 0.0
+        for h, there in zip(held, inside):
+            near = h.near(reach)
+            total += float(((h.colour - (near * there + (1.0 - near) * h.unscaled)) ** 2).sum())
+        return total
+
+    steps = int(np.floor(2.0 * np.log2(limit / base) + 1e-9))
+    reaches = [base * 2.0 ** (0.5 * i) for i in range(steps + 1)]
+    errors = [error(reach) for reach in reaches]
+    best = int(np.argmin(errors))
+    if best == 0 or errors[0] <= 1e-6:
+        return base
+    drop = 1.0 - errors[best] / errors[0]  # the share of the left-out error it takes away
+    colours = np.stack([h.colour for h in held]).astype(np.float64)
+    variety = float(np.sqrt(((colours - colours.mean(axis=0)) ** 2).sum(axis=1).mean()))
+    many = float(np.clip((variety - _ONE_COLOUR) / _ONE_COLOUR, 0.0, 1.0))
+    hint_chroma = float(np.mean([np.linalg.norm(h.colour) for h in held]))
+    network_chroma = float(np.mean([np.linalg.norm(h.unscaled) for h in held]))
+    quieter = float(np.clip(_QUIETER * (1.0 - hint_chroma / max(network_chroma, 1e-6)), 0.0, 1.0))
+    trust = max(many, quieter) * drop / (drop + max(settings.reach_weight, 1e-6))
+    return base + trust * (reaches[best] - base)
 
 
 def _area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -331,33 +402,33 @@ def spread_hints(
     propagation = Propagation(small_light, hint_cells, decay=settings.decay, guide=guide,
                               guide_sigma=settings.guide_sigma)
 
-    nearness = None
+    distance = None
     if settings.reach > 0:
         # Beyond the edge-aware reach of every hint the automatic colours come back.
         # Measured on the solve's coarse grid too: fine texture (wrinkles, foliage, grain)
         # averages out there, the edges between objects stay; one coarse step is ``scale``
         # net pixels.
-        edge_weight = None
+        edge_weight = None  # inside people's heads (share of each coarse cell): edges count more
         if barrier is not None and barrier.any():
             edge_weight = 1.0 + (_HEAD_EDGES - 1.0) * _area(barrier.astype(np.float32), size)
+        longest = max(settings.reach, settings.reach_limit)
 
-        def nearness(cells: np.ndarray) -> np.ndarray:
-            """1 within half the reach of the hints in ``cells``, fading to 0 at the reach."""
-            distance = scale * geodesic_distance(
-                small_light, cells, settings.reach / scale, chroma=small_auto,
+        def distance(cells: np.ndarray) -> np.ndarray:
+            """Edge-aware distance (net px) from the hints in ``cells``; inf past ``longest``."""
+            return scale * geodesic_distance(
+                small_light, cells, longest / scale, chroma=small_auto,
                 chroma_cost=settings.chroma_cost / scale, edge_cost=settings.edge_cost / scale,
                 step_cost=settings.step_cost, edge_weight=edge_weight,
             )
-            core = 0.5 * settings.reach
-            return np.clip((settings.reach - distance) / (settings.reach - core), 0.0, 1.0)
 
     solution = propagation.solve_ordered(channels)
     held: list[HeldOut] = []
-    if settings.prior_weight > 0 or (settings.extrapolate > 0 and nearness is not None):
+    if settings.prior_weight > 0 or (distance is not None and (
+            settings.extrapolate > 0 or settings.reach_limit > settings.reach)):
         unscaled_small = np.stack([_area(c, size) for c in unscaled])
         held = leave_one_out(propagation, channels, solution, small_auto, unscaled_small,
-                             nearness)
-    prior = fitted_prior(settings, held)
+                             distance)
+    prior = fitted_prior(settings, held, settings.reach)
     spread_all = propagation.on_grid(solution)
     correction = spread_all[..., :2] - prior * spread_all[..., 2:]
     if scale > 1:
@@ -365,14 +436,21 @@ def spread_hints(
     spread = prior * automatic + correction.transpose(2, 0, 1)
     b = settings.blend
     inside = b * hinted + (1.0 - b) * spread
-    if nearness is not None:
-        near = nearness(hint_cells)
+    if distance is not None:
+        reach = earned_reach(settings, held, prior) if held else settings.reach
+        from_hints = distance(hint_cells)
+        near = fade(from_hints, reach)
+        if reach > settings.reach and edge_weight is not None:
+            # People's heads keep the configured reach: grey hints on a wall say nothing
+            # about the face's colour, however well they predict each other.
+            head = (edge_weight - 1.0) / (_HEAD_EDGES - 1.0)
+            near = head * fade(from_hints, settings.reach) + (1.0 - head) * near
         if scale > 1:
             near = cv2.resize(near.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         near = near[None]
         # Beyond the reach: the automatic colours, ``outside`` of the network's own response
         # to the hints, and as much of the spread as the hints show it holds there.
-        trust = extrapolation_trust(settings, held, prior) if held else 0.0
+        trust = extrapolation_trust(settings, held, prior, reach) if held else 0.0
         beyond = unscaled + trust * (spread - unscaled) + settings.outside * (hinted - unscaled)
         inside = near * inside + (1.0 - near) * beyond
     return inside.astype(np.float32)
