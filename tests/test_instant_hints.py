@@ -188,7 +188,7 @@ def test_quieter_hints_calm_their_object_and_nothing_beyond_their_reach():
     np.testing.assert_array_equal(on[:, :, 96:], automatic[:, :, 96:])  # beyond the reach
 
 
-def _two_bands(hints, automatic_ab=(4.0, 18.0), **overrides):
+def _two_bands(hints, automatic_ab=(4.0, 18.0), barrier=None, **overrides):
     """A sky band over a grass band (a strong lightness edge between), both coloured beige
     by the network; hints at the bands' far ends, the middle beyond every hint's reach.
     Returns the automatic colours, the spread with ``overrides``, and the spread within the
@@ -202,7 +202,7 @@ def _two_bands(hints, automatic_ab=(4.0, 18.0), **overrides):
     settings = HintSpread(blend=0.0, scale=1, reach=40.0, chroma_cost=0.0, edge_cost=4.0,
                           saturation_range=0.0, reach_limit=0.0)
     on = spread_hints(dataclasses.replace(settings, **overrides), lightness, automatic,
-                      automatic, hint_ab, hint_mask)
+                      automatic, hint_ab, hint_mask, barrier=barrier)
     off = spread_hints(dataclasses.replace(settings, extrapolate=0.0), lightness,
                        automatic, automatic, hint_ab, hint_mask)
     return automatic, on, off
@@ -260,6 +260,26 @@ def test_hints_quieter_than_the_network_across_the_photo_earn_a_longer_reach():
     np.testing.assert_array_equal(off[middle], automatic[middle])
     chroma = np.linalg.norm(on[middle], axis=0)
     assert chroma.max() < 15.0, chroma.max()  # the network's own: 43
+
+
+def test_a_head_takes_the_longer_reach_only_from_a_hint_of_its_own():
+    """The same grey hints with a head in the middle of the sky: without a hint on it the
+    head keeps the network's colours (grey hints on a wall say nothing about a face); with
+    one, the head takes the longer reach like the rest of the photo."""
+    barrier = np.zeros((48, 192), bool)
+    barrier[2:22, 60:132] = True
+    grey, darker = (128, 128, 126), (90, 92, 90)
+    hints = [Hint(x=4, y=8, color=grey), Hint(x=187, y=8, color=grey),
+             Hint(x=4, y=40, color=darker), Hint(x=187, y=40, color=darker)]
+    automatic, on, _ = _two_bands(tuple(hints), automatic_ab=(25.0, 35.0), barrier=barrier,
+                                  **EARNED)
+    face = (slice(None), slice(8, 16), slice(118, 126))
+    np.testing.assert_allclose(on[face], automatic[face], atol=0.5)
+    assert np.linalg.norm(on[:, 40:, 118:126], axis=0).max() < 15.0  # the grass below: grey
+    hints.append(Hint(x=64, y=12, color=(118, 112, 108)))  # on the head, 55 px from the face
+    automatic, on, _ = _two_bands(tuple(hints), automatic_ab=(25.0, 35.0), barrier=barrier,
+                                  **EARNED)
+    assert np.linalg.norm(on[face], axis=0).max() < 15.0
 
 
 def test_hints_of_one_colour_earn_no_longer_reach():

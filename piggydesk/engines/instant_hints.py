@@ -441,9 +441,12 @@ def spread_hints(
         from_hints = distance(hint_cells)
         near = fade(from_hints, reach)
         if reach > settings.reach and edge_weight is not None:
-            # People's heads keep the configured reach: grey hints on a wall say nothing
-            # about the face's colour, however well they predict each other.
+            # A head without a hint of its own keeps the configured reach: grey hints on a
+            # wall say nothing about the face's colour, however well they predict each other.
             head = (edge_weight - 1.0) / (_HEAD_EDGES - 1.0)
+            _, heads = cv2.connectedComponents((head > 0).astype(np.uint8), connectivity=8)
+            hinted_heads = np.unique(heads[hint_cells & (heads > 0)])
+            head = np.where(np.isin(heads, hinted_heads), 0.0, head)
             near = head * fade(from_hints, settings.reach) + (1.0 - head) * near
         if scale > 1:
             near = cv2.resize(near.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
