@@ -60,6 +60,47 @@ def test_spread_is_classic_propagation_at_prior_0_and_corrections_at_prior_1():
     np.testing.assert_allclose(blended, 0.3 * hinted + 0.7 * got, atol=1e-3)
 
 
+def test_the_network_counts_more_where_it_is_surer_of_its_colour():
+    """The share of the network's hinted colours follows its confidence: ``blend`` where it
+    is as unsure as on average, more where surer, less where less sure."""
+    lightness, automatic, hint_ab, hint_mask = _two_hints()
+    settings = HintSpread(blend=0.3, guide_sigma=0.0, scale=1, reach=0.0, saturation_range=0.0,
+                          prior_weight=0.0)
+    unsure = np.full(lightness.shape, 8.0, np.float32)
+    unsure[:, :32] = 2.0  # sure of the left half (mean 5: 0.4 and 1.6 of it)
+
+    def share(settings, unsure):
+        """The result moves by ``share`` of a change to the network's hinted colours."""
+        run = [spread_hints(settings, lightness, automatic, hinted, hint_ab, hint_mask,
+                            unsure=unsure) for hinted in (automatic, automatic + 10.0)]
+        return (run[1] - run[0])[0] / 10.0
+
+    got = share(settings, unsure)
+    np.testing.assert_allclose(got[:, :32], 0.75, atol=1e-4)  # 0.3 / 0.4
+    np.testing.assert_allclose(got[:, 32:], 0.1875, atol=1e-4)  # 0.3 / 1.6
+    for plain in (share(settings, None),
+                  share(dataclasses.replace(settings, confidence=0.0), unsure),
+                  share(settings, np.full(lightness.shape, 5.0, np.float32))):
+        np.testing.assert_allclose(plain, 0.3, atol=1e-4)
+    unsure[:, :32] = 0.1  # very sure: at most 0.8 of the network's colours
+    np.testing.assert_allclose(share(settings, unsure)[:, :16], 0.8, atol=1e-4)
+
+
+def test_the_engine_weighs_its_hinted_colours_by_its_confidence(engine):
+    truth = load_photo(SAMPLES / "coffee-color.jpg")
+    request = ColorizeRequest(lightness=truth.lightness,
+                              hints=sample_eval_hints(truth.rgb, 5, 1005))
+    shipped = engine.colorize(request)[0].rgb
+    saved = engine.hint_spread
+    try:
+        engine.hint_spread = dataclasses.replace(saved, confidence=0.0)
+        flat = engine.colorize(request)[0].rgb
+    finally:
+        engine.hint_spread = saved
+    change = np.linalg.norm(rgb_to_lab(shipped)[..., 1:] - rgb_to_lab(flat)[..., 1:], axis=-1)
+    assert 0.3 < change.mean() < 5.0
+
+
 def test_the_guide_keeps_each_hint_on_its_side_of_an_automatic_colour_change():
     """Equal lightness everywhere: only the network's colours tell the halves apart."""
     lightness, automatic, hint_ab, hint_mask = _two_hints()

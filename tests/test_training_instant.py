@@ -209,6 +209,19 @@ def test_ab_bins_cover_the_gamut_and_rebalance_rare_colours():
     assert np.allclose(ab_bins.annealed_mean(probs), [40.0, 20.0], atol=1e-3)
 
 
+def test_colour_spread_says_how_unsure_the_bin_probabilities_are():
+    centres = ab_bins.bin_centers()
+    probs = np.zeros((len(centres), 2, 3), np.float32)  # (Q, h, w)
+    probs[int(ab_bins.encode(np.array([40.0, 20.0])))] = 1.0  # sure everywhere...
+    probs[:, 0, 0] = 0.0
+    probs[int(ab_bins.encode(np.array([0.0, 0.0]))), 0, 0] = 0.5  # ...but of one place:
+    probs[int(ab_bins.encode(np.array([0.0, 60.0]))), 0, 0] = 0.5  # grey or yellow
+    spread = ab_bins.colour_spread(probs, axis=0)
+    assert spread.shape == (2, 3)
+    assert np.allclose(spread[0, 0], 30.0, atol=1e-3)
+    assert np.allclose(spread.ravel()[1:], 0.0, atol=1e-2)
+
+
 def test_content_weights_give_groups_their_shares_and_cap_sources():
     from piggydesk.training.photos import PhotoEntry, content_weights
 

@@ -315,8 +315,11 @@ class InstantColorizer:
             return hinted.ab
         empty = np.zeros_like(user_ab), np.zeros_like(user_mask)
         automatic = self._run_net(photo_key, prepared, *empty, share).ab
+        hn, wn = prepared.net_shape
+        unsure = cv2.resize(ab_bins.colour_spread(hinted.probs, axis=0), (wn, hn),
+                            interpolation=cv2.INTER_LINEAR)
         return spread_hints(self.hint_spread, prepared.lightness_net, automatic, hinted.ab,
-                            user_ab, user_mask, barrier=prepared.head_mask())
+                            user_ab, user_mask, barrier=prepared.head_mask(), unsure=unsure)
 
     def _influenced(
         self, photo_key: tuple, prepared: _Prepared, ab: np.ndarray, user_mask: np.ndarray,

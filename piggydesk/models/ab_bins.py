@@ -107,3 +107,14 @@ def annealed_mean(probs: np.ndarray, temperature: float = 0.38, axis: int = -1) 
     q = np.exp(logp)
     q /= q.sum(axis=-1, keepdims=True)
     return (q @ bin_centers().astype(np.float64)).astype(np.float32)
+
+
+def colour_spread(probs: np.ndarray, axis: int = 0) -> np.ndarray:
+    """How unsure bin probabilities are of their colour: the standard deviation (Lab units)
+    of the ab centres under ``probs`` along ``axis``, ``sqrt(E|c - E c|^2)``; the other axes
+    stay (float32)."""
+    p = np.moveaxis(np.asarray(probs, dtype=np.float32), axis, -1)
+    centres = bin_centers()
+    mean = p @ centres
+    second = p @ (centres * centres).sum(axis=1)
+    return np.sqrt(np.maximum(second - (mean * mean).sum(axis=-1), 0.0)).astype(np.float32)
