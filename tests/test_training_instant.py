@@ -105,6 +105,61 @@ def test_training_checkpoints_resumes_exactly_and_exports(photo_folder: Path, tm
     assert "initialised from" in (tuned / "train.log").read_text()
 
 
+def test_batches_made_by_workers_are_the_same_for_any_number_and_resume_exactly(
+        photo_folder: Path, tmp_path: Path):
+    """Batch s comes from step s's own seed: one worker and two give the same run, and a run
+    stopped after two steps and resumed with another number of workers ends where a straight
+    one does."""
+    one, two, split = tmp_path / "one", tmp_path / "two", tmp_path / "split"
+    assert _train(photo_folder, one, 5, "--workers", "1") == 0
+    assert _train(photo_folder, two, 5, "--workers", "2") == 0
+    assert _train(photo_folder, split, 2, "--workers", "2") == 0
+    assert _train(photo_folder, split, 5, "--resume", "--workers", "1") == 0
+    in_loop = tmp_path / "in_loop"
+    assert _train(photo_folder, in_loop, 5) == 0
+    states = [torch.load(run / "last.pt", weights_only=False) for run in (one, two, split, in_loop)]
+    assert all(state["step"] == 5 for state in states)
+    for key in states[0]["model"]:
+        for state in states[1:3]:
+            assert torch.equal(states[0]["model"][key], state["model"][key]), key
+    # The workers draw other batches than the loop's own generator (which old runs resume with).
+    assert any(not torch.equal(states[0]["model"][key], states[3]["model"][key])
+               for key in states[0]["model"])
+
+
+_WORKERS_AFTER_OPENCV = """
+import cv2, numpy as np, torch
+from piggydesk.training.batch_workers import BatchWorkers
+big = np.random.rand(3000, 3000).astype(np.float32)
+for _ in range(3):  # the parent's thread pools are running, as in a training run
+    cv2.GaussianBlur(big, (0, 0), 5)
+    cv2.resize(big, (1500, 1500))
+x = torch.randn(512, 512)
+(x @ x).sum()
+def make(rng):
+    blurred = cv2.GaussianBlur(rng.random((300, 300), dtype=np.float32), (0, 0), 3)
+    return blurred, np.array([cv2.getNumThreads()], np.int32)
+workers = BatchWorkers(make, 2, seed=0, slot_bytes=4 * 300 * 300 + 4)
+threads = [int(workers.batch(step)[1][0]) for step in range(4)]
+workers.close()
+print("threads", threads, "parent", cv2.getNumThreads())
+"""
+
+
+def test_batch_workers_start_after_the_parent_used_opencv_threads():
+    """The bug found: a worker that set its own OpenCV thread count hung on the parent's pool."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _WORKERS_AFTER_OPENCV], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "threads [1, 1, 1, 1]" in done.stdout  # one process per core, no pool inside
+    import cv2
+
+    assert f"parent {cv2.getNumThreads()}" in done.stdout  # the parent's own count is back
+
+
 def test_bf16_training_and_a_cosine_finish_on_resume(photo_folder: Path, tmp_path: Path):
     run = tmp_path / "run"
     assert _train(photo_folder, run, 2, "--precision", "bf16") == 0

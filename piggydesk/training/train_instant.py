@@ -11,7 +11,8 @@ Usage::
 
 ``--data`` is a photo folder or a training pack (``training.pack``: one zip of small JPEGs,
 balanced by content, with validation photos). ``--max-minutes 10 --resume`` runs the training
-in pieces that each end with a checkpoint (e.g. 10-minute jobs on a borrowed GPU).
+in pieces that each end with a checkpoint (e.g. 10-minute jobs on a borrowed GPU);
+``--workers N`` makes the batches ahead in N processes (``batch_workers``), which a GPU needs.
 
 Losses (per sample, on random multi-scale crops with simulated hints, ``point_hints``):
 
@@ -55,6 +56,7 @@ from piggydesk.core.color import lab_to_rgb, rgb_to_lab
 from piggydesk.logging_setup import close_logging, setup_logging
 from piggydesk.models import ab_bins
 from piggydesk.models.instant_net import InstantNet, InstantNetConfig, count_parameters
+from piggydesk.training.batch_workers import BatchWorkers
 from piggydesk.training.metrics import colourfulness, hue_hits, psnr
 from piggydesk.training.pack import is_pack, load_pack
 from piggydesk.training.photos import (
@@ -191,6 +193,7 @@ class Trainer:
             train_cache, min_scale=cfg.min_scale, sampling=cfg.sampling, weights=weights
         )
         self.rng = np.random.default_rng(cfg.seed)
+        self.workers: BatchWorkers | None = None  # start_workers: batches made ahead
         self.hint_sim = HintSimulation(p_none=cfg.p_none)
         hist = class_histogram(
             train_cache, np.random.default_rng(cfg.seed + 1), photo_probs=self.sampler.photo_probs
@@ -234,14 +237,37 @@ class Trainer:
         hmask = np.stack([h[1] for h in hints])
         return lab, hab, hmask
 
-    def _batch(self) -> tuple[torch.Tensor, ...]:
-        size = int(self.cfg.sizes[int(self.rng.integers(0, len(self.cfg.sizes)))])
-        rgb = self.sampler.batch(self.cfg.batch, size, self.rng)
+    def batch_arrays(self, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """One batch drawn with ``rng``: Lab crops ``(B, 3, s, s)``, hint colours and mask."""
+        size = int(self.cfg.sizes[int(rng.integers(0, len(self.cfg.sizes)))])
+        rgb = self.sampler.batch(self.cfg.batch, size, rng)
         lab = _lab_batch(rgb)
-        hints = [simulate_hints(lab[i, 1:], self.rng, self.hint_sim) for i in range(len(lab))]
+        hints = [simulate_hints(lab[i, 1:], rng, self.hint_sim) for i in range(len(lab))]
         hab = np.stack([h[0] for h in hints])
         hmask = np.stack([h[1] for h in hints])
-        t = [torch.from_numpy(x).to(self.device) for x in (lab, hab, hmask)]
+        return lab, hab, hmask
+
+    def start_workers(self, count: int) -> None:
+        """From now on the batches are made ahead by ``count`` processes, batch ``s`` from
+        its own step's seed (``batch_workers``), instead of in the loop from ``self.rng``."""
+        if count > 0:
+            side = max(self.cfg.sizes)  # Lab (3), hint colours (2) and mask (1), float32
+            self.workers = BatchWorkers(self.batch_arrays, count, self.cfg.seed,
+                                        slot_bytes=self.cfg.batch * 6 * side * side * 4)
+
+    def stop_workers(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
+            self.workers = None
+
+    def _batch(self) -> tuple[torch.Tensor, ...]:
+        if self.workers is not None:
+            lab, hab, hmask = self.workers.batch(self.step_num)
+        else:
+            lab, hab, hmask = self.batch_arrays(self.rng)
+        pin = self.device.type == "cuda"
+        t = [torch.from_numpy(x) for x in (lab, hab, hmask)]
+        t = [(x.pin_memory() if pin else x).to(self.device, non_blocking=pin) for x in t]
         return t[0][:, :1], t[0][:, 1:], t[1], t[2]
 
     # ----------------------------------------------------------------------------- loss
@@ -580,6 +606,7 @@ def _loop(trainer: Trainer, cfg: TrainConfig, args: argparse.Namespace, run_dir:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, _stop)
+    trainer.start_workers(args.workers)
     try:
         while trainer.step_num < cfg.steps and time.monotonic() < stop_at:
             start = time.perf_counter()
@@ -632,6 +659,7 @@ def _loop(trainer: Trainer, cfg: TrainConfig, args: argparse.Namespace, run_dir:
     except KeyboardInterrupt:
         logger.info("interrupted")
     finally:
+        trainer.stop_workers()
         signal.signal(signal.SIGTERM, previous)
     trainer.save(last)
     logger.info(
@@ -685,6 +713,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init-from", default=None, help="start from exported weights (a folder)")
     t.add_argument("--device", default="auto")
     t.add_argument("--threads", type=int, default=2)
+    t.add_argument(
+        "--workers", type=int, default=0,
+        help="processes making the batches ahead, each from its step's seed (a GPU needs "
+             "several; 0: made in the training loop, as runs began before)",
+    )
     t.add_argument("--batch", type=int, default=TrainConfig.batch)
     t.add_argument("--sizes", default="128,144,160,176")
     t.add_argument("--lr", type=float, default=TrainConfig.lr)
