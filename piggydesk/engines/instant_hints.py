@@ -397,10 +397,10 @@ def spread_hints(
     size: ``lightness`` ``(h, w)`` L*, ``automatic`` and ``hinted`` ``(2, h, w)`` the network's
     colours without and with the hints, ``hint_ab`` ``(2, h, w)`` and ``hint_mask``
     ``(1, h, w)`` the rasterised hints, ``unsure`` ``(h, w)`` how unsure the network is of its
-    hinted colours (``ab_bins.colour_spread``; None: equally everywhere). ``barrier`` ``(h, w)`` bool marks where lightness
-    edges count ``_HEAD_EDGES`` times as much for the reach (people's heads: a sky hint does
-    not cross the hair line, a coat's hint not the chin), while flat background there is
-    reached as anywhere else."""
+    hinted colours (``ab_bins.colour_spread``; None: equally everywhere). ``barrier``
+    ``(h, w)`` bool marks where lightness edges count ``_HEAD_EDGES`` times as much for the
+    reach (people's heads: a sky hint does not cross the hair line, a coat's hint not the
+    chin), while flat background there is reached as anywhere else."""
     fixed = hint_mask[0] > 0
     if settings.blend >= 1.0 or not fixed.any():
         return hinted
