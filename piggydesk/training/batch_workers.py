@@ -8,7 +8,8 @@ write) and keeps ``2 x count`` batches in flight. A worker writes its batch into
 ``2 x count + 1`` slots of memory shared with the parent and answers only the slot's number,
 so no batch is pickled through a pipe (a batch of 64 crops at 176 px is about 48 MB; sent
 through a pipe it took longer than making it). A returned batch stays valid until the next
-call of ``batch``.
+call of ``batch``. The slots and the batch maker are module state the fork hands down, so a
+process runs one ``BatchWorkers`` at a time (the training loop starts and closes its own).
 
 Batch ``s`` is made from ``step_rng(seed, s)`` alone, so a run draws the same batches whatever
 the number of workers, and a run resumed from a checkpoint (which holds the step) goes on with
