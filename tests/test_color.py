@@ -46,6 +46,22 @@ def test_every_8bit_value_round_trips() -> None:
         np.testing.assert_array_equal(back, pixels)
 
 
+def test_uint8_input_gives_exactly_the_values_of_its_float_reading() -> None:
+    # Training batches hand uint8 crops straight to rgb_to_lab (a 256-entry table); the
+    # result must be the float path's, bit for bit, dark pixels (the linear branch) included.
+    rng = np.random.default_rng(2)
+    levels = np.arange(256, dtype=np.uint8)
+    pixels = np.concatenate([np.repeat(levels[:, None], 3, axis=1),
+                             rng.integers(0, 256, size=(100_000, 3), dtype=np.uint8),
+                             rng.integers(0, 12, size=(1_000, 3), dtype=np.uint8)])
+    batch = pixels[:100_000].reshape(4, 125, 200, 3)
+    for u8 in (pixels, batch):
+        np.testing.assert_array_equal(rgb_to_lab(u8), rgb_to_lab(u8.astype(np.float32) / 255.0))
+    assert rgb_to_lab(pixels).dtype == np.float32
+    np.testing.assert_allclose(rgb_to_lab(np.array([255, 0, 0], np.uint8)), REFERENCE[2][1],
+                               atol=0.01)
+
+
 def test_16bit_values_round_trip() -> None:
     rng = np.random.default_rng(1)
     pixels = rng.integers(0, 65536, size=(200_000, 3), dtype=np.uint16)

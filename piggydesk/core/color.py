@@ -55,7 +55,24 @@ def linear_to_srgb(lin: np.ndarray) -> np.ndarray:
 
 
 def _f(t: np.ndarray) -> np.ndarray:
-    return np.where(t > _EPS, np.cbrt(t), (_KAPPA * t + 16.0) / 116.0)
+    # The cube root everywhere, then the linear branch only where it applies (a few dark
+    # pixels): the same values as ``np.where`` over both branches, in a third of the time.
+    t = np.asarray(t)
+    out = np.cbrt(t, out=np.empty_like(t))
+    dark = t <= _EPS
+    if dark.any():
+        out[dark] = (_KAPPA * t[dark] + 16.0) / 116.0
+    return out
+
+
+_LINEAR_OF_8_BIT: list[np.ndarray] = []  # srgb_to_linear of the 256 8-bit values, made once
+
+
+def _linear_from_8_bit(rgb: np.ndarray) -> np.ndarray:
+    """``srgb_to_linear(rgb / 255)`` for uint8 ``rgb`` by a 256-entry table: the same values."""
+    if not _LINEAR_OF_8_BIT:
+        _LINEAR_OF_8_BIT.append(srgb_to_linear(np.arange(256, dtype=np.float32) / np.float32(255.0)))
+    return _LINEAR_OF_8_BIT[0][rgb]
 
 
 def _f_inv(f: np.ndarray) -> np.ndarray:
@@ -64,8 +81,12 @@ def _f_inv(f: np.ndarray) -> np.ndarray:
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB in [0, 1] (``...x3``) to L*a*b* (L in [0, 100], a/b roughly [-128, 127])."""
-    lin = srgb_to_linear(rgb)
+    """sRGB in [0, 1] (``...x3``) to L*a*b* (L in [0, 100], a/b roughly [-128, 127]).
+
+    A uint8 array is read as value / 255 (exactly as ``rgb.astype(float32) / 255`` would be,
+    through a table: twice as fast for training batches)."""
+    rgb = np.asarray(rgb)
+    lin = _linear_from_8_bit(rgb) if rgb.dtype == np.uint8 else srgb_to_linear(rgb)
     xyz = lin @ _RGB_TO_XYZ.T.astype(np.float32)
     xyz = xyz / _WHITE_D65.astype(np.float32)
     f = _f(xyz)

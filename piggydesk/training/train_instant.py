@@ -113,7 +113,7 @@ class TrainConfig:
 
 def _lab_batch(rgb_u8: np.ndarray) -> np.ndarray:
     """uint8 (B, H, W, 3) -> float32 Lab (B, 3, H, W)."""
-    lab = rgb_to_lab(rgb_u8.astype(np.float32) / 255.0)
+    lab = rgb_to_lab(rgb_u8)
     return np.ascontiguousarray(lab.transpose(0, 3, 1, 2))
 
 
@@ -130,7 +130,7 @@ def class_histogram(
     for i, img in enumerate(cache.images):
         flat = img.reshape(-1, 3)
         idx = rng.integers(0, len(flat), size=min(per_image, len(flat)))
-        ab = rgb_to_lab(flat[idx].astype(np.float32) / 255.0)[:, 1:]
+        ab = rgb_to_lab(flat[idx])[:, 1:]
         weight = 1.0 if photo_probs is None else float(photo_probs[i]) * n
         hist += weight * np.bincount(ab_bins.encode(ab), minlength=len(hist))
     return hist
