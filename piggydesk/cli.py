@@ -29,7 +29,7 @@ from piggydesk.core.export import FORMATS, export_image
 from piggydesk.core.hints import Hint, load_hints_file, parse_hint_arg
 from piggydesk.core.imaging import Photo, load_photo
 from piggydesk.core.paths import same_file
-from piggydesk.core.run_settings import DEFAULTS, RunSettings
+from piggydesk.core.run_settings import DEFAULTS, MAX_VARIANTS, RunSettings
 from piggydesk.engines import registry
 from piggydesk.engines.base import (
     Cancelled,
@@ -75,6 +75,14 @@ def _positive_int(text: str) -> int:
     value = whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"'{text}' must be 1 or more")
+    return value
+
+
+def _variant_count(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_VARIANTS:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_VARIANTS} variants a run (the desktop app's limit too), not {value}")
     return value
 
 
@@ -173,7 +181,7 @@ def _engine_options() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--variants",
-        type=_positive_int,
+        type=_variant_count,
         default=DEFAULTS.num_variants,
         metavar="N",
         help="number of variants; N > 1 writes photo-1.png ... photo-N.png (instant: "

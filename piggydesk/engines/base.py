@@ -80,7 +80,7 @@ class Variant:
     rgb: np.ndarray
     settings: RunSettings  # what made it (``request.settings.for_variant(...)``)
     message: str = ""  # something the user should know ("the classic engine needs hints")
-    seconds: float = 0.0
+    seconds: float = 0.0  # its share of the run's time: a run's variants add up to the run
 
 
 def variant_notes(variants: Sequence[Variant]) -> list[str]:

@@ -394,8 +394,9 @@ class InstantColorizer:
             check_cancel(cancel)
             rgb = self._to_variant(request, prepared, ab)
             settings = request.settings.for_variant(NAME, index)
+            finished = timer.elapsed()  # each variant's own time: the run's adds up to it
             variants.append(Variant(rgb=rgb, settings=settings, message=message,
-                                    seconds=timer.elapsed()))
+                                    seconds=finished - sum(v.seconds for v in variants)))
             if progress:
                 progress(2 * index + 2, total)
         logger.info(
