@@ -43,6 +43,23 @@ def isolated_home(tmp_path_factory, monkeypatch):
     return home
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module of the tiny random diffusion models of
+    ``piggyback_helpers`` (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``).
+
+    Their layers are too small to split: a second thread only adds synchronisation, and on a
+    2-core machine with another busy process every step waits for it (test_piggyback_pipeline
+    took 234 s with two threads, 42 s with one). It also leaves the second core to the
+    module's command-line processes (``cli_helpers.Started``)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture()
 def small_photo(tmp_path: Path) -> Path:
     """A 160x120 gray crop of the astronaut sample: quick to colorize."""

@@ -23,6 +23,10 @@ from piggydesk.core.paths import resources_dir
 from tests.cli_helpers import piggydesk
 
 HINT = "20,100,#e06030"
+# The classic engine works at 512 px by default, whatever the photo's size; the tests below that
+# let it colorize are about files and messages, so they run it at 128 (test_cli checks its
+# colours at the default).
+SMALL = ("--size", "128")
 
 
 def refused(result: subprocess.CompletedProcess, *fragments: str) -> str:
@@ -159,7 +163,7 @@ def test_first_frame_note_reaches_the_user(photo, tmp_path):
     second = Image.fromarray(255 - np.asarray(first))
     first.save(gif, save_all=True, append_images=[second], duration=100, loop=0)
     result = piggydesk("colorize", gif, "-o", tmp_path / "out.png", "--engine", "classic",
-                       "--hint", HINT)
+                       "--hint", HINT, *SMALL)
     assert result.returncode == 0, result.stderr
     assert "Note: animated.gif has 2 frames; PiggyDesk uses the first one." in result.stdout
 
@@ -176,7 +180,7 @@ def test_batch_photos_sharing_a_name_keep_every_result(photo, tmp_path):
     image.save(photos / "scan.png")
     out = tmp_path / "out"
     result = piggydesk("batch", photos, "-o", out, "--engine", "classic", "--hint", HINT,
-                       "--overwrite")
+                       "--overwrite", *SMALL)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["scan-jpeg.png", "scan-png.png", "scan.png"]
     assert "Colorized 3 of 3 photos" in result.stdout
@@ -190,7 +194,7 @@ def test_batch_into_the_photos_own_folder_never_plans_over_a_photo(photo, tmp_pa
     Image.open(photo).save(photos / "scan.png")
     before = (photos / "scan.png").read_bytes()
     result = piggydesk("batch", photos, "-o", photos, "--engine", "classic", "--hint", HINT,
-                       "--overwrite")
+                       "--overwrite", *SMALL)
     assert result.returncode == 0, result.stderr
     assert (photos / "scan.png").read_bytes() == before
     assert (photos / "scan-png.png").is_file()
@@ -202,12 +206,13 @@ def test_rerun_with_skip_existing_counts_skips_apart_from_failures(photo, tmp_pa
     for name in ("a.png", "b.png", "c.png"):
         Image.open(photo).save(photos / name)
     out = tmp_path / "out"
-    first = piggydesk("batch", photos, "-o", out, "--engine", "classic", "--hint", HINT)
+    first = piggydesk("batch", photos, "-o", out, "--engine", "classic", "--hint", HINT,
+                      *SMALL)
     assert first.returncode == 0, first.stderr
     (out / "b.png").unlink()  # as if the first batch had been interrupted before b
     kept = (out / "a.png").stat().st_mtime_ns
     again = piggydesk("batch", photos, "-o", out, "--engine", "classic", "--hint", HINT,
-                      "--skip-existing")
+                      "--skip-existing", *SMALL)
     assert again.returncode == 0, again.stderr
     assert "Colorized 1 of 3 photos" in again.stdout and "2 already done" in again.stdout
     assert "failed" not in again.stdout + again.stderr
@@ -234,7 +239,8 @@ def test_stale_temporary_files_of_a_killed_write_are_cleaned(photo, tmp_path):
     alive.write_bytes(b"being written")
     foreign = out / ".d.png.tmp"  # not ours: never touched
     foreign.write_bytes(b"someone else's")
-    result = piggydesk("batch", photos, "-o", out, "--engine", "classic", "--hint", HINT)
+    result = piggydesk("batch", photos, "-o", out, "--engine", "classic", "--hint", HINT,
+                       *SMALL)
     assert result.returncode == 0, result.stderr
     assert not dead.exists() and not legacy.exists()
     assert alive.exists() and foreign.exists()

@@ -14,6 +14,7 @@ from piggydesk.engines import registry
 from piggydesk.engines.base import ColorizeRequest, SuggestsColors
 from piggydesk.engines.instant import create, engine_info
 from piggydesk.training.metrics import colourfulness
+from tests.cli_helpers import run_together
 
 SAMPLE = resources_dir() / "samples" / "astronaut-gray.jpg"
 
@@ -233,17 +234,17 @@ def test_vividness_spans_muted_to_bold_and_is_recorded(engine, lightness):
 
 
 def test_cli_vividness(tmp_path):
-    import subprocess
     import sys
 
     cmd = [sys.executable, "-m", "piggydesk", "colorize", str(SAMPLE), "--size", "256"]
     muted, bold = tmp_path / "muted.png", tmp_path / "bold.png"
-    for path, value in ((muted, "0"), (bold, "1")):
-        proc = subprocess.run([*cmd, "-o", str(path), "--vividness", value],
-                              capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
+    *runs, proc = run_together(  # independent processes, side by side
+        [*cmd, "-o", str(muted), "--vividness", "0"],
+        [*cmd, "-o", str(bold), "--vividness", "1"],
+        [*cmd, "-o", str(tmp_path / "bad.png"), "--vividness", "1.5"],
+    )
+    for run in runs:
+        assert run.returncode == 0, run.stderr
     assert colourfulness(load_photo(muted).rgb) + 2 < colourfulness(load_photo(bold).rgb)
-    proc = subprocess.run([*cmd, "-o", str(tmp_path / "bad.png"), "--vividness", "1.5"],
-                          capture_output=True, text=True)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "vividness" in proc.stderr and not (tmp_path / "bad.png").exists()

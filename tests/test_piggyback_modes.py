@@ -19,6 +19,7 @@ from piggydesk.pipelines.piggyback import (
     PipelineCancelled,
     describe_mode,
 )
+from tests.cli_helpers import Started, one_thread_env
 from tests.piggyback_helpers import (
     gradient_lightness,
     make_tiny_base,
@@ -28,9 +29,11 @@ from tests.piggyback_helpers import (
 
 STEPS = 4
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread is faster
+
 
 @pytest.fixture(scope="module")
-def parts(tmp_path_factory):
+def parts(tmp_path_factory, one_torch_thread):
     root = tmp_path_factory.mktemp("modes")
     base = make_tiny_base(root / "base")
     controlnet = make_tiny_controlnet(base, root / "controlnet")
@@ -39,6 +42,52 @@ def parts(tmp_path_factory):
     bundle = assemble_bundle(base, root / "cn-bundle", controlnet_dir=controlnet)
     return {"root": root, "base": base, "controlnet": controlnet, "lcm": lcm,
             "hyper": hyper, "bundle": bundle}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def command_lines(parts, tmp_path_factory):
+    """The runs of the command-line tests at the end, started as soon as the tiny models exist.
+
+    Each ``python -m piggydesk`` process spends most of its time importing diffusers; started
+    here, they run beside the in-process tests (one torch thread) on the machine's second
+    core. Each test waits for its own runs and checks them; runs no test was chosen for are
+    stopped at the end of the module.
+    """
+    import shutil
+    import sys
+
+    from PIL import Image
+
+    from piggydesk.core.color import lightness_to_gray_rgb
+
+    root = tmp_path_factory.mktemp("modes_cli")
+    python = [sys.executable, "-m", "piggydesk"]
+    assemble = [*python, "models", "assemble", "--base", parts["base"]]
+    models = root / "models"
+    models.mkdir()
+    shutil.copytree(parts["lcm"], models / LCM_LORA.id)
+    light = gradient_lightness(48, 64)
+    gray = np.round(lightness_to_gray_rgb(light)[..., 0] * 255).astype(np.uint8)
+    Image.fromarray(gray, mode="L").save(root / "old.png")
+    colorize = [*python, "colorize", root / "old.png", "--engine", "piggyback",
+                "--model", parts["bundle"], "--device", "cpu"]
+    runs = {
+        "assemble": Started(
+            [*assemble, "--controlnet", parts["controlnet"], "-o", root / "assembled"],
+            [*assemble, "--controlnet", parts["base"] / "unet", "-o", root / "bad"],
+            env=one_thread_env(root / "home-assemble"),
+        ),
+        "fast": Started(
+            [*colorize, "-o", root / "fast.png", "--fast", "--freedom", "1"],
+            [*colorize, "-o", root / "bad.png", "--freedom", "1.5"],
+            env=one_thread_env(root / "home-fast", PIGGYDESK_MODELS_DIR=str(models)),
+        ),
+    }
+    try:
+        yield {"root": root, **runs}
+    finally:
+        for started in runs.values():
+            started.stop()
 
 
 @pytest.fixture(scope="module")
@@ -116,29 +165,6 @@ def test_controlnet_joins_a_plain_base_at_load_and_a_misfit_is_refused(parts, tm
     with pytest.raises(BundleError, match="one guider"):
         assemble_bundle(parts["base"], tmp_path / "two", guider_dir=parts["controlnet"],
                         controlnet_dir=parts["controlnet"])
-
-
-def test_models_assemble_controlnet_on_the_command_line(parts, tmp_path):
-    import subprocess
-    import sys
-
-    out = tmp_path / "assembled"
-    proc = subprocess.run(
-        [sys.executable, "-m", "piggydesk", "models", "assemble", "--base", str(parts["base"]),
-         "--controlnet", str(parts["controlnet"]), "-o", str(out)],
-        capture_output=True, text=True, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads((out / "piggydesk.json").read_text())["guider_kind"] == "controlnet"
-    proc = subprocess.run(
-        [sys.executable, "-m", "piggydesk", "models", "assemble", "--base", str(parts["base"]),
-         "--controlnet", str(parts["base"] / "unet"), "-o", str(tmp_path / "bad")],
-        capture_output=True, text=True, check=False,
-    )
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr  # one sentence, no progress bars
-    assert lines[0].startswith("piggydesk: ") and "not a ControlNetModel" in lines[0]
 
 
 # ------------------------------------------------------------------------- refining start colours
@@ -358,30 +384,20 @@ def test_engine_fast_option_fuses_the_installed_lora(parts):
     assert engine.pipe.fast is None and "fast" not in slow.settings.mode
 
 
-def test_cli_fast_and_freedom(parts, tmp_path):
-    import os
-    import subprocess
-    import sys
+# ------------------------------------------------------------------------- the command line
+def test_models_assemble_controlnet_on_the_command_line(command_lines):
+    proc, bad = command_lines["assemble"].results()  # started by the command_lines fixture
+    out = command_lines["root"] / "assembled"
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "piggydesk.json").read_text())["guider_kind"] == "controlnet"
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1, bad.stderr  # one sentence, no progress bars
+    assert lines[0].startswith("piggydesk: ") and "not a ControlNetModel" in lines[0]
 
-    from PIL import Image
 
-    from piggydesk.core.color import lightness_to_gray_rgb
-
-    models = tmp_path / "models"
-    models.mkdir()
-    import shutil
-
-    shutil.copytree(parts["lcm"], models / LCM_LORA.id)
-    light = gradient_lightness(48, 64)
-    gray = np.round(lightness_to_gray_rgb(light)[..., 0] * 255).astype(np.uint8)
-    Image.fromarray(gray, mode="L").save(tmp_path / "old.png")
-    env = dict(os.environ, PIGGYDESK_MODELS_DIR=str(models))
-    cmd = [sys.executable, "-m", "piggydesk", "colorize", str(tmp_path / "old.png"),
-           "--engine", "piggyback", "--model", str(parts["bundle"]), "--device", "cpu"]
-    proc = subprocess.run([*cmd, "-o", str(tmp_path / "fast.png"), "--fast", "--freedom", "1"],
-                          capture_output=True, text=True, env=env, check=False)
+def test_cli_fast_and_freedom(command_lines):
+    proc, bad = command_lines["fast"].results()  # started by the command_lines fixture
     assert proc.returncode == 0, proc.stderr
     assert "ControlNet guider, fast (LCM-LoRA)" in proc.stdout
-    proc = subprocess.run([*cmd, "-o", str(tmp_path / "bad.png"), "--freedom", "1.5"],
-                          capture_output=True, text=True, env=env, check=False)
-    assert proc.returncode == 2 and "between 0 and 1" in proc.stderr
+    assert bad.returncode == 2 and "between 0 and 1" in bad.stderr

@@ -17,6 +17,7 @@ from piggydesk.engines import registry
 from piggydesk.engines.base import Cancelled, ColorizeRequest, EngineUnavailable
 from piggydesk.pipelines.bundle import BundleError, assemble_bundle, load_bundle
 from piggydesk.pipelines.piggyback import PiggybackColorizationPipeline
+from tests.cli_helpers import Started, one_thread_env
 from tests.piggyback_helpers import (
     gradient_lightness,
     make_tiny_base,
@@ -25,10 +26,51 @@ from tests.piggyback_helpers import (
 
 STEPS = 3
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread is faster
+
 
 @pytest.fixture(scope="module")
-def parts(tmp_path_factory):
+def parts(tmp_path_factory, one_torch_thread):
     return make_tiny_bundle(tmp_path_factory.mktemp("piggyback"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def command_lines(parts, tmp_path_factory):
+    """The runs of the command-line test at the end, started as soon as the tiny bundle exists.
+
+    Each ``python -m piggydesk`` process spends most of its time importing diffusers; started
+    here, they run beside the in-process tests (one torch thread) on the machine's second
+    core. The test waits for them and checks them; if it is not chosen, they are stopped at
+    the end of the module.
+    """
+    import shutil
+    import sys
+
+    from PIL import Image
+
+    from piggydesk.core.color import lightness_to_gray_rgb
+
+    root = tmp_path_factory.mktemp("pipeline_cli")
+    light = gradient_lightness(48, 64)
+    gray = np.round(lightness_to_gray_rgb(light)[..., 0] * 255).astype(np.uint8)
+    source = root / "old.png"
+    Image.fromarray(gray, mode="L").save(source)
+    out = root / "colour.png"
+    base_cmd = [sys.executable, "-m", "piggydesk", "colorize", str(source), "-o", str(out),
+                "--engine", "piggyback", "--device", "cpu", "--steps", "2"]
+    bad = root / "bad-cli"
+    shutil.copytree(parts["bundle"], bad)
+    (bad / "guider" / "diffusion_pytorch_model.safetensors").write_bytes(b"not weights")
+    started = Started(
+        [*base_cmd, "--model", str(parts["bundle"]), "--variants", "2", "--prompt", "a red car",
+         "--hint", "10,10,#c03030"],
+        [*base_cmd, "--model", str(bad)],
+        env=one_thread_env(root / "home"),
+    )
+    try:
+        yield {"root": root, "gray": gray, "colorize": started}
+    finally:
+        started.stop()
 
 
 @pytest.fixture(scope="module")
@@ -316,41 +358,19 @@ def test_assemble_refuses_an_existing_folder_and_a_mismatched_guider(parts, tmp_
         assemble_bundle(parts["base"], tmp_path / "b2", decoder_dir=parts["guider"])
 
 
-def test_cli_colorize_with_the_piggyback_engine(parts, tmp_path):
-    import os
-    import subprocess
-    import sys
-
+def test_cli_colorize_with_the_piggyback_engine(command_lines):
     from PIL import Image
 
-    from piggydesk.core.color import lightness_to_gray_rgb
-
-    light = gradient_lightness(48, 64)
-    gray = np.round(lightness_to_gray_rgb(light)[..., 0] * 255).astype(np.uint8)
-    source = tmp_path / "old.png"
-    Image.fromarray(gray, mode="L").save(source)
-    out = tmp_path / "colour.png"
-    base_cmd = [sys.executable, "-m", "piggydesk", "colorize", str(source), "-o", str(out),
-                "--engine", "piggyback", "--device", "cpu", "--steps", "2"]
-    proc = subprocess.run(
-        [*base_cmd, "--model", str(parts["bundle"]), "--variants", "2", "--prompt", "a red car",
-         "--hint", "10,10,#c03030"],
-        capture_output=True, text=True, env=dict(os.environ), check=False,
-    )
+    proc, refused = command_lines["colorize"].results()  # started by command_lines
+    gray = command_lines["gray"]
     assert proc.returncode == 0, proc.stderr
     for index in (1, 2):
-        written = tmp_path / f"colour-{index}.png"
+        written = command_lines["root"] / f"colour-{index}.png"
         assert written.is_file(), proc.stdout
         rgb = np.asarray(Image.open(written).convert("RGB"), dtype=np.float32) / 255.0
         assert rgb.shape == (48, 64, 3)
         input_l = rgb_to_lab(np.repeat(gray[..., None], 3, axis=-1) / 255.0)[..., 0]
         assert np.abs(rgb_to_lab(rgb)[..., 0] - input_l).max() < 1.5  # 8-bit rounding
-    bad = _copy(parts, tmp_path, "bad-cli")
-    (bad / "guider" / "diffusion_pytorch_model.safetensors").write_bytes(b"not weights")
-    proc = subprocess.run(
-        [*base_cmd, "--model", str(bad)], capture_output=True, text=True,
-        env=dict(os.environ), check=False,
-    )
-    assert proc.returncode != 0
-    assert "guider/diffusion_pytorch_model.safetensors" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert refused.returncode != 0
+    assert "guider/diffusion_pytorch_model.safetensors" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -14,24 +14,30 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tests.cli_helpers import run_together
+
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = ROOT / "resources" / "samples" / "coffee-gray.jpg"
 
 
-def _variants(tmp_path: Path, seed: int) -> list[np.ndarray]:
-    out = tmp_path / f"seed{seed}.png"
-    result = subprocess.run(
-        [sys.executable, "-m", "piggydesk", "colorize", str(PHOTO), "-o", str(out),
-         "--engine", "instant", "--device", "cpu", "--variants", "3", "--seed", str(seed)],
-        capture_output=True, text=True, check=False, cwd=ROOT,
-    )
+def _command(out: Path, seed: int) -> list[str]:
+    return [sys.executable, "-m", "piggydesk", "colorize", str(PHOTO), "-o", str(out),
+            "--engine", "instant", "--device", "cpu", "--variants", "3", "--seed", str(seed)]
+
+
+def _variants(out: Path, result: subprocess.CompletedProcess) -> list[np.ndarray]:
     assert result.returncode == 0, result.stderr[-2000:]
     return [np.asarray(Image.open(out.with_name(f"{out.stem}-{i}.png")), dtype=np.int16)
             for i in (1, 2, 3)]
 
 
 def test_instant_variant_one_ignores_the_seed_and_later_variants_follow_it(tmp_path):
-    zero, seven = _variants(tmp_path, 0), _variants(tmp_path, 7)
+    outs = {seed: tmp_path / f"seed{seed}.png" for seed in (0, 7)}
+    run_zero, run_seven, run_help = run_together(  # independent processes, side by side
+        _command(outs[0], 0), _command(outs[7], 7),
+        [sys.executable, "-m", "piggydesk", "colorize", "--help"], cwd=ROOT,
+    )
+    zero, seven = _variants(outs[0], run_zero), _variants(outs[7], run_seven)
     # Seed-independent up to one 8-bit level: with two threads the network's reductions can
     # round differently from one process to the next (a few dozen pixels differ by 1 level
     # even for the same seed; with OMP_NUM_THREADS=1 runs are bit-identical).
@@ -39,6 +45,6 @@ def test_instant_variant_one_ignores_the_seed_and_later_variants_follow_it(tmp_p
     assert any(np.abs(a - b).mean() > 0.5 for a, b in zip(zero[1:], seven[1:])), \
         "the seed is documented to change variants 2 and up"
     assert np.abs(zero[1] - zero[0]).mean() > 0.5  # a variant differs from the first
-    cli_help = subprocess.run([sys.executable, "-m", "piggydesk", "colorize", "--help"],
-                              capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert run_help.returncode == 0, run_help.stderr
+    cli_help = run_help.stdout
     assert "variant 1 is always the most likely colorization" in " ".join(cli_help.split())
