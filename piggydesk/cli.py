@@ -22,6 +22,7 @@ from types import ModuleType
 from piggydesk import __version__, cli_repair
 from piggydesk.batch_progress import BatchProgress
 from piggydesk.cli_args import number, whole_number
+from piggydesk.core import process_env
 from piggydesk.core.batch import PHOTO_SUFFIXES, find_photos, plan_outputs, variant_paths
 from piggydesk.core.bounds import check_memory
 from piggydesk.core.errors import PhotoError
@@ -369,7 +370,7 @@ def _check_output(
             raise PhotoError(f"{path} is a folder; give the output a file name.")
         if source is not None and same_file(path, source):
             raise PhotoError(
-                f"{path} is the photo being colorized; PiggyDesk never writes over an "
+                f"{path} is the photo being worked on; PiggyDesk never writes over an "
                 "original. Choose another output name."
             )
         if path.exists() and not overwrite:
@@ -664,6 +665,7 @@ def _wants_gui(argv: Sequence[str], commands: Sequence[str]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    process_env.prepare()  # before any engine (torch) is imported
     log = setup_logging(console="-v" in argv or "--verbose" in argv)
     logger.info("piggydesk %s: %s", __version__, argv)
     where = f" (details in {log})" if log else ""

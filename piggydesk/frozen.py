@@ -27,7 +27,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from piggydesk.core import paths
+from piggydesk.core import paths, process_env
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +60,7 @@ def configure_environment() -> None:
     """Prepare the process before any app module is imported (safe to call more than once)."""
     if is_frozen():
         os.environ.setdefault("PIGGYDESK_RESOURCES", str(bundle_dir() / "resources"))
-    # Nothing PiggyDesk does needs Hugging Face telemetry.
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    process_env.prepare()
     # A windowed Windows executable has no console: stdout/stderr are None there.
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:

@@ -164,6 +164,10 @@ def test_no_hints_with_classic_writes_the_gray_photo_and_says_why(small_photo, t
         pytest.param(
             lambda d, p: ["colorize", p, "-o", d / "o.png", "--variants", "0"], id="zero-variants"
         ),
+        pytest.param(  # the app's limit (MAX_VARIANTS); 1,000 were once all written
+            lambda d, p: ["colorize", p, "-o", d / "o.png", "--variants", "9"],
+            id="too-many-variants",
+        ),
         pytest.param(lambda d, p: ["colorize", p], id="no-output"),
         pytest.param(lambda d, p: ["frobnicate"], id="unknown-command"),
         pytest.param(lambda d, p: ["batch", d / "nowhere", "-o", d / "out"], id="no-folder"),
