@@ -15,7 +15,7 @@ from piggydesk.core.paths import resources_dir
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The app's own process settings, before anything imports torch: its threads sleep while they
 # wait, so the tests beside the background PyInstaller build run as the app beside another
-# program would (spinning, the 2-core suite took 9.3 min; benchmarks/RESULTS.md, session 11).
+# program would (the whole suite 252 s instead of 275 s spinning; benchmarks/RESULTS.md).
 process_env.prepare()
 
 
