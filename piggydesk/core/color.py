@@ -56,7 +56,8 @@ def linear_to_srgb(lin: np.ndarray) -> np.ndarray:
 
 def _f(t: np.ndarray) -> np.ndarray:
     # The cube root everywhere, then the linear branch only where it applies (a few dark
-    # pixels): the same values as ``np.where`` over both branches, in a third of the time.
+    # pixels): the same values as ``np.where`` over both branches, without computing the
+    # linear one for every pixel.
     t = np.asarray(t)
     out = np.cbrt(t, out=np.empty_like(t))
     dark = t <= _EPS
@@ -84,7 +85,7 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """sRGB in [0, 1] (``...x3``) to L*a*b* (L in [0, 100], a/b roughly [-128, 127]).
 
     A uint8 array is read as value / 255 (exactly as ``rgb.astype(float32) / 255`` would be,
-    through a table: twice as fast for training batches)."""
+    through a table: a training batch converts in 0.13 s instead of 0.18 s)."""
     rgb = np.asarray(rgb)
     lin = _linear_from_8_bit(rgb) if rgb.dtype == np.uint8 else srgb_to_linear(rgb)
     xyz = lin @ _RGB_TO_XYZ.T.astype(np.float32)

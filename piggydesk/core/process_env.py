@@ -9,9 +9,9 @@ import os
 
 # torch's OpenMP threads sleep while they wait instead of spinning. With one other busy
 # program on a 2-core computer (or the app's own window drawing) a spinning thread takes a
-# core from the thread it waits for: a 512-px instant colorization took 1.5-1.8 s beside one
-# busy process spinning and 0.3 s sleeping (benchmarks/RESULTS.md, session 11). OpenMP
-# reads it once, when torch loads.
+# core from the thread it waits for: three instant variants of a 512-px photo took 0.99 s
+# beside one busy process spinning and 0.24 s sleeping, the same 0.16-0.18 s on a quiet
+# machine (benchmarks/RESULTS.md, session 11). OpenMP reads it once, when torch loads.
 _DEFAULTS = {
     "OMP_WAIT_POLICY": "PASSIVE",
     "HF_HUB_DISABLE_TELEMETRY": "1",  # nothing PiggyDesk does needs Hugging Face telemetry
